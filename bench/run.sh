@@ -1,0 +1,679 @@
+#!/usr/bin/env bash
+# mq benchmark suite -- run with `make bench` (after `make install`) or
+# `bash bench/run.sh` from the repository root.
+#
+# Creates a throwaway PostgreSQL cluster (as the `postgres` OS user, in a temp
+# dir, on a free port), runs every workload against mq and against the
+# hand-written SQL baseline (bench/baseline.sql), and prints one results table
+# to stdout (also written to bench/results/latest.md).  Progress goes to stderr.
+#
+# Knobs (environment):
+#   BENCH_SECONDS        duration of each timed pgbench run        (15; quick 3)
+#   BENCH_CHURN          send/read/ack cycles in the churn test    (1000000; quick 20000)
+#   BENCH_HOLD_SECONDS   duration of the held-xmin consumer run    (60; quick 12)
+#   BENCH_HOLD_WINDOW    first/last window of the held-xmin run, s (10; quick 4)
+#   BENCH_PREFILL        prefill for the held-xmin run             (1000000; quick 50000)
+#   BENCH_READ_PREFILL   prefill for the read+ack 1/txn runs       (max(400000, 40000*secs); quick 40000*secs)
+#   BENCH_BATCH_PREFILL  prefill for the read+ack 100/txn runs     (max(1200000, 200000*secs); quick 200000*secs)
+#   BENCH_LAT_TXNS       read+ack txns of each churn latency probe (3000; quick 1000)
+#   BENCH_CHURN_PAUSE    pause after churn before measuring, s     (15; quick 3)
+#   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
+#   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6"
+#   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
+#   PG_CONFIG            pg_config to locate the server binaries (PostgreSQL 15)
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+SCRIPTS=$BENCH_DIR/scripts
+RESULTS=$BENCH_DIR/results
+
+# ---------------------------------------------------------------- settings
+QUICK=${BENCH_QUICK:-0}
+[[ $QUICK == 1 ]] || QUICK=0
+if [[ $QUICK == 1 ]]; then
+    d_secs=3 d_churn=20000 d_hold=12 d_window=4 d_prefill=50000
+    d_lat=1000 d_pause=3
+else
+    d_secs=15 d_churn=1000000 d_hold=60 d_window=10 d_prefill=1000000
+    d_lat=3000 d_pause=15
+fi
+SECS=${BENCH_SECONDS:-$d_secs}
+CHURN=${BENCH_CHURN:-$d_churn}
+HOLD=${BENCH_HOLD_SECONDS:-$d_hold}
+WINDOW=${BENCH_HOLD_WINDOW:-$d_window}
+PREFILL=${BENCH_PREFILL:-$d_prefill}
+LAT_TXNS=${BENCH_LAT_TXNS:-$d_lat}
+CHURN_PAUSE=${BENCH_CHURN_PAUSE:-$d_pause}
+if [[ $QUICK == 1 ]]; then
+    d_rprefill=$((SECS * 40000)); d_bprefill=$((SECS * 200000))
+else
+    d_rprefill=$((SECS * 40000)); ((d_rprefill >= 400000)) || d_rprefill=400000
+    d_bprefill=$((SECS * 200000)); ((d_bprefill >= 1200000)) || d_bprefill=1200000
+fi
+READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
+BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7}
+BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
+[[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
+
+for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL; do
+    if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
+        echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 1
+    fi
+done
+if ((2 * WINDOW > HOLD)); then
+    echo "bench: BENCH_HOLD_WINDOW ($WINDOW) must be at most half of BENCH_HOLD_SECONDS ($HOLD)" >&2
+    exit 1
+fi
+
+PAYLOAD='{"order": 12345, "note": "hello world"}'
+Q=bench                 # mq queue name
+MQ_TABLE='mq."q_bench"' # its message table
+MQ_ARCHIVE='mq."a_bench"'
+
+# ---------------------------------------------------------------- binaries
+if [[ -n ${PG_CONFIG:-} ]]; then
+    :
+elif [[ -x /usr/lib/postgresql/15/bin/pg_config ]]; then
+    PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+else
+    PG_CONFIG=pg_config
+fi
+BIN=$("$PG_CONFIG" --bindir)
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+SHAREDIR=$("$PG_CONFIG" --sharedir)
+for b in initdb pg_ctl postgres pgbench psql; do
+    if [[ ! -x $BIN/$b ]]; then
+        echo "bench: $BIN/$b not found (is the PostgreSQL 15 server installed?)" >&2; exit 1
+    fi
+done
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+if [[ $BASELINE_ONLY == 0 ]]; then
+    if [[ ! -f $SHAREDIR/extension/mq.control || ! -f $PKGLIBDIR/mq.so ]]; then
+        echo "bench: the mq extension is not installed ($SHAREDIR/extension/mq.control or $PKGLIBDIR/mq.so missing)." >&2
+        echo "bench: run 'make install' first (make bench does not install it)." >&2
+        exit 1
+    fi
+fi
+
+# Run-as-postgres helper (the server refuses to run as root).
+if [[ $(id -u) == 0 ]]; then
+    id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' OS user"
+    as_pg() { runuser -u postgres -- "$@"; }
+else
+    as_pg() { "$@"; }
+fi
+
+# ---------------------------------------------------------------- cluster
+TMP=$(mktemp -d /tmp/mqbench.XXXXXX)
+chmod 700 "$TMP"
+[[ $(id -u) == 0 ]] && chown postgres: "$TMP"
+DATA=$TMP/data
+LOGS=$TMP/logs
+mkdir -p "$LOGS"
+BG_PIDS=()
+SERVER_STARTED=0
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    if [[ $SERVER_STARTED == 1 && -f $DATA/postmaster.pid ]]; then
+        as_pg "$BIN/pg_ctl" -D "$DATA" stop -m fast -w -t 30 >/dev/null 2>&1 ||
+            as_pg "$BIN/pg_ctl" -D "$DATA" stop -m immediate -w -t 30 >/dev/null 2>&1 || true
+    fi
+    for p in "${BG_PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    # keep the pgbench logs of the last run for inspection
+    if [[ -d $LOGS ]] && mkdir -p "$RESULTS" 2>/dev/null; then
+        rm -rf "$RESULTS/last-logs"
+        cp -r "$LOGS" "$RESULTS/last-logs" 2>/dev/null || true
+        [[ -f $TMP/server.log ]] && cp "$TMP/server.log" "$RESULTS/last-logs/server.log" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+log "initdb in $DATA"
+as_pg "$BIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C >"$TMP/initdb.log" 2>&1 ||
+    { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+
+PRELOAD="shared_preload_libraries = 'mq'"
+[[ $BASELINE_ONLY == 1 ]] && PRELOAD="# (BENCH_BASELINE_ONLY: mq not preloaded)"
+cat >>"$DATA/postgresql.conf" <<EOF
+
+# ---- mq benchmark settings
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$TMP'
+$PRELOAD
+shared_buffers = 1GB
+max_connections = 100
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+autovacuum = on
+logging_collector = off
+log_min_messages = warning
+EOF
+
+PORT=
+for attempt in 1 2 3 4 5 6 7 8; do
+    cand=$((20000 + RANDOM % 30000))
+    port_free "$cand" || continue
+    log "starting server on 127.0.0.1:$cand (socket dir $TMP)"
+    rm -f "$TMP/server.log"
+    SERVER_STARTED=1
+    if as_pg "$BIN/pg_ctl" -D "$DATA" -l "$TMP/server.log" -o "-p $cand" -w -t 60 start >/dev/null 2>&1; then
+        PORT=$cand
+        break
+    fi
+    if grep -qiE 'could not (bind|create listen)|address already in use' "$TMP/server.log" 2>/dev/null; then
+        continue
+    fi
+    tail -n 30 "$TMP/server.log" >&2 || true
+    die "the server did not start (see log above; is mq.so loadable via shared_preload_libraries?)"
+done
+[[ -n $PORT ]] || die "could not find a free port for the server"
+
+export PGHOST=$TMP PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+unset PGSERVICE PGOPTIONS PGPASSWORD PGSSLMODE 2>/dev/null || true
+
+psqlc() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+sql() { psqlc -c "$1"; }
+
+sql "CREATE DATABASE bench" >/dev/null
+export PGDATABASE=bench
+
+if [[ $BASELINE_ONLY == 0 ]]; then
+    if ! out=$(psqlc -c "CREATE EXTENSION mq" 2>&1); then
+        echo "bench: CREATE EXTENSION mq failed:" >&2
+        echo "$out" >&2
+        echo "bench: is the mq extension installed correctly ('make install')?" >&2
+        exit 1
+    fi
+    MQ_VERSION=$(sql "SELECT extversion FROM pg_extension WHERE extname = 'mq'")
+else
+    MQ_VERSION="(skipped)"
+fi
+PG_VERSION=$(sql "SHOW server_version")
+
+# ---------------------------------------------------------------- helpers
+ERRORS=0
+ROWS=$TMP/rows.tsv
+: >"$ROWS"
+
+# row WORKLOAD METRIC MQ BASELINE RATIO NOTES
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$ROWS"; }
+
+isnum() { [[ ${1:-} =~ ^-?[0-9]+([.][0-9]+)?$ ]]; }
+# fmt_rate N -> integer with thousands separators
+fmt_rate() {
+    isnum "${1:-}" || { echo "${1:-n/a}"; return; }
+    awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); n = length(s); o = "";
+        neg = (substr(s,1,1) == "-"); if (neg) { s = substr(s,2); n-- }
+        for (i = 1; i <= n; i++) { o = o substr(s,i,1); if ((n-i) % 3 == 0 && i < n) o = o "," }
+        print (neg ? "-" : "") o }'
+}
+fmt2() { isnum "${1:-}" && awk -v x="$1" 'BEGIN { printf "%.2f\n", x }' || echo "${1:-n/a}"; }
+fmt3() { isnum "${1:-}" && awk -v x="$1" 'BEGIN { printf "%.3f\n", x }' || echo "${1:-n/a}"; }
+# ratio A B -> A/B with 2 decimals, or n/a
+ratio() {
+    if isnum "${1:-}" && isnum "${2:-}" && awk -v b="$2" 'BEGIN { exit !(b != 0) }'; then
+        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
+    else
+        echo "n/a"
+    fi
+}
+mul() { isnum "${1:-}" && isnum "${2:-}" && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a * b }' || echo "ERR"; }
+divi() { isnum "${1:-}" && isnum "${2:-}" && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b != 0 ? a / b : 0) }' || echo "ERR"; }
+fmt_bytes() {
+    isnum "${1:-}" || { echo "${1:-n/a}"; return; }
+    awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%.2f GB\n", b / 1073741824;
+        else if (b >= 1048576) printf "%.1f MB\n", b / 1048576;
+        else printf "%.0f kB\n", b / 1024 }'
+}
+
+# pgbench output parsing
+pgb_tps() { awk '/^tps = / { print $3; exit }' "$1"; }
+pgb_lat() { awk '/^latency average = / { print $4; exit }' "$1"; }
+pgb_processed() { awk -F': *' '/number of transactions actually processed/ { split($2, a, "/"); print a[1]; exit }' "$1"; }
+
+jobs_for() { if (($1 >= 2)); then echo 2; else echo 1; fi; }
+
+# pgb NAME CLIENTS SCRIPT [extra pgbench args...]
+# Runs pgbench, output in $LOGS/NAME.log; returns non-zero (after reporting) on failure.
+pgb() {
+    local name=$1 clients=$2 script=$3; shift 3
+    local out=$LOGS/$name.log
+    if "$BIN/pgbench" -n -M prepared -c "$clients" -j "$(jobs_for "$clients")" \
+        -f "$script" "$@" >"$out" 2>&1 && [[ -n $(pgb_tps "$out") ]]; then
+        return 0
+    fi
+    ERRORS=$((ERRORS + 1))
+    log "ERROR: pgbench run '$name' failed; excerpt of $out:"
+    { grep -E 'ERROR|FATAL|aborted|error' "$out" | sort | uniq -c | sort -rn | head -n 8; } >&2 || true
+    tail -n 3 "$out" >&2 || true
+    return 1
+}
+
+# Run a SQL statement, tolerating failure (reported, counted); prints the result.
+try_sql() {
+    local out
+    if out=$(psqlc -c "$1" 2>&1); then
+        printf '%s\n' "$out"
+    else
+        ERRORS=$((ERRORS + 1))
+        log "ERROR: SQL failed: $1"
+        printf '%s\n' "$out" | head -n 5 >&2
+        return 1
+    fi
+}
+
+# ---- per-system operations (SYS is "mq" or "bq")
+reset_q() {
+    case $1 in
+    mq) try_sql "SELECT mq.drop_queue('$Q', true); SELECT mq.create_queue('$Q');" >/dev/null ;;
+    bq) psqlc -f "$BENCH_DIR/baseline.sql" >/dev/null 2>"$TMP/baseline.err" ||
+            { cat "$TMP/baseline.err" >&2; die "loading bench/baseline.sql failed"; } ;;
+    esac
+}
+drop_q() {
+    case $1 in
+    mq) try_sql "SELECT mq.drop_queue('$Q', true)" >/dev/null || true ;;
+    bq) sql "DROP TABLE IF EXISTS bq; DROP TABLE IF EXISTS raw" >/dev/null ;;
+    esac
+}
+table_of() { case $1 in mq) echo "$MQ_TABLE" ;; bq) echo "bq" ;; esac; }
+relname_of() { case $1 in mq) echo "q_$Q" ;; bq) echo "bq" ;; esac; }
+schema_of() { case $1 in mq) echo "mq" ;; bq) echo "public" ;; esac; }
+
+# prefill SYS N : N messages in statements of 10,000, each its own transaction
+prefill() {
+    local sys=$1 n=$2 k stmt
+    local i=0
+    {
+        while ((i < n)); do
+            k=$((n - i)); ((k <= 10000)) || k=10000
+            case $sys in
+            mq) printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]));\n" "$Q" "$PAYLOAD" "$k" ;;
+            bq) printf "INSERT INTO bq(payload) SELECT '%s'::jsonb FROM generate_series(1, %d);\n" "$PAYLOAD" "$k" ;;
+            esac
+            i=$((i + k))
+        done
+    } >"$TMP/prefill.sql"
+    if ! psqlc -f "$TMP/prefill.sql" >/dev/null 2>"$TMP/prefill.err"; then
+        ERRORS=$((ERRORS + 1))
+        log "ERROR: prefill of $sys failed:"; head -n 5 "$TMP/prefill.err" >&2
+        return 1
+    fi
+}
+# Bring a freshly prefilled table to a steady state (hint bits, stats) and
+# flush dirty buffers so that the timed run does not pay for either.
+settle() {
+    sql "VACUUM (ANALYZE) $(table_of "$1")" >/dev/null 2>&1 || true
+    sql "CHECKPOINT" >/dev/null
+}
+# messages in the queue that are not yet acked
+backlog() { try_sql "SELECT count(*) FROM $(table_of "$1")" || echo "ERR"; }
+relsize() { try_sql "SELECT pg_total_relation_size('$(table_of "$1")')" || echo "ERR"; }
+dead_tup() {
+    sql "SELECT pg_stat_force_next_flush()" >/dev/null 2>&1 || true
+    try_sql "SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables
+              WHERE schemaname = '$(schema_of "$1")' AND relname = '$(relname_of "$1")'" || echo "ERR"
+}
+# send N more messages (to restore a depth)
+topup() {
+    local n=$2
+    ((n > 0)) || return 0
+    prefill "$1" "$n"
+}
+label() { case $1 in mq) echo "mq" ;; bq) echo "baseline" ;; raw) echo "raw INSERT" ;; esac; }
+SYSTEMS=(mq bq)
+[[ $BASELINE_ONLY == 1 ]] && SYSTEMS=(bq)
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+empty_note() { # SYS BACKLOG_AFTER -> warning text if the queue ran dry
+    if [[ $2 == 0 ]]; then echo "$(label "$1") queue RAN EMPTY, rate not meaningful (raise the prefill)"; fi
+}
+join_notes() { # join the non-empty arguments with "; "
+    local out="" a
+    for a in "$@"; do
+        [[ -n $a ]] || continue
+        if [[ -n $out ]]; then out="$out; $a"; else out=$a; fi
+    done
+    echo "$out"
+}
+
+# consume_run NAME SYS CLIENTS SCRIPT MSGS_PER_TXN PREFILL
+# A timed consumer run on a freshly prefilled queue.  If the queue runs dry
+# (the rate would then count empty reads), it is redone once with 4x the
+# prefill.  Sets CR_RATE (msgs/s), CR_PREFILL, CR_NOTE.
+consume_run() {
+    local name=$1 sys=$2 clients=$3 script=$4 per=$5 pf=$6 attempt b tps
+    CR_RATE=ERR CR_NOTE="" CR_PREFILL=$pf
+    for attempt in 1 2; do
+        reset_q "$sys"
+        prefill "$sys" "$pf" || return 0
+        settle "$sys"
+        CR_PREFILL=$pf
+        if ! pgb "$name" "$clients" "$script" -T "$SECS"; then
+            CR_RATE=ERR; return 0
+        fi
+        tps=$(pgb_tps "$LOGS/$name.log")
+        CR_RATE=$(mul "$tps" "$per")
+        b=$(backlog "$sys")
+        if [[ $b != 0 ]]; then
+            CR_NOTE=""; return 0
+        fi
+        CR_NOTE="$(label "$sys") queue RAN EMPTY at prefill $(fmt_rate "$pf"), rate not meaningful"
+        if ((attempt == 1)); then
+            # (the observed rate includes empty reads, so it cannot size the refill)
+            pf=$((pf * 4))
+            log "   $(label "$sys") queue ran empty; redoing with prefill $pf"
+        fi
+    done
+}
+
+START_TS=$(date +%s)
+log "settings: seconds=$SECS churn=$CHURN hold=$HOLD window=$WINDOW prefill=$PREFILL read_prefill=$READ_PREFILL batch_prefill=$BATCH_PREFILL quick=$QUICK"
+
+# ================================================================ 1. send 1/txn
+if want 1; then
+    for c in 1 8; do
+        declare -A R=()
+        for sys in "${SYSTEMS[@]}" raw; do
+            log "== workload 1: send 1 msg/txn, $c client(s): $(label "$sys")"
+            case $sys in mq) reset_q mq ;; *) reset_q bq ;; esac
+            sql "CHECKPOINT" >/dev/null
+            if pgb "w1_send_${sys}_c$c" "$c" "$SCRIPTS/${sys}_send.sql" -T "$SECS"; then
+                R[$sys]=$(pgb_tps "$LOGS/w1_send_${sys}_c$c.log")
+            else
+                R[$sys]=ERR
+            fi
+            case $sys in mq) drop_q mq ;; *) drop_q bq ;; esac
+        done
+        row "1. send 1 msg/txn, $c client(s)" "msgs/s" "$(fmt_rate "${R[mq]:-}")" "$(fmt_rate "${R[bq]:-}")" \
+            "$(ratio "${R[mq]:-}" "${R[bq]:-}")" \
+            "raw INSERT $(fmt_rate "${R[raw]:-}") msgs/s; mq/raw $(ratio "${R[mq]:-}" "${R[raw]:-}"); baseline/raw $(ratio "${R[bq]:-}" "${R[raw]:-}")"
+        unset R
+    done
+fi
+
+# ================================================================ 2. send_batch 100/txn
+if want 2; then
+    declare -A R=()
+    for sys in "${SYSTEMS[@]}"; do
+        log "== workload 2: send_batch 100/txn, 4 clients: $(label "$sys")"
+        reset_q "$sys"
+        sql "CHECKPOINT" >/dev/null
+        if pgb "w2_batch_$sys" 4 "$SCRIPTS/${sys}_send_batch.sql" -T "$SECS"; then
+            R[$sys]=$(mul "$(pgb_tps "$LOGS/w2_batch_$sys.log")" 100)
+        else
+            R[$sys]=ERR
+        fi
+        drop_q "$sys"
+    done
+    row "2. send_batch 100 msgs/txn, 4 clients" "msgs/s" "$(fmt_rate "${R[mq]:-}")" "$(fmt_rate "${R[bq]:-}")" \
+        "$(ratio "${R[mq]:-}" "${R[bq]:-}")" ""
+    unset R
+fi
+
+# ================================================================ 3. read+ack 1/txn
+if want 3; then
+    for c in 4 16; do
+        declare -A R=() E=() PF=()
+        for sys in "${SYSTEMS[@]}"; do
+            log "== workload 3: read 1 + ack 1 per txn, $c clients: $(label "$sys") (prefill $READ_PREFILL)"
+            consume_run "w3_read1_${sys}_c$c" "$sys" "$c" "$SCRIPTS/${sys}_read1.sql" 1 "$READ_PREFILL"
+            R[$sys]=$CR_RATE E[$sys]=$CR_NOTE PF[$sys]=$(fmt_rate "$CR_PREFILL")
+            drop_q "$sys"
+        done
+        row "3. read 1 + ack 1 per txn, $c clients" "msgs/s" "$(fmt_rate "${R[mq]:-}")" "$(fmt_rate "${R[bq]:-}")" \
+            "$(ratio "${R[mq]:-}" "${R[bq]:-}")" "$(join_notes "prefill mq ${PF[mq]:-n/a} / baseline ${PF[bq]:-n/a}" "${E[mq]:-}" "${E[bq]:-}")"
+        unset R E PF
+    done
+fi
+
+# ================================================================ 4. read+ack 100/txn
+if want 4; then
+    declare -A R=() E=() PF=()
+    for sys in "${SYSTEMS[@]}"; do
+        log "== workload 4: read 100 + ack 100 per txn, 4 clients: $(label "$sys") (prefill $BATCH_PREFILL)"
+        consume_run "w4_read100_$sys" "$sys" 4 "$SCRIPTS/${sys}_read100.sql" 100 "$BATCH_PREFILL"
+        R[$sys]=$CR_RATE E[$sys]=$CR_NOTE PF[$sys]=$(fmt_rate "$CR_PREFILL")
+        drop_q "$sys"
+    done
+    row "4. read 100 + ack 100 per txn, 4 clients" "msgs/s" "$(fmt_rate "${R[mq]:-}")" "$(fmt_rate "${R[bq]:-}")" \
+        "$(ratio "${R[mq]:-}" "${R[bq]:-}")" "$(join_notes "prefill mq ${PF[mq]:-n/a} / baseline ${PF[bq]:-n/a}" "${E[mq]:-}" "${E[bq]:-}")"
+    unset R E PF
+fi
+
+# ================================================================ 5. mixed producers/consumers
+if want 5; then
+    declare -A P=() C=() B0=() B1=()
+    MIX_PREFILL=10000
+    for sys in "${SYSTEMS[@]}"; do
+        log "== workload 5: mixed 4 producers + 4 consumers: $(label "$sys") (prefill $MIX_PREFILL)"
+        reset_q "$sys"
+        prefill "$sys" "$MIX_PREFILL" || true
+        settle "$sys"
+        B0[$sys]=$(backlog "$sys")
+        pgb "w5_mixed_prod_$sys" 4 "$SCRIPTS/${sys}_send.sql" -T "$SECS" &
+        ppid=$!; BG_PIDS+=("$ppid")
+        pgb "w5_mixed_cons_$sys" 4 "$SCRIPTS/${sys}_read1.sql" -T "$SECS" &
+        cpid=$!; BG_PIDS+=("$cpid")
+        okp=0 okc=0
+        wait "$ppid" && okp=1
+        wait "$cpid" && okc=1
+        BG_PIDS=()
+        # (the background subshells cannot update ERRORS for us)
+        ((okp && okc)) || ERRORS=$((ERRORS + 1))
+        B1[$sys]=$(backlog "$sys")
+        produced=$(pgb_processed "$LOGS/w5_mixed_prod_$sys.log")
+        if ((okp)) && isnum "$produced" && isnum "${B0[$sys]}" && isnum "${B1[$sys]}"; then
+            consumed=$((produced - (B1[$sys] - B0[$sys])))
+            P[$sys]=$(divi "$produced" "$SECS")
+            C[$sys]=$(divi "$consumed" "$SECS")
+        else
+            P[$sys]=ERR; C[$sys]=ERR
+        fi
+        ((okc)) || C[$sys]=ERR
+        drop_q "$sys"
+    done
+    W="5. mixed 4 producers + 4 consumers"
+    row "$W" "produced msgs/s" "$(fmt_rate "${P[mq]:-}")" "$(fmt_rate "${P[bq]:-}")" "$(ratio "${P[mq]:-}" "${P[bq]:-}")" ""
+    row "$W" "consumed msgs/s" "$(fmt_rate "${C[mq]:-}")" "$(fmt_rate "${C[bq]:-}")" "$(ratio "${C[mq]:-}" "${C[bq]:-}")" \
+        "consumed = produced - backlog growth; producers send 1/txn, consumers read 1 + ack per txn"
+    row "$W" "backlog start -> end" "$(fmt_rate "${B0[mq]:-}") -> $(fmt_rate "${B1[mq]:-}")" \
+        "$(fmt_rate "${B0[bq]:-}") -> $(fmt_rate "${B1[bq]:-}")" "" "queue depth (unacked rows)"
+    unset P C B0 B1
+fi
+
+# ================================================================ 6. churn
+if want 6; then
+    declare -A TPS=() S0=() S1=() L0=() L1=() D1=() AR=()
+    CHURN_DEPTH=10000
+    per_client=$(((CHURN + 3) / 4))
+    for sys in "${SYSTEMS[@]}"; do
+        log "== workload 6: churn $CHURN send/read/ack cycles, 4 clients: $(label "$sys")"
+        reset_q "$sys"
+        prefill "$sys" "$CHURN_DEPTH" || true
+        settle "$sys"
+        S0[$sys]=$(relsize "$sys")
+        if pgb "w6_lat_before_$sys" 1 "$SCRIPTS/${sys}_read1.sql" -t "$LAT_TXNS"; then
+            L0[$sys]=$(pgb_lat "$LOGS/w6_lat_before_$sys.log")
+        else
+            L0[$sys]=ERR
+        fi
+        b=$(backlog "$sys")
+        isnum "$b" && topup "$sys" $((CHURN_DEPTH - b))
+        if pgb "w6_churn_$sys" 4 "$SCRIPTS/${sys}_cycle.sql" -t "$per_client"; then
+            TPS[$sys]=$(pgb_tps "$LOGS/w6_churn_$sys.log")
+        else
+            TPS[$sys]=ERR
+        fi
+        log "   pausing ${CHURN_PAUSE}s (autovacuum may run; no manual VACUUM)"
+        sleep "$CHURN_PAUSE"
+        b=$(backlog "$sys")
+        isnum "$b" && topup "$sys" $((CHURN_DEPTH - b))
+        S1[$sys]=$(relsize "$sys")
+        D1[$sys]=$(dead_tup "$sys")
+        if [[ $sys == mq ]]; then
+            AR[$sys]=$(psqlc -c "SELECT pg_total_relation_size('$MQ_ARCHIVE')" 2>/dev/null || echo "")
+        fi
+        if pgb "w6_lat_after_$sys" 1 "$SCRIPTS/${sys}_read1.sql" -t "$LAT_TXNS"; then
+            L1[$sys]=$(pgb_lat "$LOGS/w6_lat_after_$sys.log")
+        else
+            L1[$sys]=ERR
+        fi
+        drop_q "$sys"
+    done
+    W="6. churn $(fmt_rate "$CHURN") cycles, 4 clients"
+    row "$W" "cycles/s" "$(fmt_rate "${TPS[mq]:-}")" "$(fmt_rate "${TPS[bq]:-}")" "$(ratio "${TPS[mq]:-}" "${TPS[bq]:-}")" \
+        "1 cycle = send 1, then read 1 + ack in one txn; queue depth $(fmt_rate $CHURN_DEPTH)"
+    row "$W" "table size before" "$(fmt_bytes "${S0[mq]:-}")" "$(fmt_bytes "${S0[bq]:-}")" "$(ratio "${S0[mq]:-}" "${S0[bq]:-}")" \
+        "pg_total_relation_size of the queue table"
+    archive_note=""
+    isnum "${AR[mq]:-}" && archive_note="mq archive table $(fmt_bytes "${AR[mq]}") (not included)"
+    row "$W" "table size after" "$(fmt_bytes "${S1[mq]:-}")" "$(fmt_bytes "${S1[bq]:-}")" "$(ratio "${S1[mq]:-}" "${S1[bq]:-}")" \
+        "$(join_notes "after a ${CHURN_PAUSE}s pause, autovacuum only" "n_dead_tup mq $(fmt_rate "${D1[mq]:-}") / baseline $(fmt_rate "${D1[bq]:-}")" "$archive_note")"
+    row "$W" "size after/before" "$(ratio "${S1[mq]:-}" "${S0[mq]:-}")" "$(ratio "${S1[bq]:-}" "${S0[bq]:-}")" "" "growth factor"
+    row "$W" "read+ack latency before (ms)" "$(fmt3 "${L0[mq]:-}")" "$(fmt3 "${L0[bq]:-}")" "$(ratio "${L0[mq]:-}" "${L0[bq]:-}")" \
+        "1 client, $(fmt_rate "$LAT_TXNS") txns, pgbench latency average"
+    row "$W" "read+ack latency after (ms)" "$(fmt3 "${L1[mq]:-}")" "$(fmt3 "${L1[bq]:-}")" "$(ratio "${L1[mq]:-}" "${L1[bq]:-}")" \
+        "same probe after churn, depth restored to $(fmt_rate $CHURN_DEPTH)"
+    row "$W" "latency after/before" "$(ratio "${L1[mq]:-}" "${L0[mq]:-}")" "$(ratio "${L1[bq]:-}" "${L0[bq]:-}")" "" "slow-down factor"
+    unset TPS S0 S1 L0 L1 D1 AR
+fi
+
+# ================================================================ 7. held xmin
+HOLDER_APP=mqbench_xmin_holder
+start_holder() {
+    local sleep_s=$((HOLD + 15))
+    PGAPPNAME=$HOLDER_APP "$BIN/psql" -X -q -At >"$LOGS/w7_holder_$1.log" 2>&1 <<EOF &
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM pg_class;
+SELECT pg_sleep($sleep_s);
+COMMIT;
+EOF
+    HOLDER_PID=$!
+    BG_PIDS+=("$HOLDER_PID")
+    local i
+    for i in $(seq 1 100); do
+        if [[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$HOLDER_APP'
+                      AND backend_xmin IS NOT NULL AND query LIKE '%pg_sleep%'") == 1 ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "ERROR: the snapshot-holding session did not start"
+    ERRORS=$((ERRORS + 1))
+    return 1
+}
+stop_holder() {
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$HOLDER_APP'" >/dev/null || true
+    wait "$HOLDER_PID" 2>/dev/null || true
+    BG_PIDS=()
+}
+# window_avg FILE N first|last -> average tps of the first/last N progress lines
+window_avg() {
+    awk -v n="$2" -v which="$3" '
+        /^progress: / { for (i = 1; i <= NF; i++) if ($(i) == "tps," || $(i) == "tps") { t[++m] = $(i-1); break } }
+        END {
+            if (m < n) { print "ERR"; exit }
+            s = 0; from = (which == "first") ? 1 : m - n + 1
+            for (i = from; i < from + n; i++) s += t[i]
+            printf "%.3f\n", s / n
+        }' "$1"
+}
+if want 7; then
+    declare -A F=() L=() D=() E=() X=()
+    for sys in "${SYSTEMS[@]}"; do
+        log "== workload 7: held xmin, 4 consumers for ${HOLD}s: $(label "$sys") (prefill $PREFILL)"
+        reset_q "$sys"
+        prefill "$sys" "$PREFILL" || true
+        settle "$sys"
+        if start_holder "$sys"; then
+            log "   snapshot held (xmin $(sql "SELECT backend_xmin FROM pg_stat_activity WHERE application_name = '$HOLDER_APP'")); consumers running"
+            if pgb "w7_hold_$sys" 4 "$SCRIPTS/${sys}_read1.sql" -T "$HOLD" --progress=1; then
+                F[$sys]=$(window_avg "$LOGS/w7_hold_$sys.log" "$WINDOW" first)
+                L[$sys]=$(window_avg "$LOGS/w7_hold_$sys.log" "$WINDOW" last)
+                X[$sys]=$(pgb_tps "$LOGS/w7_hold_$sys.log")
+            else
+                F[$sys]=ERR; L[$sys]=ERR
+            fi
+            sleep 1
+            D[$sys]=$(dead_tup "$sys")
+            E[$sys]=$(empty_note "$sys" "$(backlog "$sys")")
+            stop_holder
+        else
+            F[$sys]=ERR; L[$sys]=ERR
+            stop_holder
+        fi
+        drop_q "$sys"
+    done
+    W="7. held xmin, 4 consumers, ${HOLD}s"
+    row "$W" "msgs/s first ${WINDOW}s" "$(fmt_rate "${F[mq]:-}")" "$(fmt_rate "${F[bq]:-}")" "$(ratio "${F[mq]:-}" "${F[bq]:-}")" \
+        "$(join_notes "prefill $(fmt_rate "$PREFILL"); whole run: mq $(fmt_rate "${X[mq]:-}") / baseline $(fmt_rate "${X[bq]:-}") msgs/s" "${E[mq]:-}" "${E[bq]:-}")"
+    row "$W" "msgs/s last ${WINDOW}s" "$(fmt_rate "${L[mq]:-}")" "$(fmt_rate "${L[bq]:-}")" "$(ratio "${L[mq]:-}" "${L[bq]:-}")" ""
+    row "$W" "last/first" "$(ratio "${L[mq]:-}" "${F[mq]:-}")" "$(ratio "${L[bq]:-}" "${F[bq]:-}")" "" "1.00 = no degradation"
+    row "$W" "n_dead_tup at end" "$(fmt_rate "${D[mq]:-}")" "$(fmt_rate "${D[bq]:-}")" "" "pg_stat_user_tables of the queue table"
+    unset F L D E X
+fi
+
+# ================================================================ report
+ELAPSED=$(($(date +%s) - START_TS))
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "unknown")
+if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$REPO" status --porcelain 2>/dev/null | head -n 1) ]]; then
+    COMMIT="$COMMIT (+ uncommitted changes)"
+fi
+CMD="bash bench/run.sh"
+for v in BENCH_QUICK BENCH_SECONDS BENCH_CHURN BENCH_HOLD_SECONDS BENCH_HOLD_WINDOW BENCH_PREFILL \
+    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_ONLY BENCH_BASELINE_ONLY; do
+    [[ -n ${!v:-} ]] && CMD="$v=${!v} $CMD"
+done
+
+report() {
+    echo "# mq benchmark"
+    echo
+    echo "- command: \`$CMD\`"
+    echo "- git commit: $COMMIT"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "- server: PostgreSQL $PG_VERSION, mq $MQ_VERSION; $(nproc) CPUs, shared_buffers=1GB, max_wal_size=4GB, checkpoint_timeout=15min, fsync/synchronous_commit on, autovacuum on"
+    echo "- settings: BENCH_SECONDS=$SECS BENCH_CHURN=$CHURN BENCH_HOLD_SECONDS=$HOLD (windows ${WINDOW}s) BENCH_PREFILL=$PREFILL read prefill=$READ_PREFILL batch prefill=$BATCH_PREFILL quick=$QUICK; pgbench -n -M prepared"
+    echo "- baseline: PK-ordered \`FOR UPDATE SKIP LOCKED\` table (bench/baseline.sql); raw = plain INSERT into a PK-only table"
+    echo "- held xmin (7): a REPEATABLE READ session holds its snapshot for the whole consumer run; first/last = average of pgbench --progress=1 over the first/last ${WINDOW}s"
+    echo "- total bench time: ${ELAPSED}s; errors: $ERRORS"
+    echo
+    awk -F'\t' '
+        BEGIN { h[1] = "Workload"; h[2] = "Metric"; h[3] = "mq"; h[4] = "baseline"; h[5] = "mq/baseline"; h[6] = "Notes"
+                for (i = 1; i <= 6; i++) w[i] = length(h[i]) }
+        { n++; for (i = 1; i <= 6; i++) { c[n, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+        function line(a1, a2, a3, a4, a5, a6) {
+            printf "| %-*s | %-*s | %*s | %*s | %*s | %-*s |\n", w[1], a1, w[2], a2, w[3], a3, w[4], a4, w[5], a5, w[6], a6
+        }
+        function dash(k,   s) { s = ""; while (length(s) < k) s = s "-"; return s }
+        END {
+            line(h[1], h[2], h[3], h[4], h[5], h[6])
+            printf "| %s | %s | %s: | %s: | %s: | %s |\n", dash(w[1]), dash(w[2]), dash(w[3] - 1), dash(w[4] - 1), dash(w[5] - 1), dash(w[6])
+            for (r = 1; r <= n; r++) line(c[r, 1], c[r, 2], c[r, 3], c[r, 4], c[r, 5], c[r, 6])
+        }' "$ROWS"
+}
+
+mkdir -p "$RESULTS"
+report | tee "$RESULTS/latest.md"
+log "done in ${ELAPSED}s; table written to bench/results/latest.md"
+if ((ERRORS > 0)); then
+    log "$ERRORS error(s) occurred (see messages above and bench/results/last-logs/)"
+    exit 1
+fi

@@ -1,0 +1,1 @@
+INSERT INTO bq(payload) VALUES ('{"order": 12345, "note": "hello world"}'::jsonb);

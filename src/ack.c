@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * ack.c
+ *	  What a consumer does with a message it holds: mq.ack (remove),
+ *	  mq.nack (make visible again, keep the error), mq.archive (move to the
+ *	  archive), mq.set_vt (change the lease), plus mq.purge and
+ *	  mq.archived.
+ *
+ * Each is one execution of a kept plan in the caller's transaction, so a
+ * rollback undoes it.  nack and set_vt can make a message visible below
+ * the shared read cursor's position, or at a later time; they tell
+ * cursor.c, which applies the change when the transaction commits.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/ack.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "cursor.h"
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_ack);
+PG_FUNCTION_INFO_V1(mq_ack_many);
+PG_FUNCTION_INFO_V1(mq_nack);
+PG_FUNCTION_INFO_V1(mq_archive);
+PG_FUNCTION_INFO_V1(mq_archive_many);
+PG_FUNCTION_INFO_V1(mq_set_vt);
+PG_FUNCTION_INFO_V1(mq_purge);
+PG_FUNCTION_INFO_V1(mq_archived);
+
+/*
+ * id_arg
+ *		Fetch a message id argument; NULL is refused (22004).
+ */
+static int64
+id_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message id for queue \"%s\" must not be null", queue)));
+	return PG_GETARG_INT64(argno);
+}
+
+/*
+ * ids_arg
+ *		Fetch a bigint[] of message ids; NULL is refused (22004).
+ */
+static Datum
+ids_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message ids for queue \"%s\" must not be null", queue)));
+	return PG_GETARG_DATUM(argno);
+}
+
+/*
+ * run_plan
+ *		Execute a queue's kept plan and return how many rows it processed.
+ */
+static uint64
+run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int expected)
+{
+	int			ret = SPI_execute_plan(mq_queue_plan(queue, kind), values, nulls, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * mq.ack(queue_name text, id bigint) returns boolean
+ */
+Datum
+mq_ack(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Datum		id = Int64GetDatum(id_arg(fcinfo, 1, name));
+	uint64		n;
+
+	SPI_connect();
+	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+/*
+ * mq.ack(queue_name text, ids bigint[]) returns bigint
+ */
+Datum
+mq_ack_many(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Datum		ids = ids_arg(fcinfo, 1, name);
+	uint64		n;
+
+	SPI_connect();
+	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
+	SPI_finish();
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * mq.nack(queue_name text, id bigint, error text, delay interval) returns boolean
+ */
+Datum
+mq_nack(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int64		id = id_arg(fcinfo, 1, name);
+	TimestampTz vt = GetCurrentTimestamp();
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	MqQueue    *queue;
+	uint64		n;
+
+	if (!PG_ARGISNULL(3))
+	{
+		Interval   *delay = PG_GETARG_INTERVAL_P(3);
+
+		mq_check_interval(name, "delay", delay);
+		vt = mq_add_interval(vt, delay);
+	}
+	values[0] = Int64GetDatum(id);
+	values[1] = TimestampTzGetDatum(vt);
+	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(2))
+		nulls[2] = 'n';
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	n = run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (n > 0)
+		mq_cursor_vt_changed(queue, id, vt);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+/*
+ * mq.archive(queue_name text, id bigint) returns boolean
+ */
+Datum
+mq_archive(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Datum		values[2];
+	uint64		n;
+
+	values[0] = Int64GetDatum(id_arg(fcinfo, 1, name));
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	SPI_connect();
+	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+/*
+ * mq.archive(queue_name text, ids bigint[]) returns bigint
+ */
+Datum
+mq_archive_many(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Datum		values[2];
+	uint64		n;
+
+	values[0] = ids_arg(fcinfo, 1, name);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	SPI_connect();
+	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * mq.set_vt(queue_name text, id bigint, vt interval) returns timestamptz
+ *		The new lease end, or NULL when there is no such message.
+ */
+Datum
+mq_set_vt(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int64		id = id_arg(fcinfo, 1, name);
+	Interval   *iv;
+	TimestampTz vt;
+	Datum		values[2];
+	MqQueue    *queue;
+	uint64		n;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("visibility timeout for queue \"%s\" must not be null", name)));
+	iv = PG_GETARG_INTERVAL_P(2);
+	mq_check_interval(name, "visibility timeout", iv);
+	vt = mq_add_interval(GetCurrentTimestamp(), iv);
+
+	values[0] = Int64GetDatum(id);
+	values[1] = TimestampTzGetDatum(vt);
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	n = run_plan(queue, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (n > 0)
+		mq_cursor_vt_changed(queue, id, vt);
+	SPI_finish();
+	if (n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(vt);
+}
+
+/*
+ * mq.purge(queue_name text) returns bigint
+ *		Delete every message (not the archive); MVCC-safe, unlike TRUNCATE.
+ */
+Datum
+mq_purge(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	uint64		n;
+
+	SPI_connect();
+	n = run_plan(mq_lookup_queue(name), MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
+	SPI_finish();
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * mq.archived(queue_name text) returns setof record
+ *		The archived messages of a queue, by id.
+ */
+Datum
+mq_archived(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = mq_name_arg(fcinfo, 0);
+	uint64		i;
+	int			natts;
+
+	InitMaterializedSRF(fcinfo, 0);
+	natts = rsinfo->setDesc->natts;
+
+	SPI_connect();
+	run_plan(mq_lookup_queue(name), MQ_PLAN_ARCHIVED, NULL, NULL, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7];
+		int			c;
+
+		for (c = 0; c < natts && c < 7; c++)
+			values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

@@ -1,0 +1,425 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Queue names, the queue registry and the per-backend plan cache.
+ *
+ * Every SQL entry point names its queue by text.  The name is validated
+ * here (a-z, 0-9 and '_', starting with a letter or '_', at most
+ * MQ_MAX_NAME_LEN bytes) before it is used for anything; relation names
+ * derived from it always pass through quote_identifier, and the name
+ * itself only ever reaches SQL as a bound parameter.
+ *
+ * Each backend keeps a hash table, keyed by queue name, of MqQueue entries
+ * holding the OIDs of the queue's relations, its options, and the SPI
+ * plans prepared for it (SPI_prepare_cursor with a forced generic plan,
+ * then SPI_keepplan): the hot paths never parse or plan.  Entries are
+ * marked invalid by a relcache callback when one of the queue's relations
+ * or the registry itself is invalidated (drop_queue, DROP EXTENSION, a
+ * registry change), and rebuilt on the next lookup.  The plans themselves
+ * are revalidated by the plan cache after DDL; we only free them when the
+ * entry is rebuilt.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "mq.h"
+
+static HTAB *queue_cache = NULL;
+static MemoryContext mq_cache_context = NULL;
+static Oid	registry_relid = InvalidOid;
+static SPIPlanPtr registry_plan = NULL;
+
+/*
+ * mq_validate_name
+ *		Refuse anything but a safe queue name; see the file header.
+ */
+void
+mq_validate_name(const char *name)
+{
+	size_t		len = strlen(name);
+	const char *p;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid queue name \"\""),
+				 errdetail("A queue name must not be empty.")));
+
+	for (p = name; *p; p++)
+	{
+		char		c = *p;
+		bool		ok = (c >= 'a' && c <= 'z') || c == '_' ||
+		(p != name && c >= '0' && c <= '9');
+
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid queue name \"%s\"", name),
+					 errdetail("A queue name may contain only lower-case letters a-z, digits and underscores, and must start with a letter or an underscore.")));
+	}
+
+	if (len > MQ_MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("queue name \"%s\" is too long", name),
+				 errdetail("A queue name is at most %d bytes; this one has %zu.",
+						   MQ_MAX_NAME_LEN, len)));
+}
+
+/*
+ * mq_name_arg
+ *		Fetch argument argno as a validated queue name.
+ */
+char *
+mq_name_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	mq_validate_name(name);
+	return name;
+}
+
+/*
+ * mq_schema_oid
+ *		OID of schema mq (the extension is not relocatable).
+ */
+Oid
+mq_schema_oid(void)
+{
+	return get_namespace_oid("mq", false);
+}
+
+/*
+ * mq_registry_relid
+ *		OID of the registry table mq.queue.
+ */
+Oid
+mq_registry_relid(void)
+{
+	if (!OidIsValid(registry_relid))
+		registry_relid = get_relname_relid("queue", mq_schema_oid());
+	return registry_relid;
+}
+
+/*
+ * invalidate_entry
+ *		Mark one cache entry stale; it is rebuilt on its next lookup.
+ */
+static void
+invalidate_entry(MqQueue *entry)
+{
+	entry->valid = false;
+}
+
+/*
+ * mq_relcache_callback
+ *		Relcache invalidation: drop what we derived from the catalogs.
+ *
+ * Called in any transaction state; must not throw or do catalog access.
+ */
+static void
+mq_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	MqQueue    *entry;
+	bool		all;
+
+	if (queue_cache == NULL)
+		return;
+
+	all = !OidIsValid(relid) || relid == registry_relid;
+	if (all)
+		registry_relid = InvalidOid;
+
+	hash_seq_init(&status, queue_cache);
+	while ((entry = (MqQueue *) hash_seq_search(&status)) != NULL)
+	{
+		if (all || entry->relid == relid || entry->archive_relid == relid)
+			invalidate_entry(entry);
+	}
+}
+
+/*
+ * mq_catalog_init
+ *		Called from _PG_init: register the invalidation callback.
+ */
+void
+mq_catalog_init(void)
+{
+	CacheRegisterRelcacheCallback(mq_relcache_callback, (Datum) 0);
+}
+
+/*
+ * ensure_cache
+ *		Create the backend's queue hash table on first use.
+ */
+static void
+ensure_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (queue_cache != NULL)
+		return;
+
+	mq_cache_context = AllocSetContextCreate(CacheMemoryContext,
+											 "mq queue cache",
+											 ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(MqQueue);
+	ctl.hcxt = mq_cache_context;
+	queue_cache = hash_create("mq queue cache", 64, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/*
+ * relation_for
+ *		OID of relation mq.<prefix><name>; error if the registry names a
+ *		queue whose relation is gone (only possible by hand-made damage).
+ */
+static Oid
+relation_for(const char *prefix, const char *name)
+{
+	char	   *relname = psprintf("%s%s", prefix, name);
+	Oid			relid = get_relname_relid(relname, mq_schema_oid());
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"mq.%s\" of queue \"%s\" does not exist",
+						relname, name),
+				 errhint("Drop the queue with mq.drop_queue and create it again.")));
+	pfree(relname);
+	return relid;
+}
+
+/*
+ * mq_lookup_queue
+ *		Return the cache entry for a queue, loading it from the registry if
+ *		needed.  Raises 42704 if the queue does not exist.
+ *
+ * Caller must be connected to SPI.  The name must have been validated.
+ */
+MqQueue *
+mq_lookup_queue(const char *name)
+{
+	MqQueue    *entry;
+	bool		found;
+	Datum		arg;
+	int			ret;
+	bool		isnull;
+	int			i;
+
+	ensure_cache();
+	entry = (MqQueue *) hash_search(queue_cache, name, HASH_ENTER, &found);
+	if (found && entry->valid)
+		return entry;
+
+	if (!found)
+		memset(entry->plans, 0, sizeof(entry->plans));
+	entry->valid = false;
+	entry->cursor = NULL;
+	for (i = 0; i < MQ_NUM_PLANS; i++)
+	{
+		if (entry->plans[i] != NULL)
+		{
+			SPI_freeplan(entry->plans[i]);
+			entry->plans[i] = NULL;
+		}
+	}
+
+	if (registry_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+
+		registry_plan = SPI_prepare("SELECT visibility_timeout, unlogged "
+									"FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									1, argtypes);
+		if (registry_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(registry_plan);
+	}
+
+	arg = CStringGetTextDatum(name);
+	ret = SPI_execute_plan(registry_plan, &arg, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name),
+				 errhint("Create it with mq.create_queue.")));
+	}
+
+	entry->visibility_timeout =
+		*DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	entry->unlogged = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 2, &isnull));
+	(void) mq_registry_relid();
+	entry->relid = relation_for("q_", name);
+	entry->archive_relid = relation_for("a_", name);
+	entry->cursor = mq_cursor_attach(entry->relid);
+	entry->valid = true;
+	return entry;
+}
+
+/*
+ * plan_sql
+ *		SQL text and parameter types of one plan kind for a queue.
+ *
+ * q and a are the quoted, schema-qualified message and archive relations.
+ */
+static char *
+plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
+{
+	switch (kind)
+	{
+		case MQ_PLAN_SEND:
+			*nargs = 4;
+			types[0] = TIMESTAMPTZOID;
+			types[1] = TIMESTAMPTZOID;
+			types[2] = JSONBOID;
+			types[3] = JSONBOID;
+			return psprintf("INSERT INTO %s (vt, enqueued_at, headers, payload) "
+							"VALUES ($1, $2, $3, $4) RETURNING id", q);
+		case MQ_PLAN_SEND_BATCH:
+			*nargs = 4;
+			types[0] = TIMESTAMPTZOID;
+			types[1] = TIMESTAMPTZOID;
+			types[2] = JSONBOID;
+			types[3] = JSONBARRAYOID;
+			return psprintf("INSERT INTO %s (vt, enqueued_at, headers, payload) "
+							"SELECT $1, $2, $3, u.p "
+							"FROM pg_catalog.unnest($4) WITH ORDINALITY AS u(p, n) "
+							"ORDER BY u.n RETURNING id", q);
+		case MQ_PLAN_READ:
+			*nargs = 4;
+			types[0] = INT8OID;
+			types[1] = TIMESTAMPTZOID;
+			types[2] = INT4OID;
+			types[3] = TIMESTAMPTZOID;
+			return psprintf("WITH c AS ("
+							" SELECT id FROM %s"
+							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+							"UPDATE %s m SET vt = $4, deliveries = m.deliveries OPERATOR(pg_catalog.+) 1,"
+							" leased = true "
+							"FROM c WHERE m.id OPERATOR(pg_catalog.=) c.id "
+							"RETURNING m.id, m.payload, m.headers, m.enqueued_at, m.vt, m.deliveries",
+							q, q);
+		case MQ_PLAN_READ_SUMMARY:
+			*nargs = 3;
+			types[0] = INT8OID;
+			types[1] = INT8OID;
+			types[2] = TIMESTAMPTZOID;
+			return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
+							" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
+							" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
+							" pg_catalog.max(id) "
+							"FROM %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
+							q);
+		case MQ_PLAN_ACK:
+			*nargs = 1;
+			types[0] = INT8OID;
+			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1", q);
+		case MQ_PLAN_ACK_MANY:
+			*nargs = 1;
+			types[0] = INT8ARRAYOID;
+			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
+		case MQ_PLAN_NACK:
+			*nargs = 3;
+			types[0] = INT8OID;
+			types[1] = TIMESTAMPTZOID;
+			types[2] = TEXTOID;
+			return psprintf("UPDATE %s SET vt = $2, leased = false,"
+							" last_error = COALESCE($3, last_error) "
+							"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id", q);
+		case MQ_PLAN_ARCHIVE:
+		case MQ_PLAN_ARCHIVE_MANY:
+			*nargs = 2;
+			types[0] = (kind == MQ_PLAN_ARCHIVE) ? INT8OID : INT8ARRAYOID;
+			types[1] = TIMESTAMPTZOID;
+			return psprintf("WITH d AS (DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) %s"
+							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
+							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
+							"SELECT id, payload, headers, enqueued_at, $2, deliveries, last_error FROM d",
+							q, (kind == MQ_PLAN_ARCHIVE) ? "$1" : "ANY ($1)", a);
+		case MQ_PLAN_SET_VT:
+			*nargs = 2;
+			types[0] = INT8OID;
+			types[1] = TIMESTAMPTZOID;
+			return psprintf("UPDATE %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1 RETURNING vt", q);
+		case MQ_PLAN_PURGE:
+			*nargs = 0;
+			return psprintf("DELETE FROM %s", q);
+		case MQ_PLAN_ARCHIVED:
+			*nargs = 0;
+			return psprintf("SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error "
+							"FROM %s ORDER BY id", a);
+		case MQ_NUM_PLANS:
+			break;
+	}
+	elog(ERROR, "unknown mq plan kind %d", (int) kind);
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * mq_queue_plan
+ *		The kept SPI plan of the given kind for a queue, prepared on first use.
+ *
+ * Caller must be connected to SPI and hold a valid entry from
+ * mq_lookup_queue.
+ */
+SPIPlanPtr
+mq_queue_plan(MqQueue *queue, MqPlanKind kind)
+{
+	char	   *qname;
+	char	   *aname;
+	char	   *sql;
+	int			nargs = 0;
+	Oid			types[4];
+	SPIPlanPtr	plan;
+
+	if (queue->plans[kind] != NULL)
+		return queue->plans[kind];
+
+	qname = psprintf("q_%s", queue->name);
+	aname = psprintf("a_%s", queue->name);
+	sql = plan_sql(kind,
+				   quote_qualified_identifier("mq", qname),
+				   quote_qualified_identifier("mq", aname),
+				   &nargs, types);
+	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	queue->plans[kind] = plan;
+	pfree(sql);
+	return plan;
+}

@@ -1,0 +1,882 @@
+/*-------------------------------------------------------------------------
+ *
+ * cursor.c
+ *	  The shared read cursor: where a queue's reads start scanning.
+ *
+ * Acked messages leave dead rows at the head of a queue's table.  While a
+ * snapshot older than them is held anywhere in the cluster (a long report,
+ * a forgotten BEGIN, a standby's feedback), vacuum cannot remove them, and
+ * their index entries cannot be marked dead, so a scan "from the lowest
+ * id" walks every one of them on every read: that is why hand-written
+ * SKIP LOCKED queues slow down without bound under a held xmin.  mq keeps,
+ * per queue and in shared memory, a position `pos` such that no message
+ * with id < pos can be visible unless an event recorded here says so, and
+ * reads scan from pos.
+ *
+ * Cursor model
+ * ------------
+ * 1. A read (read.c) takes pos, claims up to qty visible messages with
+ *    id >= pos, then summarises the id range it passed over: the lowest id
+ *    and earliest vt of messages with a future vt (leased or delayed), and
+ *    the lowest id of a message that is still visible but not its own
+ *    (locked by another reader, or committed after its scan started).  It
+ *    proposes a new pos just past what it claimed, never past that first
+ *    still-visible message; the future messages it passed are recorded
+ *    in the "future" mark (fut_id, fut_at).
+ *
+ * 2. When fut_at has passed, the next read lowers pos to fut_id and clears
+ *    the mark: the range is walked again, due messages are claimed, and the
+ *    ones still in the future are recorded again by step 1.
+ *
+ * 3. Uncommitted sends are invisible to the summary, so pos must not pass
+ *    them: a sender takes a slot in the queue's state before its INSERT
+ *    (with id 0, "unknown yet"), fills in its first id, and frees the slot
+ *    when its transaction ends; reads cap their new pos at the lowest id of
+ *    any taken slot.  A sender that commits between a read's scan and the
+ *    read's look at the slots would slip through; so a committing sender
+ *    also pushes its first id into a ring numbered by commit_seq, and a
+ *    read caps at every id pushed since it started (or, if the ring has
+ *    wrapped since, does not advance at all).
+ *
+ * 4. Events that make a message below pos visible or due later are applied
+ *    when the transaction that caused them ends (xact callbacks, which must
+ *    not throw): a claim that rolls back (whole transaction or savepoint)
+ *    lowers pos to its lowest claimed id; a committed nack/set_vt to "now"
+ *    lowers pos to that id; a committed lease, nack delay or set_vt to a
+ *    later time merges into the future mark.  Lowering pos bumps `gen`, and
+ *    a read only writes back a new pos if gen has not changed since it
+ *    started, so a stale read cannot undo a lowering.
+ *
+ * 5. PREPARE TRANSACTION has no callback at COMMIT/ROLLBACK PREPARED.  A
+ *    prepared transaction's slots are kept, tagged with its xid; reads look
+ *    at tagged slots and, once the xid is no longer in progress, apply the
+ *    outcome conservatively (push the send into the ring; lower pos to the
+ *    lowest id it claimed or changed).  After a server restart the shared
+ *    state is empty and prepared transactions may survive: tracking stays
+ *    off (reads scan from the head, which is always correct) until a check
+ *    finds no prepared transaction left from before.
+ *
+ * Everything here is a hint in the safe direction: a read that cannot
+ * track (no shared memory because mq is not preloaded, the queue table is
+ * full, REPEATABLE READ or SERIALIZABLE isolation, or a slot overflow)
+ * scans from the head or does not write back, which is slower but never
+ * misses a message.
+ *
+ * Locking protocol: the hash table of queue states is protected by the
+ * "mq" LWLock (shared to look up, exclusive to add or remove an entry).
+ * Every field of one MqCursorState is protected by its spinlock `mutex`;
+ * nothing is done while holding it but reading and writing those fields.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/cursor.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "cursor.h"
+#include "mq.h"
+
+#define MQ_SLOTS 64				/* concurrent sending transactions tracked */
+#define MQ_RING 128				/* committed sends remembered */
+
+typedef struct MqSlot
+{
+	bool		in_use;
+	bool		prepared;		/* owned by prepared transaction xid */
+	bool		touch_only;		/* prepared claims/vt changes, not a send */
+	TransactionId xid;
+	int64		min_id;			/* lowest id involved; 0 = not known yet */
+} MqSlot;
+
+typedef struct MqCursorKey
+{
+	Oid			dbid;
+	Oid			relid;
+} MqCursorKey;
+
+typedef struct MqCursorState
+{
+	MqCursorKey key;
+	slock_t		mutex;
+	bool		disabled;		/* lost track (prepared overflow): scan from head */
+	int64		pos;
+	uint64		gen;
+	bool		has_future;
+	int64		fut_id;
+	TimestampTz fut_at;
+	uint64		commit_seq;
+	int64		ring[MQ_RING];
+	int			overflow;		/* senders that found no free slot */
+	int			nprepared;		/* slots with prepared set */
+	MqSlot		slots[MQ_SLOTS];
+} MqCursorState;
+
+typedef struct MqCursorShared
+{
+	LWLock	   *lock;
+	slock_t		mutex;
+	bool		prepared_clean; /* no prepared xact from before startup left */
+	TimestampTz next_prepared_check;
+} MqCursorShared;
+
+/* What this backend's transaction did to one queue. */
+typedef struct MqXactNote
+{
+	MqCursorState *state;
+	MqCursorKey key;
+	int			slot;			/* send slot, or -1 */
+	bool		sent;
+	bool		overflowed;
+	bool		claimed;
+	int64		claim_min;
+	TimestampTz claim_vt;
+	bool		vt_now;
+	int64		vt_now_min;
+	bool		vt_future;
+	int64		vt_future_min;
+	TimestampTz vt_future_at;
+	bool		dropped;		/* drop_queue: remove the state at commit */
+} MqXactNote;
+
+static MqCursorShared *cursor_shared = NULL;
+static HTAB *cursor_hash = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static MqXactNote *notes = NULL;
+static int	nnotes = 0;
+static int	maxnotes = 0;
+static TransactionId prepare_xid = InvalidTransactionId;
+
+static Size
+cursor_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(MqCursorShared)),
+					hash_estimate_size(mq_max_queues, sizeof(MqCursorState)));
+}
+
+static void
+cursor_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(cursor_shmem_size());
+	RequestNamedLWLockTranche("mq", 1);
+}
+
+static void
+cursor_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	cursor_shared = ShmemInitStruct("mq cursor", sizeof(MqCursorShared), &found);
+	if (!found)
+	{
+		cursor_shared->lock = &(GetNamedLWLockTranche("mq"))->lock;
+		SpinLockInit(&cursor_shared->mutex);
+		cursor_shared->prepared_clean = false;
+		cursor_shared->next_prepared_check = 0;
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(MqCursorKey);
+	info.entrysize = sizeof(MqCursorState);
+	cursor_hash = ShmemInitHash("mq cursor hash", mq_max_queues, mq_max_queues,
+								&info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void cursor_xact_callback(XactEvent event, void *arg);
+static void cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
+
+/*
+ * mq_cursor_init
+ *		Called from _PG_init; sets up shared memory only when preloading.
+ */
+void
+mq_cursor_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = cursor_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = cursor_shmem_startup;
+	RegisterXactCallback(cursor_xact_callback, NULL);
+	RegisterSubXactCallback(cursor_subxact_callback, NULL);
+}
+
+/*
+ * mq_cursor_available
+ *		True when the shared cursors exist (mq was preloaded).
+ */
+bool
+mq_cursor_available(void)
+{
+	return cursor_hash != NULL;
+}
+
+/*
+ * mq_cursor_attach
+ *		The shared state for a queue table, created if needed; NULL when
+ *		not preloaded or the table of states is full.
+ */
+MqCursorState *
+mq_cursor_attach(Oid relid)
+{
+	MqCursorKey key;
+	MqCursorState *state;
+	bool		found;
+
+	if (cursor_hash == NULL)
+		return NULL;
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.relid = relid;
+
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	state = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	LWLockRelease(cursor_shared->lock);
+	if (state != NULL)
+		return state;
+
+	LWLockAcquire(cursor_shared->lock, LW_EXCLUSIVE);
+	state = hash_search(cursor_hash, &key, HASH_ENTER_NULL, &found);
+	if (state != NULL && !found)
+	{
+		SpinLockInit(&state->mutex);
+		state->disabled = false;
+		state->pos = 0;
+		state->gen = 0;
+		state->has_future = false;
+		state->fut_id = 0;
+		state->fut_at = 0;
+		state->commit_seq = 0;
+		state->overflow = 0;
+		state->nprepared = 0;
+		memset(state->slots, 0, sizeof(state->slots));
+	}
+	LWLockRelease(cursor_shared->lock);
+	return state;
+}
+
+/*
+ * mq_cursor_forget
+ *		Remove a dropped queue's state (called at commit of its drop).
+ */
+void
+mq_cursor_forget(Oid relid)
+{
+	MqCursorKey key;
+
+	if (cursor_hash == NULL)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.relid = relid;
+	LWLockAcquire(cursor_shared->lock, LW_EXCLUSIVE);
+	hash_search(cursor_hash, &key, HASH_REMOVE, NULL);
+	LWLockRelease(cursor_shared->lock);
+}
+
+/*
+ * same_queue
+ *		Does the state still belong to this key?  Caller holds its mutex.
+ */
+static inline bool
+same_queue(MqCursorState *state, const MqCursorKey *key)
+{
+	return state->key.dbid == key->dbid && state->key.relid == key->relid;
+}
+
+/*
+ * note_for
+ *		This transaction's note for a queue, created on first use.
+ */
+static MqXactNote *
+note_for(MqQueue *queue)
+{
+	int			i;
+	MqXactNote *note;
+
+	for (i = 0; i < nnotes; i++)
+		if (notes[i].state == queue->cursor && notes[i].key.relid == queue->relid)
+			return &notes[i];
+
+	if (nnotes == maxnotes)
+	{
+		int			newmax = maxnotes == 0 ? 8 : maxnotes * 2;
+
+		if (notes == NULL)
+			notes = MemoryContextAlloc(TopMemoryContext, sizeof(MqXactNote) * newmax);
+		else
+			notes = repalloc(notes, sizeof(MqXactNote) * newmax);
+		maxnotes = newmax;
+	}
+	note = &notes[nnotes++];
+	memset(note, 0, sizeof(*note));
+	note->state = queue->cursor;
+	note->key.dbid = MyDatabaseId;
+	note->key.relid = queue->relid;
+	note->slot = -1;
+	return note;
+}
+
+/* pos lowering; caller holds the mutex. */
+static inline void
+lower_pos(MqCursorState *state, int64 id)
+{
+	if (id < state->pos)
+		state->pos = id;
+	state->gen++;
+}
+
+/* future-mark merge; caller holds the mutex. */
+static inline void
+merge_future(MqCursorState *state, int64 id, TimestampTz at)
+{
+	if (!state->has_future)
+	{
+		state->has_future = true;
+		state->fut_id = id;
+		state->fut_at = at;
+		return;
+	}
+	if (id < state->fut_id)
+		state->fut_id = id;
+	if (at < state->fut_at)
+		state->fut_at = at;
+}
+
+/* ring push; caller holds the mutex. */
+static inline void
+push_commit(MqCursorState *state, int64 min_id)
+{
+	state->commit_seq++;
+	state->ring[state->commit_seq % MQ_RING] = min_id;
+}
+
+/*
+ * check_prepared_clean
+ *		After startup, tracking waits until no prepared transaction is left
+ *		that could predate the shared state.  Looks at most once a second.
+ *		Caller is connected to SPI.
+ */
+static bool
+check_prepared_clean(void)
+{
+	TimestampTz now;
+	bool		clean;
+	int			ret;
+
+	SpinLockAcquire(&cursor_shared->mutex);
+	clean = cursor_shared->prepared_clean;
+	now = GetCurrentTimestamp();
+	if (!clean && now < cursor_shared->next_prepared_check)
+	{
+		SpinLockRelease(&cursor_shared->mutex);
+		return false;
+	}
+	if (!clean)
+		cursor_shared->next_prepared_check = now + USECS_PER_SEC;
+	SpinLockRelease(&cursor_shared->mutex);
+	if (clean)
+		return true;
+
+	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_prepared_xacts LIMIT 1", true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		SpinLockAcquire(&cursor_shared->mutex);
+		cursor_shared->prepared_clean = true;
+		SpinLockRelease(&cursor_shared->mutex);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * settle_prepared
+ *		Apply the outcome of prepared transactions that have finished.
+ */
+static void
+settle_prepared(MqCursorState *state, const MqCursorKey *key)
+{
+	TransactionId xids[MQ_SLOTS];
+	int			idx[MQ_SLOTS];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&state->mutex);
+	if (state->nprepared > 0 && same_queue(state, key))
+	{
+		for (i = 0; i < MQ_SLOTS; i++)
+			if (state->slots[i].in_use && state->slots[i].prepared)
+			{
+				xids[n] = state->slots[i].xid;
+				idx[n++] = i;
+			}
+	}
+	SpinLockRelease(&state->mutex);
+
+	for (i = 0; i < n; i++)
+	{
+		MqSlot	   *slot = &state->slots[idx[i]];
+
+		if (TransactionIdIsInProgress(xids[i]))
+			continue;
+		SpinLockAcquire(&state->mutex);
+		if (same_queue(state, key) && slot->in_use && slot->prepared &&
+			TransactionIdEquals(slot->xid, xids[i]))
+		{
+			if (slot->touch_only)
+				lower_pos(state, slot->min_id);
+			else
+				push_commit(state, slot->min_id);
+			slot->in_use = false;
+			state->nprepared--;
+		}
+		SpinLockRelease(&state->mutex);
+	}
+}
+
+/*
+ * mq_cursor_read_start
+ *		Decide where a read scans from.  Caller is connected to SPI.
+ */
+void
+mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
+{
+	MqCursorState *state = queue->cursor;
+	MqCursorKey key;
+
+	scan->state = NULL;
+	scan->from = 0;
+	scan->gen = 0;
+	scan->seq = 0;
+	scan->track = false;
+	if (state == NULL || !check_prepared_clean())
+		return;
+
+	key.dbid = MyDatabaseId;
+	key.relid = queue->relid;
+	settle_prepared(state, &key);
+
+	SpinLockAcquire(&state->mutex);
+	if (!same_queue(state, &key) || state->disabled)
+	{
+		SpinLockRelease(&state->mutex);
+		return;
+	}
+	if (state->has_future && state->fut_at <= now)
+	{
+		lower_pos(state, state->fut_id);
+		state->has_future = false;
+	}
+	scan->state = state;
+	scan->from = state->pos;
+	scan->gen = state->gen;
+	scan->seq = state->commit_seq;
+	SpinLockRelease(&state->mutex);
+
+	/* Only a fresh snapshot per statement can move the cursor forward. */
+	scan->track = !IsolationUsesXactSnapshot();
+}
+
+/*
+ * mq_cursor_read_finish
+ *		Move pos forward to newpos if nothing forbids it, and record the
+ *		future messages the read passed over.
+ */
+void
+mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
+					  bool has_future, int64 future_id, TimestampTz future_at)
+{
+	MqCursorState *state = scan->state;
+	MqCursorKey key;
+	int			i;
+
+	if (state == NULL)
+		return;
+	key.dbid = MyDatabaseId;
+	key.relid = queue->relid;
+
+	SpinLockAcquire(&state->mutex);
+	if (!same_queue(state, &key))
+	{
+		SpinLockRelease(&state->mutex);
+		return;
+	}
+	if (has_future)
+		merge_future(state, future_id, future_at);
+
+	if (state->gen == scan->gen && newpos > state->pos)
+	{
+		if (state->overflow > 0 || state->commit_seq - scan->seq >= MQ_RING)
+			newpos = scan->from;
+		else
+		{
+			uint64		s;
+
+			for (s = scan->seq + 1; s <= state->commit_seq; s++)
+				if (state->ring[s % MQ_RING] < newpos)
+					newpos = state->ring[s % MQ_RING];
+		}
+		for (i = 0; i < MQ_SLOTS; i++)
+		{
+			MqSlot	   *slot = &state->slots[i];
+
+			if (slot->in_use && !slot->touch_only && slot->min_id < newpos)
+				newpos = slot->min_id;
+		}
+		if (newpos > state->pos)
+			state->pos = newpos;
+	}
+	SpinLockRelease(&state->mutex);
+}
+
+/*
+ * mq_cursor_send_begin
+ *		Take a send slot for this transaction before its first INSERT.
+ */
+void
+mq_cursor_send_begin(MqQueue *queue)
+{
+	MqXactNote *note;
+	MqCursorState *state = queue->cursor;
+	int			i;
+
+	if (state == NULL)
+		return;
+	note = note_for(queue);
+	if (note->sent)
+		return;
+
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &note->key))
+	{
+		for (i = 0; i < MQ_SLOTS; i++)
+		{
+			if (!state->slots[i].in_use)
+			{
+				state->slots[i].in_use = true;
+				state->slots[i].prepared = false;
+				state->slots[i].touch_only = false;
+				state->slots[i].xid = InvalidTransactionId;
+				state->slots[i].min_id = 0;
+				note->slot = i;
+				break;
+			}
+		}
+		if (note->slot < 0)
+		{
+			state->overflow++;
+			note->overflowed = true;
+		}
+		note->sent = true;
+	}
+	SpinLockRelease(&state->mutex);
+}
+
+/*
+ * mq_cursor_send_done
+ *		Fill in the first id this transaction sent to the queue.
+ */
+void
+mq_cursor_send_done(MqQueue *queue, int64 min_id)
+{
+	MqXactNote *note;
+	MqCursorState *state = queue->cursor;
+
+	if (state == NULL)
+		return;
+	note = note_for(queue);
+	if (note->slot < 0)
+		return;
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &note->key) && state->slots[note->slot].min_id == 0)
+		state->slots[note->slot].min_id = min_id;
+	SpinLockRelease(&state->mutex);
+}
+
+/*
+ * mq_cursor_claimed
+ *		Remember that this transaction leased messages from min_id on.
+ */
+void
+mq_cursor_claimed(MqQueue *queue, int64 min_id, TimestampTz lease_end)
+{
+	MqXactNote *note;
+
+	if (queue->cursor == NULL)
+		return;
+	note = note_for(queue);
+	if (!note->claimed || min_id < note->claim_min)
+		note->claim_min = min_id;
+	if (!note->claimed || lease_end < note->claim_vt)
+		note->claim_vt = lease_end;
+	note->claimed = true;
+}
+
+/*
+ * mq_cursor_vt_changed
+ *		Remember that this transaction set a message's vt (nack, set_vt).
+ */
+void
+mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt)
+{
+	MqXactNote *note;
+
+	if (queue->cursor == NULL)
+		return;
+	note = note_for(queue);
+	if (vt <= GetCurrentTimestamp())
+	{
+		if (!note->vt_now || id < note->vt_now_min)
+			note->vt_now_min = id;
+		note->vt_now = true;
+	}
+	else
+	{
+		if (!note->vt_future || id < note->vt_future_min)
+			note->vt_future_min = id;
+		if (!note->vt_future || vt < note->vt_future_at)
+			note->vt_future_at = vt;
+		note->vt_future = true;
+	}
+}
+
+/*
+ * mq_cursor_dropped
+ *		The queue is being dropped: forget its state if this commits.
+ *		(Removing it earlier would let a rolled-back drop split the state.)
+ */
+void
+mq_cursor_dropped(MqQueue *queue)
+{
+	if (queue->cursor == NULL)
+		return;
+	note_for(queue)->dropped = true;
+}
+
+/*
+ * touched_min
+ *		Lowest id a note's claims and vt changes involve; false if none.
+ */
+static bool
+touched_min(MqXactNote *note, int64 *min_id)
+{
+	bool		any = false;
+
+	if (note->claimed)
+	{
+		*min_id = note->claim_min;
+		any = true;
+	}
+	if (note->vt_now && (!any || note->vt_now_min < *min_id))
+	{
+		*min_id = note->vt_now_min;
+		any = true;
+	}
+	if (note->vt_future && (!any || note->vt_future_min < *min_id))
+	{
+		*min_id = note->vt_future_min;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * at_commit / at_abort / at_prepare
+ *		Apply one note at the end of its transaction.  Must not throw.
+ */
+static void
+at_commit(MqXactNote *note)
+{
+	MqCursorState *state = note->state;
+
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &note->key))
+	{
+		if (note->sent)
+		{
+			if (note->slot >= 0)
+			{
+				push_commit(state, state->slots[note->slot].min_id);
+				state->slots[note->slot].in_use = false;
+			}
+			else if (note->overflowed)
+				state->overflow--;
+		}
+		if (note->claimed)
+			merge_future(state, note->claim_min, note->claim_vt);
+		if (note->vt_future)
+			merge_future(state, note->vt_future_min, note->vt_future_at);
+		if (note->vt_now)
+			lower_pos(state, note->vt_now_min);
+	}
+	SpinLockRelease(&state->mutex);
+	if (note->dropped)
+		mq_cursor_forget(note->key.relid);
+}
+
+static void
+at_abort(MqXactNote *note)
+{
+	MqCursorState *state = note->state;
+
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &note->key))
+	{
+		if (note->sent)
+		{
+			if (note->slot >= 0)
+				state->slots[note->slot].in_use = false;
+			else if (note->overflowed)
+				state->overflow--;
+		}
+		if (note->claimed)
+			lower_pos(state, note->claim_min);
+	}
+	SpinLockRelease(&state->mutex);
+}
+
+static void
+at_prepare(MqXactNote *note, TransactionId xid)
+{
+	MqCursorState *state = note->state;
+	int64		min_id;
+	int			i;
+
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &note->key))
+	{
+		if (note->sent)
+		{
+			if (note->slot >= 0 && TransactionIdIsValid(xid))
+			{
+				state->slots[note->slot].prepared = true;
+				state->slots[note->slot].xid = xid;
+				state->nprepared++;
+			}
+			else
+			{
+				if (note->slot >= 0)
+					state->slots[note->slot].in_use = false;
+				else if (note->overflowed)
+					state->overflow--;
+				state->disabled = true;
+			}
+		}
+		if (touched_min(note, &min_id))
+		{
+			bool		placed = false;
+
+			if (TransactionIdIsValid(xid))
+			{
+				for (i = 0; i < MQ_SLOTS && !placed; i++)
+				{
+					MqSlot	   *slot = &state->slots[i];
+
+					if (slot->in_use)
+						continue;
+					slot->in_use = true;
+					slot->prepared = true;
+					slot->touch_only = true;
+					slot->xid = xid;
+					slot->min_id = min_id;
+					state->nprepared++;
+					placed = true;
+				}
+			}
+			if (!placed)
+				state->disabled = true;
+		}
+	}
+	SpinLockRelease(&state->mutex);
+}
+
+/*
+ * cursor_xact_callback
+ *		Apply this transaction's notes at commit, abort or prepare.
+ */
+static void
+cursor_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			prepare_xid = GetTopTransactionIdIfAny();
+			return;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			for (i = 0; i < nnotes; i++)
+				at_commit(&notes[i]);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			for (i = 0; i < nnotes; i++)
+				at_abort(&notes[i]);
+			break;
+		case XACT_EVENT_PREPARE:
+			for (i = 0; i < nnotes; i++)
+				at_prepare(&notes[i], prepare_xid);
+			prepare_xid = InvalidTransactionId;
+			break;
+		default:
+			return;
+	}
+	nnotes = 0;
+}
+
+/*
+ * cursor_subxact_callback
+ *		A rolled-back savepoint undoes claims at once: let readers see
+ *		those messages again.
+ */
+static void
+cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			i;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (i = 0; i < nnotes; i++)
+	{
+		MqXactNote *note = &notes[i];
+
+		if (!note->claimed)
+			continue;
+		SpinLockAcquire(&note->state->mutex);
+		if (same_queue(note->state, &note->key))
+			lower_pos(note->state, note->claim_min);
+		SpinLockRelease(&note->state->mutex);
+	}
+}

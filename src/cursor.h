@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * cursor.h
+ *	  The shared read cursor of a queue: where reads start scanning, and
+ *	  the events that move it.  See cursor.c for the protocol.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/cursor.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_CURSOR_H
+#define MQ_CURSOR_H
+
+#include "mq.h"
+
+/* One read's view of the cursor, from mq_cursor_read_start to _finish. */
+typedef struct MqReadScan
+{
+	struct MqCursorState *state;	/* NULL: scan from the head, no write-back */
+	int64		from;			/* scan ids >= from */
+	uint64		gen;			/* state->gen when the scan started */
+	uint64		seq;			/* state->commit_seq when the scan started */
+	bool		track;			/* report the scanned range at the end */
+} MqReadScan;
+
+extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan);
+extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
+								  bool has_future, int64 future_id, TimestampTz future_at);
+extern void mq_cursor_send_begin(MqQueue *queue);
+extern void mq_cursor_send_done(MqQueue *queue, int64 min_id);
+extern void mq_cursor_claimed(MqQueue *queue, int64 min_id, TimestampTz lease_end);
+extern void mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt);
+extern void mq_cursor_dropped(MqQueue *queue);
+
+#endif							/* MQ_CURSOR_H */

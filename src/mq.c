@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * mq.c
+ *	  Module entry point of the mq extension: _PG_init and the GUCs.
+ *
+ * _PG_init only defines the GUCs and calls the per-module init functions.
+ * Everything works without shared_preload_libraries; preloading adds the
+ * shared read cursors (cursor.c) that keep reads fast on queues with many
+ * dead rows at the head.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/mq.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "mq.h"
+
+PG_MODULE_MAGIC;
+
+/* Largest payload + headers, in bytes, that send accepts. */
+int			mq_max_payload_size = 1024 * 1024;
+
+/* How many queues the shared read cursors can track (preload only). */
+int			mq_max_queues = 1024;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init
+ *		Define GUCs and initialise the modules.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("mq.max_payload_size",
+							"Sets the largest payload plus headers a send accepts.",
+							"Sends larger than this are refused with SQLSTATE 54000.",
+							&mq_max_payload_size,
+							1024 * 1024,
+							64,
+							MaxAllocSize / 2,
+							PGC_USERSET,
+							GUC_UNIT_BYTE,
+							NULL,
+							NULL,
+							NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("mq.max_queues",
+								"Sets how many queues the shared read cursors track.",
+								"Queues beyond this still work, with reads that scan from the head.",
+								&mq_max_queues,
+								1024,
+								16,
+								1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL,
+								NULL,
+								NULL);
+
+	MarkGUCPrefixReserved("mq");
+
+	mq_catalog_init();
+	mq_cursor_init();
+}

@@ -1,0 +1,259 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  Queue lifecycle: mq.create_queue, mq.drop_queue, and the event trigger
+ *	  that removes every queue's relations on DROP EXTENSION mq.
+ *
+ * A queue is a registry row in mq.queue (marked with
+ * pg_extension_config_dump, so pg_dump carries it) plus two tables created
+ * at run time in schema mq: mq.q_<name> (messages) and mq.a_<name>
+ * (archive).  Those tables cannot be extension members -- membership would
+ * keep pg_dump from dumping them, and pg_extension_config_dump works only
+ * inside the extension script -- so they are ordinary tables that pg_dump
+ * dumps with their rows and sequence positions, and the registry refers to
+ * them by name, never by OID.  Because they are not members, DROP
+ * EXTENSION would refuse to drop schema mq while they exist; the event
+ * trigger mq._drop_extension fires at ddl_command_start of DROP EXTENSION
+ * and drops them first.
+ *
+ * The message table layout is chosen for the read path (see read.c and
+ * docs/architecture.md): the columns a read updates (vt, deliveries,
+ * leased) are not indexed, and the fillfactor leaves room on each page,
+ * so claiming a message is a HOT update; per-table autovacuum settings
+ * keep up with queue churn.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/queue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+
+#include "cursor.h"
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_create_queue);
+PG_FUNCTION_INFO_V1(mq_drop_queue);
+PG_FUNCTION_INFO_V1(mq_drop_extension_trigger);
+
+/*
+ * run_ddl
+ *		Execute one utility statement built from quoted identifiers only.
+ */
+static void
+run_ddl(const char *sql)
+{
+	int			ret = SPI_execute(sql, false, 0);
+
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed for \"%s\": %s",
+			 sql, SPI_result_code_string(ret));
+}
+
+/*
+ * qualified
+ *		Quoted mq.<prefix><name>.
+ */
+static const char *
+qualified(const char *prefix, const char *name)
+{
+	return quote_qualified_identifier("mq", psprintf("%s%s", prefix, name));
+}
+
+/*
+ * mq.create_queue(queue_name text, visibility_timeout interval, unlogged boolean)
+ */
+Datum
+mq_create_queue(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Interval   *vt;
+	bool		unlogged;
+	Oid			argtypes[3] = {TEXTOID, INTERVALOID, BOOLOID};
+	Datum		args[3];
+	int			ret;
+	const char *q;
+	const char *a;
+	const char *kind;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("visibility timeout of queue \"%s\" must not be null", name)));
+	vt = PG_GETARG_INTERVAL_P(1);
+	if (vt->month < 0 || vt->day < 0 || vt->time < 0 ||
+		(vt->month == 0 && vt->day == 0 && vt->time == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visibility timeout of queue \"%s\" must be positive", name)));
+	unlogged = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+
+	SPI_connect();
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = IntervalPGetDatum(vt);
+	args[2] = BoolGetDatum(unlogged);
+	ret = SPI_execute_with_args("INSERT INTO mq.queue (queue_name, visibility_timeout, unlogged) "
+								"VALUES ($1, $2, $3) ON CONFLICT (queue_name) DO NOTHING "
+								"RETURNING queue_name",
+								3, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("queue \"%s\" already exists", name)));
+
+	q = qualified("q_", name);
+	a = qualified("a_", name);
+	kind = unlogged ? "UNLOGGED " : "";
+
+	run_ddl(psprintf("CREATE %sTABLE %s ("
+					 " id bigserial PRIMARY KEY,"
+					 " vt timestamptz NOT NULL,"
+					 " deliveries integer NOT NULL DEFAULT 0,"
+					 " leased boolean NOT NULL DEFAULT false,"
+					 " enqueued_at timestamptz NOT NULL,"
+					 " last_error text,"
+					 " headers jsonb,"
+					 " payload jsonb NOT NULL"
+					 ") WITH (fillfactor = 70,"
+					 " autovacuum_vacuum_scale_factor = 0,"
+					 " autovacuum_vacuum_threshold = 2000,"
+					 " autovacuum_vacuum_insert_scale_factor = 0,"
+					 " autovacuum_vacuum_insert_threshold = 20000,"
+					 " autovacuum_vacuum_cost_delay = 0,"
+					 " autovacuum_analyze_scale_factor = 0.02)",
+					 kind, q));
+	run_ddl(psprintf("CREATE %sTABLE %s ("
+					 " id bigint PRIMARY KEY,"
+					 " payload jsonb NOT NULL,"
+					 " headers jsonb,"
+					 " enqueued_at timestamptz NOT NULL,"
+					 " archived_at timestamptz NOT NULL,"
+					 " deliveries integer NOT NULL,"
+					 " last_error text)",
+					 kind, a));
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * mq.drop_queue(queue_name text, if_exists boolean) returns boolean
+ */
+Datum
+mq_drop_queue(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	bool		if_exists = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			ret;
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(name);
+
+	/* Lock the registry row first, so a concurrent drop waits for us. */
+	ret = SPI_execute_with_args("SELECT 1 FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+								1, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		mq_cursor_dropped(mq_lookup_queue(name));
+
+	ret = SPI_execute_with_args("DELETE FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1 "
+								"RETURNING queue_name",
+								1, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		if (if_exists)
+		{
+			ereport(NOTICE,
+					(errmsg("queue \"%s\" does not exist, skipping", name)));
+			PG_RETURN_BOOL(false);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	}
+
+	run_ddl(psprintf("DROP TABLE IF EXISTS %s, %s",
+					 qualified("q_", name), qualified("a_", name)));
+	/* Other backends drop their cached entry through the relcache callback. */
+	CacheInvalidateRelcacheByRelid(mq_registry_relid());
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * mq._drop_extension() event trigger, ddl_command_start of DROP EXTENSION.
+ *
+ * If the command drops extension mq, drop every queue's relations first so
+ * that the extension's schema can go and nothing is left behind.
+ */
+Datum
+mq_drop_extension_trigger(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	DropStmt   *stmt;
+	ListCell   *lc;
+	bool		ours = false;
+	uint64		i;
+	int			ret;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function must be called as an event trigger")));
+
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_VOID();
+	stmt = (DropStmt *) trigdata->parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		PG_RETURN_VOID();
+
+	foreach(lc, stmt->objects)
+	{
+		Node	   *obj = lfirst(lc);
+
+		if (IsA(obj, String) && strcmp(strVal(obj), "mq") == 0)
+			ours = true;
+	}
+	if (!ours)
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	ret = SPI_execute("SELECT queue_name FROM mq.queue", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		SPITupleTable *tt = SPI_tuptable;
+		uint64		n = SPI_processed;
+
+		for (i = 0; i < n; i++)
+		{
+			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+
+			run_ddl(psprintf("DROP TABLE IF EXISTS %s, %s",
+							 qualified("q_", name), qualified("a_", name)));
+		}
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,219 @@
+/*-------------------------------------------------------------------------
+ *
+ * read.c
+ *	  mq.read: claim up to qty visible messages, oldest first.
+ *
+ * A read is one execution of a kept plan: pick the first qty messages by
+ * id whose vt has passed, FOR UPDATE SKIP LOCKED, and in the same
+ * statement set their lease (vt = now + visibility timeout), bump
+ * deliveries and mark them leased.  Concurrent readers therefore never
+ * receive the same message inside its lease, and a read that rolls back
+ * leaves the messages as they were.
+ *
+ * What keeps reads fast is where the scan starts.  A queue's head is a
+ * graveyard of acked rows; while any snapshot older than them is held,
+ * vacuum cannot remove them, and a scan from the lowest id would walk
+ * every one on every read.  The shared read cursor (cursor.c) remembers a
+ * position below which no message can be visible unless an event it
+ * recorded says so, and the scan starts there.  After claiming, a tracked
+ * read summarises the id range it passed over (messages leased or delayed
+ * in it, the first still-visible one) so the cursor can move forward
+ * without losing any message that will become visible later.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/read.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "cursor.h"
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_read);
+
+/*
+ * mq_add_interval
+ *		t + iv, as timestamptz arithmetic does it.
+ */
+TimestampTz
+mq_add_interval(TimestampTz t, Interval *iv)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(t),
+												   IntervalPGetDatum(iv)));
+}
+
+/*
+ * mq_check_interval
+ *		Refuse a negative interval argument (22023).
+ */
+void
+mq_check_interval(const char *queue, const char *what, Interval *iv)
+{
+	if (iv->month < 0 || iv->day < 0 || iv->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s for queue \"%s\" must not be negative", what, queue)));
+}
+
+/* One claimed row, for sorting by id. */
+typedef struct ClaimedRow
+{
+	int64		id;
+	int			index;
+} ClaimedRow;
+
+static int
+claimed_cmp(const void *a, const void *b)
+{
+	int64		x = ((const ClaimedRow *) a)->id;
+	int64		y = ((const ClaimedRow *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * summarise
+ *		After a tracked read, look at ids [from, hi): the earliest future vt
+ *		(and lowest id having one), and the lowest id still visible but not
+ *		ours (locked by another reader, or committed after our scan began).
+ *		Report the position the cursor may move to.
+ */
+static void
+summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
+		  uint64 nclaimed, int qty, int64 max_claimed)
+{
+	Datum		values[3];
+	int			ret;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		fut_id_null,
+				fut_at_null,
+				vis_null,
+				max_null;
+	int64		fut_id,
+				vis_id,
+				max_id;
+	TimestampTz fut_at;
+	int64		newpos;
+	bool		full = (nclaimed == (uint64) qty);
+
+	values[0] = Int64GetDatum(scan->from);
+	values[1] = Int64GetDatum(full ? max_claimed + 1 : PG_INT64_MAX);
+	values[2] = TimestampTzGetDatum(now);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_READ_SUMMARY), values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	fut_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &fut_id_null));
+	fut_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &fut_at_null));
+	vis_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &vis_null));
+	max_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &max_null));
+
+	if (full)
+		newpos = max_claimed + 1;
+	else
+		newpos = max_null ? scan->from : max_id + 1;
+	if (!vis_null && vis_id < newpos)
+		newpos = vis_id;
+
+	mq_cursor_read_finish(queue, scan, newpos, !fut_id_null && !fut_at_null,
+						  fut_id, fut_at);
+}
+
+/*
+ * mq.read(queue_name text, qty integer, vt interval) returns setof mq.message
+ */
+Datum
+mq_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int			qty;
+	Interval   *vt = NULL;
+	TimestampTz now;
+	TimestampTz lease_end;
+	MqQueue    *queue;
+	MqReadScan	scan;
+	Datum		values[4];
+	int			ret;
+	uint64		n;
+	uint64		i;
+	ClaimedRow *rows;
+	SPITupleTable *tt;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("qty for queue \"%s\" must not be null", name)));
+	qty = PG_GETARG_INT32(1);
+	if (qty < 1 || qty > MQ_MAX_READ_QTY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty for queue \"%s\" must be between 1 and %d", name, MQ_MAX_READ_QTY),
+				 errdetail("The value given was %d.", qty)));
+	if (!PG_ARGISNULL(2))
+	{
+		vt = PG_GETARG_INTERVAL_P(2);
+		mq_check_interval(name, "visibility timeout", vt);
+	}
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	now = GetCurrentTimestamp();
+	lease_end = mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
+
+	mq_cursor_read_start(queue, now, &scan);
+
+	values[0] = Int64GetDatum(scan.from);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = Int32GetDatum(qty);
+	values[3] = TimestampTzGetDatum(lease_end);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_READ), values, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	rows = palloc(sizeof(ClaimedRow) * (n > 0 ? n : 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		rows[i].id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		rows[i].index = (int) i;
+	}
+	if (n > 1)
+		qsort(rows, n, sizeof(ClaimedRow), claimed_cmp);
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		out[6];
+		bool		outnulls[6];
+		int			c;
+
+		for (c = 0; c < 6; c++)
+			out[c] = SPI_getbinval(tt->vals[rows[i].index], tt->tupdesc, c + 1, &outnulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
+	}
+
+	if (n > 0)
+		mq_cursor_claimed(queue, rows[0].id, lease_end);
+	if (scan.track)
+		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0);
+
+	SPI_finish();
+	return (Datum) 0;
+}

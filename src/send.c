@@ -1,0 +1,227 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.c
+ *	  mq.send and mq.send_batch: enqueue messages in the caller's
+ *	  transaction.
+ *
+ * A send is one execution of a kept INSERT plan; the message is invisible
+ * to readers until the caller commits and never exists if it rolls back.
+ * Before inserting, the sender registers with the queue's shared read
+ * cursor (cursor.c) so that readers do not move their scan position past
+ * an id that is still uncommitted; the registration ends at commit or
+ * abort.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/send.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "cursor.h"
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_send);
+PG_FUNCTION_INFO_V1(mq_send_batch);
+
+/*
+ * mq_check_payload_size
+ *		Refuse a payload whose size plus its headers' exceeds
+ *		mq.max_payload_size (54000).
+ */
+void
+mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers)
+{
+	Size		size = VARSIZE_ANY_EXHDR(DatumGetPointer(payload));
+
+	if (!headers_null)
+		size += VARSIZE_ANY_EXHDR(DatumGetPointer(headers));
+	if (size > (Size) mq_max_payload_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message for queue \"%s\" is too large", queue),
+				 errdetail("Payload and headers take %zu bytes; mq.max_payload_size is %d bytes.",
+						   size, mq_max_payload_size)));
+}
+
+/*
+ * delay_arg
+ *		Fetch a delay interval argument (NULL means none); refuse negatives.
+ */
+static Interval *
+delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
+{
+	Interval   *iv;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	iv = PG_GETARG_INTERVAL_P(argno);
+	mq_check_interval(queue, "delay", iv);
+	return iv;
+}
+
+/*
+ * mq.send(queue_name text, payload jsonb, headers jsonb, delay interval)
+ *		returns bigint
+ */
+Datum
+mq_send(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Interval   *delay;
+	TimestampTz now = GetCurrentTimestamp();
+	MqQueue    *queue;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			ret;
+	bool		isnull;
+	int64		id;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payload of a message for queue \"%s\" must not be null", name)));
+	delay = delay_arg(fcinfo, 3, name);
+	mq_check_payload_size(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+						  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
+
+	values[0] = TimestampTzGetDatum(delay ? mq_add_interval(now, delay) : now);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(2))
+		nulls[2] = 'n';
+	values[3] = PG_GETARG_DATUM(1);
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	mq_cursor_send_begin(queue);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND), values, nulls, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	mq_cursor_send_done(queue, id);
+	SPI_finish();
+
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * init_id_srf
+ *		Set up materialize mode for a function returning setof bigint.
+ *		(InitMaterializedSRF wants a composite result type.)
+ */
+static void
+init_id_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	desc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(desc, (AttrNumber) 1, "id", INT8OID, -1, 0);
+	rsinfo->setDesc = desc;
+	rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	MemoryContextSwitchTo(oldcontext);
+}
+
+/*
+ * mq.send_batch(queue_name text, payloads jsonb[], headers jsonb, delay interval)
+ *		returns setof bigint, the new ids in input order
+ */
+Datum
+mq_send_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = mq_name_arg(fcinfo, 0);
+	ArrayType  *payloads;
+	Interval   *delay;
+	TimestampTz now = GetCurrentTimestamp();
+	MqQueue    *queue;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	int			i;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			ret;
+	uint64		k;
+	int64		min_id = 0;
+
+	init_id_srf(fcinfo);
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payloads of messages for queue \"%s\" must not be null", name)));
+	payloads = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(payloads) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("payloads for queue \"%s\" must be a one-dimensional array", name)));
+	delay = delay_arg(fcinfo, 3, name);
+
+	deconstruct_array(payloads, JSONBOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("payload %d of a batch for queue \"%s\" is null", i + 1, name)));
+		mq_check_payload_size(name, elems[i], PG_ARGISNULL(2),
+							  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
+	}
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	if (nelems == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
+
+	values[0] = TimestampTzGetDatum(delay ? mq_add_interval(now, delay) : now);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(2))
+		nulls[2] = 'n';
+	values[3] = PointerGetDatum(payloads);
+
+	mq_cursor_send_begin(queue);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND_BATCH), values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+
+	for (k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (k == 0 || DatumGetInt64(id) < min_id)
+			min_id = DatumGetInt64(id);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+	}
+	mq_cursor_send_done(queue, min_id);
+	SPI_finish();
+	return (Datum) 0;
+}

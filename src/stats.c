@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  mq._queue_stats(), the function behind the mq.queues view.
+ *
+ * One row per registered queue: its options and how many messages are
+ * visible now (depth), leased (in_flight), waiting for a later vt
+ * (delayed: sent with a delay or nacked with one), archived, the age of
+ * the oldest message, and the size of its relations.  Counting walks each
+ * queue table once; this is a monitoring path, not a hot one.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/stats.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_queue_stats);
+
+#define STATS_COLS 11
+
+/*
+ * mq._queue_stats() returns setof record
+ */
+Datum
+mq_queue_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	SPITupleTable *queues;
+	uint64		nqueues;
+	uint64		i;
+	int			ret;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged "
+					  "FROM mq.queue ORDER BY queue_name", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	queues = SPI_tuptable;
+	nqueues = SPI_processed;
+
+	for (i = 0; i < nqueues; i++)
+	{
+		Datum		values[STATS_COLS];
+		bool		nulls[STATS_COLS];
+		char	   *name = SPI_getvalue(queues->vals[i], queues->tupdesc, 1);
+		const char *q = quote_qualified_identifier("mq", psprintf("q_%s", name));
+		const char *a = quote_qualified_identifier("mq", psprintf("a_%s", name));
+		Oid			argtypes[1] = {TIMESTAMPTZOID};
+		Datum		arg = TimestampTzGetDatum(now);
+		char	   *sql;
+		int			c;
+		HeapTuple	t;
+
+		memset(nulls, 0, sizeof(nulls));
+		for (c = 0; c < 4; c++)
+			values[c] = SPI_getbinval(queues->vals[i], queues->tupdesc, c + 1, &nulls[c]);
+
+		sql = psprintf("SELECT pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $1),"
+					   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND leased),"
+					   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND NOT leased),"
+					   " (SELECT pg_catalog.count(*) FROM %s),"
+					   " $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at),"
+					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass),"
+					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass) "
+					   "FROM %s", a, quote_literal_cstr(q), quote_literal_cstr(a), q);
+		ret = SPI_execute_with_args(sql, 1, argtypes, &arg, NULL, true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		t = SPI_tuptable->vals[0];
+		for (c = 0; c < 7; c++)
+			values[4 + c] = SPI_getbinval(t, SPI_tuptable->tupdesc, c + 1, &nulls[4 + c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	SPI_finish();
+	return (Datum) 0;
+}

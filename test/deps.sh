@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what building and testing mq needs on Debian 12, if missing:
+# PostgreSQL 15 server, its development files (PGXS, pg_regress,
+# pg_isolation_regress), libpq, a C compiler.  Uses apt-get when run as root
+# (or through sudo); otherwise says what to install.
+set -euo pipefail
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+[ -x /usr/lib/postgresql/15/bin/pg_config ] && [ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] \
+    && [ -f /usr/include/postgresql/15/server/postgres.h ] || need+=(postgresql-server-dev-15)
+[ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+[ -x /usr/lib/postgresql/15/bin/pgbench ] || need+=(postgresql-contrib-15)
+command -v runuser >/dev/null || need+=(util-linux)
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "mq: installing ${need[*]}" >&2
+if [ "$(id -u)" = 0 ]; then
+    SUDO=
+elif command -v sudo >/dev/null; then
+    SUDO=sudo
+else
+    echo "mq: please install as root: apt-get install ${need[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+# Debian starts a default cluster on install; mq uses clusters of its own.

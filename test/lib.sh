@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Shared helpers for mq's test and demo scripts: start, stop and talk to a
+# PostgreSQL 15 cluster that runs as a non-root user (the `postgres` OS user
+# when we are root), in a directory of our own, on a free port.
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+
+# Run a command as the cluster's OS user.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Print a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+    local p
+    for p in $(shuf -i 20000-60000 -n 50); do
+        if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# cluster_init DIR PORT [PRELOAD(yes|no)]: initdb into DIR/data.
+cluster_init() {
+    local dir=$1 port=$2 preload=${3:-yes}
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+    as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1
+    {
+        echo "port = $port"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$dir'"
+        echo "max_prepared_transactions = 10"
+        echo "max_connections = 150"
+        echo "fsync = off"
+        echo "log_line_prefix = '%m [%p] '"
+        if [ "$preload" = yes ]; then echo "shared_preload_libraries = 'mq'"; fi
+    } | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+}
+
+cluster_start() {
+    local dir=$1
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+}
+
+# cluster_stop DIR [MODE]
+cluster_stop() {
+    local dir=$1 mode=${2:-fast}
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null 2>&1 || true
+    fi
+}

@@ -1,0 +1,76 @@
+-- Everything rides the caller's transaction.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS mq;
+RESET client_min_messages;
+
+SELECT mq.create_queue('tx', visibility_timeout => '1 hour');
+
+-- A send that rolls back never existed; one that commits does.
+BEGIN;
+SELECT mq.send('tx', '{"n": "rolled back"}') > 0 AS sent;
+ROLLBACK;
+BEGIN;
+SELECT mq.send('tx', '{"n": "committed"}') > 0 AS sent;
+COMMIT;
+SELECT payload->>'n' AS n FROM mq.read('tx', 10);
+
+-- Outbox: a business row and its message commit or vanish together.
+CREATE TABLE orders (id int PRIMARY KEY, total numeric);
+BEGIN;
+INSERT INTO orders VALUES (1, 9.99);
+SELECT mq.send('tx', jsonb_build_object('order', 1)) > 0 AS sent;
+COMMIT;
+BEGIN;
+INSERT INTO orders VALUES (2, 5.00);
+SELECT mq.send('tx', jsonb_build_object('order', 2)) > 0 AS sent;
+ROLLBACK;
+SELECT (SELECT count(*) FROM orders) AS orders,
+       (SELECT count(*) FROM mq.q_tx WHERE payload ? 'order') AS messages;
+
+-- A read that rolls back leaves the message as it was.
+SELECT mq.purge('tx');
+SELECT mq.send('tx', '{"n": 1}') AS m \gset
+BEGIN;
+SELECT deliveries FROM mq.read('tx');
+ROLLBACK;
+SELECT deliveries, vt <= clock_timestamp() AS visible FROM mq.q_tx WHERE id = :m;
+
+-- ack, nack, archive and set_vt that roll back change nothing.
+SELECT count(*) FROM mq.read('tx');
+BEGIN; SELECT mq.ack('tx', :m); ROLLBACK;
+BEGIN; SELECT mq.nack('tx', :m, 'boom'); ROLLBACK;
+BEGIN; SELECT mq.archive('tx', :m); ROLLBACK;
+BEGIN; SELECT mq.set_vt('tx', :m, '0 seconds') IS NOT NULL AS set; ROLLBACK;
+SELECT deliveries, last_error, vt > clock_timestamp() + interval '50 minutes' AS still_leased
+FROM mq.q_tx WHERE id = :m;
+SELECT count(*) AS archived FROM mq.archived('tx');
+
+-- Consumer pattern: work and ack in one transaction.
+CREATE TABLE ledger (msg_id bigint PRIMARY KEY);
+SELECT mq.set_vt('tx', :m, '0 seconds') IS NOT NULL AS reset;
+BEGIN;
+WITH msg AS (SELECT * FROM mq.read('tx'))
+INSERT INTO ledger SELECT id FROM msg RETURNING msg_id = :m AS got;
+SELECT mq.ack('tx', :m);
+COMMIT;
+SELECT (SELECT count(*) FROM ledger) AS done, (SELECT count(*) FROM mq.q_tx) AS left_in_queue;
+
+-- Savepoints: a rolled-back savepoint undoes just its sends and acks.
+BEGIN;
+SELECT mq.send('tx', '{"sp": "kept"}') > 0 AS sent;
+SAVEPOINT s1;
+SELECT mq.send('tx', '{"sp": "undone"}') > 0 AS sent;
+ROLLBACK TO SAVEPOINT s1;
+COMMIT;
+SELECT payload->>'sp' AS sp FROM mq.q_tx ORDER BY id;
+
+-- A read undone by a savepoint rollback is visible again at once.
+BEGIN;
+SAVEPOINT s2;
+SELECT payload->>'sp' AS sp FROM mq.read('tx');
+ROLLBACK TO SAVEPOINT s2;
+SELECT payload->>'sp' AS sp, deliveries FROM mq.read('tx');
+COMMIT;
+
+DROP TABLE orders, ledger;
+SELECT mq.drop_queue('tx');
