@@ -76,7 +76,7 @@ cluster_init "$MAIN" "$PORT" yes
 cluster_start "$MAIN" || { cat "$MAIN/server.log"; echo "0 passed, 1 failed"; exit 1; }
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres
 
-rm -rf results regression.diffs regression.out
+rm -rf regression.diffs regression.out
 "$PG_REGRESS" --inputdir=test --outputdir=. --bindir="$PGBIN" \
     --host=127.0.0.1 --port="$PORT" --user=postgres --dbname=mq_regress \
     $REGRESS_TESTS >"$WORK/regress.log" 2>&1
