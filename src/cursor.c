@@ -131,7 +131,7 @@ typedef struct MqCursorShared
 {
 	LWLock	   *lock;
 	slock_t		mutex;
-	bool		prepared_clean; /* no prepared xact from before startup left */
+	volatile bool prepared_clean;	/* no prepared xact from before startup left */
 	TimestampTz next_prepared_check;
 } MqCursorShared;
 
@@ -391,6 +391,14 @@ check_prepared_clean(void)
 	TimestampTz now;
 	bool		clean;
 	int			ret;
+
+	/*
+	 * Once clean, always clean (new prepared transactions are tracked by
+	 * the callbacks), so the common case reads the flag without the lock; a
+	 * stale false only sends us down the locked path.
+	 */
+	if (cursor_shared->prepared_clean)
+		return true;
 
 	SpinLockAcquire(&cursor_shared->mutex);
 	clean = cursor_shared->prepared_clean;
