@@ -116,12 +116,14 @@ DATA=$TMP/data
 LOGS=$TMP/logs
 mkdir -p "$LOGS"
 BG_PIDS=()
+PGB_PID=
 SERVER_STARTED=0
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     local p
+    [[ -n ${PGB_PID:-} ]] && kill "$PGB_PID" 2>/dev/null
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
@@ -256,8 +258,14 @@ jobs_for() { if (($1 >= 2)); then echo 2; else echo 1; fi; }
 pgb() {
     local name=$1 clients=$2 script=$3; shift 3
     local out=$LOGS/$name.log
-    if "$BIN/pgbench" -n -M prepared -c "$clients" -j "$(jobs_for "$clients")" \
-        -f "$script" "$@" >"$out" 2>&1 && [[ -n $(pgb_tps "$out") ]]; then
+    local rc=0
+    # in the background + wait, so that a signal to this script acts at once
+    "$BIN/pgbench" -n -M prepared -c "$clients" -j "$(jobs_for "$clients")" \
+        -f "$script" "$@" >"$out" 2>&1 &
+    PGB_PID=$!
+    wait "$PGB_PID" || rc=$?
+    PGB_PID=
+    if ((rc == 0)) && [[ -n $(pgb_tps "$out") ]]; then
         return 0
     fi
     ERRORS=$((ERRORS + 1))

@@ -322,14 +322,18 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			types[1] = TIMESTAMPTZOID;
 			types[2] = INT4OID;
 			types[3] = TIMESTAMPTZOID;
-			return psprintf("WITH c AS ("
-							" SELECT id FROM %s"
-							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
-							"UPDATE %s m SET vt = $4, deliveries = m.deliveries OPERATOR(pg_catalog.+) 1,"
+			/*
+			 * The claim is an InitPlan feeding "id = ANY(array)": an index
+			 * scan whatever the generic plan's row estimate for LIMIT $3 (a
+			 * join here became a hash join over the whole table).
+			 */
+			return psprintf("UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
 							" leased = true "
-							"FROM c WHERE m.id OPERATOR(pg_catalog.=) c.id "
-							"RETURNING m.id, m.payload, m.headers, m.enqueued_at, m.vt, m.deliveries",
+							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"SELECT id FROM %s"
+							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+							"RETURNING id, payload, headers, enqueued_at, vt, deliveries",
 							q, q);
 		case MQ_PLAN_READ_SUMMARY:
 			*nargs = 3;

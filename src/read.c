@@ -110,7 +110,11 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	values[0] = Int64GetDatum(scan->from);
 	values[1] = Int64GetDatum(full ? max_claimed + 1 : PG_INT64_MAX);
 	values[2] = TimestampTzGetDatum(now);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_READ_SUMMARY), values, NULL, true, 1);
+	/*
+	 * Not read-only: the command counter must advance so the summary sees
+	 * our own claim (future vt), and READ COMMITTED gets a fresh snapshot.
+	 */
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_READ_SUMMARY), values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	tup = SPI_tuptable->vals[0];
