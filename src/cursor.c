@@ -62,6 +62,12 @@
  * scans from the head or does not write back, which is slower but never
  * misses a message.
  *
+ * States are never removed before the server restarts (a dropped queue's
+ * state just stays unused): if a queue could lose its state and get a new
+ * one, a backend still holding the old answer "no state, table full" could
+ * send without a slot while readers track the new one.  So a queue that
+ * finds the table full stays untracked, and correct, until restart.
+ *
  * Locking protocol: the hash table of queue states is protected by the
  * "mq" LWLock (shared to look up, exclusive to add or remove an entry).
  * Every field of one MqCursorState is protected by its spinlock `mutex`;
@@ -151,7 +157,6 @@ typedef struct MqXactNote
 	bool		vt_future;
 	int64		vt_future_min;
 	TimestampTz vt_future_at;
-	bool		dropped;		/* drop_queue: remove the state at commit */
 } MqXactNote;
 
 static MqCursorShared *cursor_shared = NULL;
@@ -281,25 +286,6 @@ mq_cursor_attach(Oid relid)
 	}
 	LWLockRelease(cursor_shared->lock);
 	return state;
-}
-
-/*
- * mq_cursor_forget
- *		Remove a dropped queue's state (called at commit of its drop).
- */
-void
-mq_cursor_forget(Oid relid)
-{
-	MqCursorKey key;
-
-	if (cursor_hash == NULL)
-		return;
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	key.relid = relid;
-	LWLockAcquire(cursor_shared->lock, LW_EXCLUSIVE);
-	hash_search(cursor_hash, &key, HASH_REMOVE, NULL);
-	LWLockRelease(cursor_shared->lock);
 }
 
 /*
@@ -679,19 +665,6 @@ mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt)
 }
 
 /*
- * mq_cursor_dropped
- *		The queue is being dropped: forget its state if this commits.
- *		(Removing it earlier would let a rolled-back drop split the state.)
- */
-void
-mq_cursor_dropped(MqQueue *queue)
-{
-	if (queue->cursor == NULL)
-		return;
-	note_for(queue)->dropped = true;
-}
-
-/*
  * touched_min
  *		Lowest id a note's claims and vt changes involve; false if none.
  */
@@ -748,8 +721,6 @@ at_commit(MqXactNote *note)
 			lower_pos(state, note->vt_now_min);
 	}
 	SpinLockRelease(&state->mutex);
-	if (note->dropped)
-		mq_cursor_forget(note->key.relid);
 }
 
 static void

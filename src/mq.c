@@ -57,7 +57,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("mq.max_queues",
 								"Sets how many queues the shared read cursors track.",
-								"Queues beyond this still work, with reads that scan from the head.",
+								"Counts every queue used since the server started, dropped ones included; further queues work, with reads that scan from the head.",
 								&mq_max_queues,
 								1024,
 								16,

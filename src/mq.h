@@ -88,6 +88,5 @@ extern void mq_check_interval(const char *queue, const char *what, Interval *iv)
 extern void mq_cursor_init(void);
 extern bool mq_cursor_available(void);
 extern struct MqCursorState *mq_cursor_attach(Oid relid);
-extern void mq_cursor_forget(Oid relid);
 
 #endif							/* MQ_H */

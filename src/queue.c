@@ -39,7 +39,6 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 
-#include "cursor.h"
 #include "mq.h"
 
 PG_FUNCTION_INFO_V1(mq_create_queue);
@@ -163,14 +162,6 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
-
-	/* Lock the registry row first, so a concurrent drop waits for us. */
-	ret = SPI_execute_with_args("SELECT 1 FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-								1, argtypes, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed > 0)
-		mq_cursor_dropped(mq_lookup_queue(name));
 
 	ret = SPI_execute_with_args("DELETE FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1 "
 								"RETURNING queue_name",

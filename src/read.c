@@ -124,12 +124,22 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	vis_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &vis_null));
 	max_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &max_null));
 
+	/*
+	 * A full read may pass rows other readers hold locked: their claims
+	 * report at commit or abort (cursor.c, step 4), and sends committed
+	 * meanwhile are caught by the slots and the ring (step 3).  A read that
+	 * reached the end of the queue stays behind the first row still visible
+	 * to its fresh snapshot, as an extra guard at the queue's tail where
+	 * the scan and the summary saw different tails.
+	 */
 	if (full)
 		newpos = max_claimed + 1;
 	else
+	{
 		newpos = max_null ? scan->from : max_id + 1;
-	if (!vis_null && vis_id < newpos)
-		newpos = vis_id;
+		if (!vis_null && vis_id < newpos)
+			newpos = vis_id;
+	}
 
 	mq_cursor_read_finish(queue, scan, newpos, !fut_id_null && !fut_at_null,
 						  fut_id, fut_at);
