@@ -7,9 +7,10 @@
  *	  mq.archived.
  *
  * Each is one execution of a kept plan in the caller's transaction, so a
- * rollback undoes it.  nack and set_vt can make a message visible below
- * the shared read cursor's position, or at a later time; they tell
- * cursor.c, which applies the change when the transaction commits.
+ * rollback undoes it.  Each tells cursor.c the lowest id it may lock
+ * before locking (a rollback releases them, maybe below the read cursor);
+ * nack and set_vt also report the new vt, which cursor.c applies when the
+ * transaction commits.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -68,6 +69,28 @@ ids_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
 }
 
 /*
+ * ids_min
+ *		Lowest id in a bigint[] (NULL elements ignored); PG_INT64_MAX if none.
+ */
+static int64
+ids_min(Datum ids)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(ids);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	int64		min_id = PG_INT64_MAX;
+
+	deconstruct_array(arr, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i] && DatumGetInt64(elems[i]) < min_id)
+			min_id = DatumGetInt64(elems[i]);
+	return min_id;
+}
+
+/*
  * run_plan
  *		Execute a queue's kept plan and return how many rows it processed.
  */
@@ -89,10 +112,13 @@ mq_ack(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Datum		id = Int64GetDatum(id_arg(fcinfo, 1, name));
+	MqQueue    *queue;
 	uint64		n;
 
 	SPI_connect();
-	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
+	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, DatumGetInt64(id));
+	n = run_plan(queue, MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);
 }
@@ -105,10 +131,13 @@ mq_ack_many(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Datum		ids = ids_arg(fcinfo, 1, name);
+	MqQueue    *queue;
 	uint64		n;
 
 	SPI_connect();
-	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
+	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, ids_min(ids));
+	n = run_plan(queue, MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -142,6 +171,7 @@ mq_nack(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, id);
 	n = run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
@@ -159,10 +189,14 @@ mq_archive(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	uint64		n;
 
+	MqQueue    *queue;
+
 	values[0] = Int64GetDatum(id_arg(fcinfo, 1, name));
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	SPI_connect();
-	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
+	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, DatumGetInt64(values[0]));
+	n = run_plan(queue, MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);
 }
@@ -177,10 +211,14 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	uint64		n;
 
+	MqQueue    *queue;
+
 	values[0] = ids_arg(fcinfo, 1, name);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	SPI_connect();
-	n = run_plan(mq_lookup_queue(name), MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
+	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, ids_min(values[0]));
+	n = run_plan(queue, MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -212,6 +250,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(vt);
 	SPI_connect();
 	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, id);
 	n = run_plan(queue, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
@@ -231,8 +270,12 @@ mq_purge(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	uint64		n;
 
+	MqQueue    *queue;
+
 	SPI_connect();
-	n = run_plan(mq_lookup_queue(name), MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
+	queue = mq_lookup_queue(name);
+	mq_cursor_touch(queue, 0);
+	n = run_plan(queue, MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
 }

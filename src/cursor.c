@@ -40,8 +40,11 @@
  *
  * 4. Events that make a message below pos visible or due later are applied
  *    when the transaction that caused them ends (xact callbacks, which must
- *    not throw): a claim that rolls back (whole transaction or savepoint)
- *    lowers pos to its lowest claimed id; a committed nack/set_vt to "now"
+ *    not throw).  A full read moves past rows other transactions hold
+ *    locked, so every call that locks rows (read, ack, nack, archive,
+ *    set_vt, purge) first notes the lowest id it may lock, and a rollback
+ *    (whole transaction or savepoint) lowers pos to it: the locked rows are
+ *    as they were and may be visible; a committed nack/set_vt to "now"
  *    lowers pos to that id; a committed lease, nack delay or set_vt to a
  *    later time merges into the future mark.  Lowering pos bumps `gen`, and
  *    a read only writes back a new pos if gen has not changed since it
@@ -157,6 +160,8 @@ typedef struct MqXactNote
 	bool		vt_future;
 	int64		vt_future_min;
 	TimestampTz vt_future_at;
+	bool		touched;		/* locked rows that an abort makes visible again */
+	int64		touched_min;
 } MqXactNote;
 
 static MqCursorShared *cursor_shared = NULL;
@@ -665,6 +670,24 @@ mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt)
 }
 
 /*
+ * mq_cursor_touch
+ *		Note, before locking them, that this transaction may lock rows with
+ *		id >= min_id; if it rolls back they may be visible below pos.
+ */
+void
+mq_cursor_touch(MqQueue *queue, int64 min_id)
+{
+	MqXactNote *note;
+
+	if (queue->cursor == NULL)
+		return;
+	note = note_for(queue);
+	if (!note->touched || min_id < note->touched_min)
+		note->touched_min = min_id;
+	note->touched = true;
+}
+
+/*
  * touched_min
  *		Lowest id a note's claims and vt changes involve; false if none.
  */
@@ -673,7 +696,13 @@ touched_min(MqXactNote *note, int64 *min_id)
 {
 	bool		any = false;
 
-	if (note->claimed)
+	if (note->touched)
+	{
+		*min_id = note->touched_min;
+		any = true;
+	}
+
+	if (note->claimed && (!any || note->claim_min < *min_id))
 	{
 		*min_id = note->claim_min;
 		any = true;
@@ -740,6 +769,8 @@ at_abort(MqXactNote *note)
 		}
 		if (note->claimed)
 			lower_pos(state, note->claim_min);
+		if (note->touched)
+			lower_pos(state, note->touched_min);
 	}
 	SpinLockRelease(&state->mutex);
 }
@@ -836,8 +867,9 @@ cursor_xact_callback(XactEvent event, void *arg)
 
 /*
  * cursor_subxact_callback
- *		A rolled-back savepoint undoes claims at once: let readers see
- *		those messages again.
+ *		A rolled-back savepoint undoes claims and releases row locks at
+ *		once: let readers see those messages again (conservatively, for
+ *		everything the whole transaction touched so far).
  */
 static void
 cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -850,12 +882,13 @@ cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	for (i = 0; i < nnotes; i++)
 	{
 		MqXactNote *note = &notes[i];
+		int64		min_id;
 
-		if (!note->claimed)
+		if (!touched_min(note, &min_id))
 			continue;
 		SpinLockAcquire(&note->state->mutex);
 		if (same_queue(note->state, &note->key))
-			lower_pos(note->state, note->claim_min);
+			lower_pos(note->state, min_id);
 		SpinLockRelease(&note->state->mutex);
 	}
 }

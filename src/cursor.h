@@ -33,5 +33,6 @@ extern void mq_cursor_send_begin(MqQueue *queue);
 extern void mq_cursor_send_done(MqQueue *queue, int64 min_id);
 extern void mq_cursor_claimed(MqQueue *queue, int64 min_id, TimestampTz lease_end);
 extern void mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt);
+extern void mq_cursor_touch(MqQueue *queue, int64 min_id);
 
 #endif							/* MQ_CURSOR_H */

@@ -190,6 +190,7 @@ mq_read(PG_FUNCTION_ARGS)
 	lease_end = mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 
 	mq_cursor_read_start(queue, now, &scan);
+	mq_cursor_touch(queue, scan.from);
 
 	values[0] = Int64GetDatum(scan.from);
 	values[1] = TimestampTzGetDatum(now);
