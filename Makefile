@@ -16,6 +16,7 @@ OBJS = \
 	src/catalog.o \
 	src/queue.o \
 	src/send.o \
+	src/insert.o \
 	src/read.o \
 	src/ack.o \
 	src/cursor.o \

@@ -240,6 +240,9 @@ mq_lookup_queue(const char *name)
 		memset(entry->plans, 0, sizeof(entry->plans));
 	entry->valid = false;
 	entry->cursor = NULL;
+	entry->layout_checked = false;
+	entry->layout_ok = false;
+	entry->seq_relid = InvalidOid;
 	for (i = 0; i < MQ_NUM_PLANS; i++)
 	{
 		if (entry->plans[i] != NULL)
@@ -284,6 +287,28 @@ mq_lookup_queue(const char *name)
 	entry->archive_relid = relation_for("a_", name);
 	entry->cursor = mq_cursor_attach(entry->relid);
 	entry->valid = true;
+	return entry;
+}
+
+/*
+ * mq_get_queue
+ *		mq_lookup_queue for callers not connected to SPI: a cached entry is
+ *		returned without connecting; a miss connects just for the load.
+ */
+MqQueue *
+mq_get_queue(const char *name)
+{
+	MqQueue    *entry;
+
+	if (queue_cache != NULL)
+	{
+		entry = (MqQueue *) hash_search(queue_cache, name, HASH_FIND, NULL);
+		if (entry != NULL && entry->valid)
+			return entry;
+	}
+	SPI_connect();
+	entry = mq_lookup_queue(name);
+	SPI_finish();
 	return entry;
 }
 

@@ -65,6 +65,9 @@ typedef struct MqQueue
 	Interval	visibility_timeout;
 	bool		unlogged;
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
+	bool		layout_checked; /* insert.c looked at the table */
+	bool		layout_ok;		/* ... and may insert directly */
+	Oid			seq_relid;		/* the id sequence, when layout_ok */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 
@@ -72,10 +75,16 @@ typedef struct MqQueue
 extern void mq_validate_name(const char *name);
 extern char *mq_name_arg(FunctionCallInfo fcinfo, int argno);
 extern MqQueue *mq_lookup_queue(const char *name);
+extern MqQueue *mq_get_queue(const char *name);
 extern SPIPlanPtr mq_queue_plan(MqQueue *queue, MqPlanKind kind);
 extern Oid	mq_registry_relid(void);
 extern Oid	mq_schema_oid(void);
 extern void mq_catalog_init(void);
+
+/* insert.c */
+extern bool mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
+							 bool headers_null, Datum headers,
+							 TimestampTz vt, TimestampTz now, int64 *ids);
 
 /* send.c */
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);

@@ -4,8 +4,10 @@
  *	  mq.send and mq.send_batch: enqueue messages in the caller's
  *	  transaction.
  *
- * A send is one execution of a kept INSERT plan; the message is invisible
- * to readers until the caller commits and never exists if it rolls back.
+ * A send inserts the message in the caller's transaction, directly
+ * (insert.c) or, for a table that path may not write, through a kept
+ * INSERT plan; the message is invisible to readers until the caller
+ * commits and never exists if it rolls back.
  * Before inserting, the sender registers with the queue's shared read
  * cursor (cursor.c) so that readers do not move their scan position past
  * an id that is still uncommitted; the registration ends at commit or
@@ -104,6 +106,15 @@ mq_send(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';
 	values[3] = PG_GETARG_DATUM(1);
 
+	queue = mq_get_queue(name);
+	mq_cursor_send_begin(queue);
+	if (mq_direct_insert(queue, 1, &values[3], PG_ARGISNULL(2), values[2],
+						 DatumGetTimestampTz(values[0]), now, &id))
+	{
+		mq_cursor_send_done(queue, id);
+		PG_RETURN_INT64(id);
+	}
+
 	SPI_connect();
 	queue = mq_lookup_queue(name);
 	mq_cursor_send_begin(queue);
@@ -166,6 +177,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	int			ret;
 	uint64		k;
 	int64		min_id = 0;
+	int64	   *ids;
 
 	init_id_srf(fcinfo);
 
@@ -192,13 +204,30 @@ mq_send_batch(PG_FUNCTION_ARGS)
 							  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
 	}
 
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = mq_get_queue(name);
 	if (nelems == 0)
+		return (Datum) 0;
+
+	mq_cursor_send_begin(queue);
+	ids = palloc(sizeof(int64) * nelems);
+	if (mq_direct_insert(queue, nelems, elems, PG_ARGISNULL(2),
+						 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+						 delay ? mq_add_interval(now, delay) : now, now, ids))
 	{
-		SPI_finish();
+		for (i = 0; i < nelems; i++)
+		{
+			Datum		id = Int64GetDatum(ids[i]);
+			bool		isnull = false;
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+		mq_cursor_send_done(queue, ids[0]);
 		return (Datum) 0;
 	}
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	mq_cursor_send_begin(queue);
 
 	values[0] = TimestampTzGetDatum(delay ? mq_add_interval(now, delay) : now);
 	values[1] = TimestampTzGetDatum(now);
@@ -207,7 +236,6 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';
 	values[3] = PointerGetDatum(payloads);
 
-	mq_cursor_send_begin(queue);
 	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND_BATCH), values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
