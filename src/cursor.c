@@ -239,16 +239,6 @@ mq_cursor_init(void)
 }
 
 /*
- * mq_cursor_available
- *		True when the shared cursors exist (mq was preloaded).
- */
-bool
-mq_cursor_available(void)
-{
-	return cursor_hash != NULL;
-}
-
-/*
  * mq_cursor_attach
  *		The shared state for a queue table, created if needed; NULL when
  *		not preloaded or the table of states is full.

@@ -95,7 +95,6 @@ extern void mq_check_interval(const char *queue, const char *what, Interval *iv)
 
 /* cursor.c */
 extern void mq_cursor_init(void);
-extern bool mq_cursor_available(void);
 extern struct MqCursorState *mq_cursor_attach(Oid relid);
 
 #endif							/* MQ_H */
