@@ -7,6 +7,7 @@
 #   make test       the whole suite on a throwaway cluster (needs preload:
 #                   the runner starts it with shared_preload_libraries = 'mq')
 #   make bench      benchmarks on a throwaway cluster (figures, not tests)
+#   make valgrind   the pg_regress tests against a server under valgrind
 
 EXTENSION  = mq
 EXTVERSION = 0.1.0
@@ -37,7 +38,7 @@ all:
 	@echo "postgresql-server-dev-15 is missing; run 'make deps' (as root) or 'make run'" >&2; exit 1
 endif
 
-.PHONY: deps run stop test bench
+.PHONY: deps run stop test bench valgrind
 
 deps:
 	@bash test/deps.sh
@@ -56,3 +57,7 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all install
 	@bash bench/run.sh
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all install
+	@bash test/valgrind.sh

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make valgrind`: the pg_regress tests against a server running under
+# valgrind (memcheck, every backend traced).  Passes when the tests pass and
+# no valgrind error has a frame in mq.so.  (Debian's postgres is not built
+# with USE_VALGRIND, so PostgreSQL's own well-known reports about padding
+# bytes handed to write()/pwrite() appear in the logs; they are not counted.)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. test/lib.sh
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
+
+W=$(mktemp -d /tmp/mq-valgrind.XXXXXX)
+chmod 755 "$W"
+[ "$(id -u)" = 0 ] && chown postgres "$W"
+cleanup() {
+    [ -f "$W/c/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/c/data" -m immediate -w stop >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+PORT=$(free_port)
+cluster_init "$W/c" "$PORT" yes
+as_pg bash -c "valgrind --quiet --trace-children=yes --log-file=$W/vg.%p.log \
+    $PGBIN/postgres -D $W/c/data > $W/server.log 2>&1 &"
+for _ in $(seq 1 180); do "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PORT" -q && break; sleep 1; done
+
+PGXS_DIR=$("$PGBIN/pg_config" --pgxs | xargs dirname | xargs dirname)
+mkdir -p "$W/out/expected" && cp expected/*.out "$W/out/expected/"
+"$PGXS_DIR/test/regress/pg_regress" --inputdir=test --outputdir="$W/out" --bindir="$PGBIN" \
+    --host=127.0.0.1 --port="$PORT" --user=postgres --dbname=mq_regress \
+    $(sed -e 's/#.*//' test/regress_schedule | xargs)
+rc=$?
+as_pg "$PGBIN/pg_ctl" -D "$W/c/data" -m fast -w stop >/dev/null 2>&1
+sleep 2
+ours=$(grep -l "mq\.so" "$W"/vg.*.log 2>/dev/null | wc -l)
+echo "valgrind: $(ls "$W"/vg.*.log | wc -l) process logs, $ours with a report in mq.so"
+if [ "$ours" != 0 ]; then
+    grep -h -B3 -A25 "mq\.so" "$W"/vg.*.log | head -120
+    rc=1
+fi
+exit $rc
