@@ -76,6 +76,14 @@ SELECT mq.send('missing_q', '{}');
 SELECT * FROM mq.read('valid_q', 0);
 SELECT mq.create_queue('valid_q');
 
+-- A queue whose table was dropped by hand (not through mq.drop_queue) is
+-- reported, with a hint, rather than failing obscurely (42P01).
+SELECT mq.create_queue('damaged');
+DROP TABLE mq.q_damaged;
+SELECT mq.send('damaged', '{}');
+SELECT pg_temp.err($$SELECT * FROM mq.read('damaged')$$);
+SELECT mq.drop_queue('damaged');
+
 -- Nothing above changed anything: one queue, its relations, three messages.
 SELECT queue_name FROM mq.queue ORDER BY 1;
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
