@@ -1,16 +1,5 @@
 -- ack, nack, archive, archived, purge.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
-
--- err(sql): run sql, show 'SQLSTATE: message' of its error, or 'ok'.
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN others THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/setup.inc
 
 SELECT mq.create_queue('jobs', visibility_timeout => '1 hour');
 SELECT count(*) FROM mq.send_batch('jobs',

@@ -1,16 +1,5 @@
 -- Bad input: every error has its SQLSTATE and changes nothing.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
--- err(sql): run sql, show 'SQLSTATE: message' of its error, or 'ok'.
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN others THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
-
+\i test/sql/setup.inc
 SELECT mq.create_queue('valid_q');
 SELECT mq.send('valid_q', '{"keep": true}') > 0 AS sent;
 

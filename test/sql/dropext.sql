@@ -1,7 +1,5 @@
 -- DROP EXTENSION leaves no relation behind, queues included.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
+\i test/sql/setup.inc
 
 SELECT mq.create_queue('left_a');
 SELECT mq.create_queue('left_b', unlogged => true);

@@ -1,17 +1,7 @@
 -- Sends insert directly (heap + every index) into a queue table as
 -- create_queue made it, and through a plain INSERT when the table was
 -- changed; both behave the same.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN others THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
-
+\i test/sql/setup.inc
 SELECT mq.create_queue('ip');
 
 -- A large payload is stored out of line and comes back intact.

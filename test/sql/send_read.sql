@@ -1,7 +1,5 @@
 -- send, send_batch and read: ordering, leases, deliveries, delays.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
+\i test/sql/setup.inc
 
 SELECT mq.create_queue('work', visibility_timeout => '1 hour');
 

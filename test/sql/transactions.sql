@@ -1,7 +1,5 @@
 -- Everything rides the caller's transaction.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
+\i test/sql/setup.inc
 
 SELECT mq.create_queue('tx', visibility_timeout => '1 hour');
 

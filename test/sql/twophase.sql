@@ -1,8 +1,6 @@
 -- Two-phase commit: a prepared send is invisible until COMMIT PREPARED and
 -- gone after ROLLBACK PREPARED; reads in between do not lose it.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS mq;
-RESET client_min_messages;
+\i test/sql/setup.inc
 
 SELECT mq.create_queue('tp', visibility_timeout => '1 hour');
 
