@@ -33,6 +33,8 @@ SELECT pg_temp.err($$SELECT mq.drop_queue(NULL)$$);
 SELECT pg_temp.err($$SELECT mq.send('valid_q', NULL)$$);
 SELECT pg_temp.err($$SELECT * FROM mq.send_batch('valid_q', NULL)$$);
 SELECT pg_temp.err($$SELECT * FROM mq.send_batch('valid_q', ARRAY['{"a":1}', NULL]::jsonb[])$$);
+-- A two-dimensional batch (2202E).
+SELECT pg_temp.err($$SELECT * FROM mq.send_batch('valid_q', ARRAY[['{"a":1}'], ['{"b":2}']]::jsonb[])$$);
 SELECT pg_temp.err($$SELECT mq.ack('valid_q', NULL::bigint)$$);
 SELECT pg_temp.err($$SELECT mq.ack('valid_q', NULL::bigint[])$$);
 SELECT pg_temp.err($$SELECT mq.nack('valid_q', NULL)$$);
