@@ -10,7 +10,7 @@
 #   make valgrind   the pg_regress tests against a server under valgrind
 
 EXTENSION  = mq
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = mq
 OBJS = \
 	src/mq.o \
@@ -21,6 +21,8 @@ OBJS = \
 	src/read.o \
 	src/ack.o \
 	src/cursor.o \
+	src/wait.o \
+	src/worker.o \
 	src/stats.o
 
 DATA = $(wildcard sql/mq--*.sql)

@@ -44,6 +44,7 @@ static HTAB *queue_cache = NULL;
 static MemoryContext mq_cache_context = NULL;
 static Oid	registry_relid = InvalidOid;
 static SPIPlanPtr registry_plan = NULL;
+static bool registry_plan_stale = false;
 
 /*
  * mq_validate_name
@@ -150,7 +151,10 @@ mq_relcache_callback(Datum arg, Oid relid)
 
 	all = !OidIsValid(relid) || relid == registry_relid;
 	if (all)
+	{
 		registry_relid = InvalidOid;
+		registry_plan_stale = true;
+	}
 
 	hash_seq_init(&status, queue_cache);
 	while ((entry = (MqQueue *) hash_seq_search(&status)) != NULL)
@@ -252,13 +256,28 @@ mq_lookup_queue(const char *name)
 		}
 	}
 
+	if (registry_plan != NULL && registry_plan_stale)
+	{
+		SPI_freeplan(registry_plan);
+		registry_plan = NULL;
+	}
 	if (registry_plan == NULL)
 	{
 		Oid			argtypes[1] = {TEXTOID};
 
-		registry_plan = SPI_prepare("SELECT visibility_timeout, unlogged "
-									"FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
-									1, argtypes);
+		/*
+		 * Version 0.1.0 of the registry has no notify column: the library
+		 * may be newer than the installed SQL until ALTER EXTENSION UPDATE.
+		 */
+		registry_plan_stale = false;
+		if (get_attnum(mq_registry_relid(), "notify") != InvalidAttrNumber)
+			registry_plan = SPI_prepare("SELECT visibility_timeout, unlogged, notify "
+										"FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+										1, argtypes);
+		else
+			registry_plan = SPI_prepare("SELECT visibility_timeout, unlogged, false "
+										"FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+										1, argtypes);
 		if (registry_plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(registry_plan);
@@ -282,10 +301,12 @@ mq_lookup_queue(const char *name)
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	entry->unlogged = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 												 SPI_tuptable->tupdesc, 2, &isnull));
+	entry->notify = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 3, &isnull));
 	(void) mq_registry_relid();
 	entry->relid = relation_for("q_", name);
 	entry->archive_relid = relation_for("a_", name);
-	entry->cursor = mq_cursor_attach(entry->relid);
+	entry->cursor = mq_cursor_attach(entry->relid, name);
 	entry->valid = true;
 	return entry;
 }

@@ -100,6 +100,8 @@
 
 #include "cursor.h"
 #include "mq.h"
+#include "wait.h"
+#include "worker.h"
 
 #define MQ_SLOTS 64				/* concurrent sending transactions tracked */
 #define MQ_RING 128				/* committed sends remembered */
@@ -109,6 +111,7 @@ typedef struct MqSlot
 	bool		in_use;
 	bool		prepared;		/* owned by prepared transaction xid */
 	bool		touch_only;		/* prepared claims/vt changes, not a send */
+	bool		notify;			/* prepared send to a notify queue */
 	TransactionId xid;
 	int64		min_id;			/* lowest id involved; 0 = not known yet */
 } MqSlot;
@@ -133,6 +136,10 @@ typedef struct MqCursorState
 	int64		ring[MQ_RING];
 	int			overflow;		/* senders that found no free slot */
 	int			nprepared;		/* slots with prepared set */
+	int			nwaiters;		/* consumers waiting in mq.read (wait.c) */
+	bool		fut_woken;		/* the worker woke a waiter for fut_at */
+	bool		notify_pending; /* a send committed; the worker must NOTIFY */
+	char		name[NAMEDATALEN];	/* queue name, for the worker's NOTIFY */
 	MqSlot		slots[MQ_SLOTS];
 } MqCursorState;
 
@@ -152,7 +159,13 @@ typedef struct MqXactNote
 	int			slot;			/* send slot, or -1 */
 	bool		sent;
 	bool		overflowed;
+	bool		notify;			/* the queue has notify on */
+	int			nvisible;		/* messages this commit makes visible now */
+	bool		send_due;		/* sent delayed messages */
+	int64		send_due_min;
+	TimestampTz send_due_at;
 	bool		claimed;
+	int			nclaimed;
 	int64		claim_min;
 	TimestampTz claim_vt;
 	bool		vt_now;
@@ -244,7 +257,7 @@ mq_cursor_init(void)
  *		not preloaded or the table of states is full.
  */
 MqCursorState *
-mq_cursor_attach(Oid relid)
+mq_cursor_attach(Oid relid, const char *name)
 {
 	MqCursorKey key;
 	MqCursorState *state;
@@ -277,6 +290,10 @@ mq_cursor_attach(Oid relid)
 		state->commit_seq = 0;
 		state->overflow = 0;
 		state->nprepared = 0;
+		state->nwaiters = 0;
+		state->fut_woken = false;
+		state->notify_pending = false;
+		strlcpy(state->name, name, NAMEDATALEN);
 		memset(state->slots, 0, sizeof(state->slots));
 	}
 	LWLockRelease(cursor_shared->lock);
@@ -291,6 +308,13 @@ static inline bool
 same_queue(MqCursorState *state, const MqCursorKey *key)
 {
 	return state->key.dbid == key->dbid && state->key.relid == key->relid;
+}
+
+/* a + b, saturating: counts of messages to wake waiters for. */
+static inline int
+add_count(int a, int b)
+{
+	return (a > INT_MAX - b) ? INT_MAX : a + b;
 }
 
 /*
@@ -335,8 +359,12 @@ lower_pos(MqCursorState *state, int64 id)
 	state->gen++;
 }
 
-/* future-mark merge; caller holds the mutex. */
-static inline void
+/*
+ * future-mark merge; caller holds the mutex.  Returns true if the mark's
+ * time moved earlier (or the mark is new): the worker, which sleeps until
+ * fut_at on behalf of waiters, must look again.
+ */
+static inline bool
 merge_future(MqCursorState *state, int64 id, TimestampTz at)
 {
 	if (!state->has_future)
@@ -344,12 +372,18 @@ merge_future(MqCursorState *state, int64 id, TimestampTz at)
 		state->has_future = true;
 		state->fut_id = id;
 		state->fut_at = at;
-		return;
+		state->fut_woken = false;
+		return true;
 	}
 	if (id < state->fut_id)
 		state->fut_id = id;
 	if (at < state->fut_at)
+	{
 		state->fut_at = at;
+		state->fut_woken = false;
+		return true;
+	}
+	return false;
 }
 
 /* ring push; caller holds the mutex. */
@@ -366,6 +400,8 @@ push_commit(MqCursorState *state, int64 min_id)
  *		that could predate the shared state.  Looks at most once a second.
  *		Caller is connected to SPI.
  */
+static void mq_cursor_request_notify(MqCursorState *state, const MqCursorKey *key);
+
 static bool
 check_prepared_clean(void)
 {
@@ -418,6 +454,7 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key)
 	TransactionId xids[MQ_SLOTS];
 	int			idx[MQ_SLOTS];
 	int			n = 0;
+	int			settled = 0;
 	int			i;
 
 	SpinLockAcquire(&state->mutex);
@@ -435,6 +472,7 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key)
 	for (i = 0; i < n; i++)
 	{
 		MqSlot	   *slot = &state->slots[idx[i]];
+		bool		notify = false;
 
 		if (TransactionIdIsInProgress(xids[i]))
 			continue;
@@ -446,11 +484,91 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key)
 				lower_pos(state, slot->min_id);
 			else
 				push_commit(state, slot->min_id);
+			notify = slot->notify;
 			slot->in_use = false;
 			state->nprepared--;
+			settled++;
 		}
 		SpinLockRelease(&state->mutex);
+
+		/* Only a commit delivers; a rollback leaves nothing to announce. */
+		if (notify && TransactionIdDidCommit(xids[i]))
+			mq_cursor_request_notify(state, key);
 	}
+
+	/*
+	 * We do not know what became visible (sends, claims given back, due
+	 * times): let every waiter look.  Prepared transactions are rare.
+	 */
+	if (settled > 0)
+		mq_wait_wake(key->dbid, key->relid, MQ_WAKE_ALL);
+}
+
+/*
+ * mq_cursor_request_notify
+ *		Ask the worker to NOTIFY for this queue.
+ */
+static void
+mq_cursor_request_notify(MqCursorState *state, const MqCursorKey *key)
+{
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, key))
+		state->notify_pending = true;
+	SpinLockRelease(&state->mutex);
+	mq_worker_signal(key->dbid);
+}
+
+/*
+ * mq_cursor_settle_database
+ *		After COMMIT/ROLLBACK PREPARED: settle the prepared slots of every
+ *		queue of this database now, waking their waiters, instead of
+ *		waiting for the next read.  Not connected to SPI; no catalog access.
+ */
+void
+mq_cursor_settle_database(void)
+{
+	HASH_SEQ_STATUS status;
+	MqCursorState *state;
+	MqCursorState **found = NULL;
+	int			nfound = 0;
+	int			maxfound = 0;
+	int			i;
+
+	if (cursor_hash == NULL)
+		return;
+
+	/*
+	 * A prepared transaction from before the last restart is in no slot:
+	 * whatever it did, wake every waiter of the database to look.
+	 */
+	if (!cursor_shared->prepared_clean)
+		mq_wait_wake_database(MyDatabaseId);
+
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	hash_seq_init(&status, cursor_hash);
+	while ((state = (MqCursorState *) hash_seq_search(&status)) != NULL)
+	{
+		if (state->key.dbid != MyDatabaseId || state->nprepared == 0)
+			continue;
+		if (nfound == maxfound)
+		{
+			maxfound = maxfound == 0 ? 8 : maxfound * 2;
+			found = found == NULL ? palloc(sizeof(*found) * maxfound) :
+				repalloc(found, sizeof(*found) * maxfound);
+		}
+		found[nfound++] = state;
+	}
+	LWLockRelease(cursor_shared->lock);
+
+	/* States are never removed, so the pointers stay valid. */
+	for (i = 0; i < nfound; i++)
+	{
+		MqCursorKey key = found[i]->key;
+
+		settle_prepared(found[i], &key);
+	}
+	if (found != NULL)
+		pfree(found);
 }
 
 /*
@@ -507,6 +625,7 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 {
 	MqCursorState *state = scan->state;
 	MqCursorKey key;
+	bool		signal = false;
 	int			i;
 
 	if (state == NULL)
@@ -520,8 +639,8 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 		SpinLockRelease(&state->mutex);
 		return;
 	}
-	if (has_future)
-		merge_future(state, future_id, future_at);
+	if (has_future && merge_future(state, future_id, future_at))
+		signal = state->nwaiters > 0;
 
 	if (state->gen == scan->gen && newpos > state->pos)
 	{
@@ -546,6 +665,10 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 			state->pos = newpos;
 	}
 	SpinLockRelease(&state->mutex);
+
+	/* Someone waits, and the due time the worker sleeps until moved up. */
+	if (signal)
+		mq_worker_signal(key.dbid);
 }
 
 /*
@@ -575,6 +698,7 @@ mq_cursor_send_begin(MqQueue *queue)
 				state->slots[i].in_use = true;
 				state->slots[i].prepared = false;
 				state->slots[i].touch_only = false;
+				state->slots[i].notify = false;
 				state->slots[i].xid = InvalidTransactionId;
 				state->slots[i].min_id = 0;
 				note->slot = i;
@@ -593,10 +717,13 @@ mq_cursor_send_begin(MqQueue *queue)
 
 /*
  * mq_cursor_send_done
- *		Fill in the first id this transaction sent to the queue.
+ *		Fill in the first id this transaction sent to the queue, and note
+ *		what its commit must do: wake one waiter per message visible at
+ *		once (vt <= now), or record when delayed ones become due.
  */
 void
-mq_cursor_send_done(MqQueue *queue, int64 min_id)
+mq_cursor_send_done(MqQueue *queue, int64 min_id, int n, TimestampTz vt,
+					TimestampTz now)
 {
 	MqXactNote *note;
 	MqCursorState *state = queue->cursor;
@@ -604,6 +731,17 @@ mq_cursor_send_done(MqQueue *queue, int64 min_id)
 	if (state == NULL)
 		return;
 	note = note_for(queue);
+	note->notify = queue->notify;
+	if (vt <= now)
+		note->nvisible = add_count(note->nvisible, n);
+	else
+	{
+		if (!note->send_due || min_id < note->send_due_min)
+			note->send_due_min = min_id;
+		if (!note->send_due || vt < note->send_due_at)
+			note->send_due_at = vt;
+		note->send_due = true;
+	}
 	if (note->slot < 0)
 		return;
 	SpinLockAcquire(&state->mutex);
@@ -617,13 +755,14 @@ mq_cursor_send_done(MqQueue *queue, int64 min_id)
  *		Remember that this transaction leased messages from min_id on.
  */
 void
-mq_cursor_claimed(MqQueue *queue, int64 min_id, TimestampTz lease_end)
+mq_cursor_claimed(MqQueue *queue, int64 min_id, int n, TimestampTz lease_end)
 {
 	MqXactNote *note;
 
 	if (queue->cursor == NULL)
 		return;
 	note = note_for(queue);
+	note->nclaimed = add_count(note->nclaimed, n);
 	if (!note->claimed || min_id < note->claim_min)
 		note->claim_min = min_id;
 	if (!note->claimed || lease_end < note->claim_vt)
@@ -648,6 +787,7 @@ mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt)
 		if (!note->vt_now || id < note->vt_now_min)
 			note->vt_now_min = id;
 		note->vt_now = true;
+		note->nvisible = add_count(note->nvisible, 1);
 	}
 	else
 	{
@@ -718,6 +858,9 @@ static void
 at_commit(MqXactNote *note)
 {
 	MqCursorState *state = note->state;
+	bool		earlier = false;
+	bool		signal = false;
+	int			wake = 0;
 
 	SpinLockAcquire(&state->mutex);
 	if (same_queue(state, &note->key))
@@ -731,21 +874,40 @@ at_commit(MqXactNote *note)
 			}
 			else if (note->overflowed)
 				state->overflow--;
+			if (note->send_due)
+				earlier |= merge_future(state, note->send_due_min, note->send_due_at);
+			if (note->notify)
+			{
+				state->notify_pending = true;
+				signal = true;
+			}
 		}
 		if (note->claimed)
-			merge_future(state, note->claim_min, note->claim_vt);
+			earlier |= merge_future(state, note->claim_min, note->claim_vt);
 		if (note->vt_future)
-			merge_future(state, note->vt_future_min, note->vt_future_at);
+			earlier |= merge_future(state, note->vt_future_min, note->vt_future_at);
 		if (note->vt_now)
 			lower_pos(state, note->vt_now_min);
+		if (state->nwaiters > 0)
+		{
+			wake = note->nvisible;
+			signal |= earlier;
+		}
 	}
 	SpinLockRelease(&state->mutex);
+
+	/* Our commit is visible now: wake one waiter per visible message. */
+	if (wake > 0)
+		mq_wait_wake(note->key.dbid, note->key.relid, wake);
+	if (signal)
+		mq_worker_signal(note->key.dbid);
 }
 
 static void
 at_abort(MqXactNote *note)
 {
 	MqCursorState *state = note->state;
+	int			wake = 0;
 
 	SpinLockAcquire(&state->mutex);
 	if (same_queue(state, &note->key))
@@ -761,8 +923,20 @@ at_abort(MqXactNote *note)
 			lower_pos(state, note->claim_min);
 		if (note->touched)
 			lower_pos(state, note->touched_min);
+
+		/*
+		 * Claims rolled back are visible again; rows we only locked may be
+		 * too (a lease that expired while we held them): one wake-up for
+		 * those, passed on by the waiter if it finds more.
+		 */
+		if (state->nwaiters > 0 && (note->claimed || note->touched))
+			wake = add_count(note->nclaimed, 1);
 	}
 	SpinLockRelease(&state->mutex);
+
+	/* A rolled-back send made nothing visible: it wakes nobody. */
+	if (wake > 0)
+		mq_wait_wake(note->key.dbid, note->key.relid, wake);
 }
 
 static void
@@ -780,6 +954,7 @@ at_prepare(MqXactNote *note, TransactionId xid)
 			if (note->slot >= 0 && TransactionIdIsValid(xid))
 			{
 				state->slots[note->slot].prepared = true;
+				state->slots[note->slot].notify = note->notify;
 				state->slots[note->slot].xid = xid;
 				state->nprepared++;
 			}
@@ -807,6 +982,7 @@ at_prepare(MqXactNote *note, TransactionId xid)
 					slot->in_use = true;
 					slot->prepared = true;
 					slot->touch_only = true;
+					slot->notify = false;
 					slot->xid = xid;
 					slot->min_id = min_id;
 					state->nprepared++;
@@ -873,12 +1049,131 @@ cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		MqXactNote *note = &notes[i];
 		int64		min_id;
+		int			wake = 0;
 
 		if (!touched_min(note, &min_id))
 			continue;
 		SpinLockAcquire(&note->state->mutex);
 		if (same_queue(note->state, &note->key))
+		{
 			lower_pos(note->state, min_id);
+			if (note->state->nwaiters > 0)
+				wake = add_count(note->nclaimed, 1);
+		}
 		SpinLockRelease(&note->state->mutex);
+		if (wake > 0)
+			mq_wait_wake(note->key.dbid, note->key.relid, wake);
 	}
+}
+
+/*
+ * mq_cursor_waiters_add
+ *		Count a waiter in (delta 1) or out (-1) of a queue's state.
+ *		Returns whether the state holds a due time for the worker to watch.
+ */
+bool
+mq_cursor_waiters_add(MqCursorState *state, Oid relid, int delta)
+{
+	bool		has_future;
+
+	SpinLockAcquire(&state->mutex);
+	if (state->key.relid == relid && state->key.dbid == MyDatabaseId)
+		state->nwaiters += delta;
+	has_future = state->has_future;
+	SpinLockRelease(&state->mutex);
+	return has_future;
+}
+
+/*
+ * mq_cursor_wait_hint
+ *		For a waiter about to sleep: is the queue tracked (so that due
+ *		times reach the worker), and the earliest due time it knows of.
+ */
+bool
+mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due)
+{
+	MqCursorState *state = queue->cursor;
+	bool		tracked;
+
+	*due = 0;
+	if (state == NULL || !cursor_shared->prepared_clean)
+		return false;
+	SpinLockAcquire(&state->mutex);
+	tracked = state->key.relid == queue->relid &&
+		state->key.dbid == MyDatabaseId && !state->disabled;
+	if (tracked && state->has_future)
+		*due = state->fut_at;
+	SpinLockRelease(&state->mutex);
+	return tracked;
+}
+
+/*
+ * mq_cursor_worker_pass
+ *		The database worker's look at the queues of its database: wake one
+ *		waiter of each queue whose due time has come, collect the names of
+ *		queues to NOTIFY, and report the next due time (0 if none) that
+ *		some waiter depends on.
+ */
+List *
+mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due)
+{
+	HASH_SEQ_STATUS status;
+	MqCursorState *state;
+	List	   *notify = NIL;
+	Oid		   *due = NULL;
+	int			ndue = 0;
+	int			maxdue = 0;
+	int			i;
+
+	*next_due = 0;
+	if (cursor_hash == NULL)
+		return NIL;
+
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	hash_seq_init(&status, cursor_hash);
+	while ((state = (MqCursorState *) hash_seq_search(&status)) != NULL)
+	{
+		bool		fire = false;
+		bool		announce = false;
+
+		if (state->key.dbid != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&state->mutex);
+		if (state->nwaiters > 0 && state->has_future && !state->fut_woken)
+		{
+			if (state->fut_at <= now)
+			{
+				state->fut_woken = true;
+				fire = true;
+			}
+			else if (*next_due == 0 || state->fut_at < *next_due)
+				*next_due = state->fut_at;
+		}
+		if (state->notify_pending)
+		{
+			state->notify_pending = false;
+			announce = true;
+		}
+		SpinLockRelease(&state->mutex);
+
+		if (announce)
+			notify = lappend(notify, pstrdup(state->name));
+		if (fire)
+		{
+			if (ndue == maxdue)
+			{
+				maxdue = maxdue == 0 ? 8 : maxdue * 2;
+				due = due == NULL ? palloc(sizeof(Oid) * maxdue) :
+					repalloc(due, sizeof(Oid) * maxdue);
+			}
+			due[ndue++] = state->key.relid;
+		}
+	}
+	LWLockRelease(cursor_shared->lock);
+
+	for (i = 0; i < ndue; i++)
+		mq_wait_wake(MyDatabaseId, due[i], 1);
+	if (due != NULL)
+		pfree(due);
+	return notify;
 }

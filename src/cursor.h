@@ -15,6 +15,7 @@
 #define MQ_CURSOR_H
 
 #include "mq.h"
+#include "nodes/pg_list.h"
 
 /* One read's view of the cursor, from mq_cursor_read_start to _finish. */
 typedef struct MqReadScan
@@ -30,9 +31,14 @@ extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *sc
 extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 								  bool has_future, int64 future_id, TimestampTz future_at);
 extern void mq_cursor_send_begin(MqQueue *queue);
-extern void mq_cursor_send_done(MqQueue *queue, int64 min_id);
-extern void mq_cursor_claimed(MqQueue *queue, int64 min_id, TimestampTz lease_end);
+extern void mq_cursor_send_done(MqQueue *queue, int64 min_id, int n,
+								TimestampTz vt, TimestampTz now);
+extern void mq_cursor_claimed(MqQueue *queue, int64 min_id, int n, TimestampTz lease_end);
 extern void mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt);
 extern void mq_cursor_touch(MqQueue *queue, int64 min_id);
+extern void mq_cursor_settle_database(void);
+extern bool mq_cursor_waiters_add(struct MqCursorState *state, Oid relid, int delta);
+extern bool mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due);
+extern List *mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due);
 
 #endif							/* MQ_CURSOR_H */

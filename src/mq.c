@@ -23,6 +23,8 @@
 #include "utils/memutils.h"
 
 #include "mq.h"
+#include "wait.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -68,8 +70,10 @@ _PG_init(void)
 								NULL,
 								NULL);
 
+	mq_worker_init();
 	MarkGUCPrefixReserved("mq");
 
 	mq_catalog_init();
 	mq_cursor_init();
+	mq_wait_init();
 }

@@ -64,6 +64,7 @@ typedef struct MqQueue
 	Oid			archive_relid;	/* mq.a_<name> */
 	Interval	visibility_timeout;
 	bool		unlogged;
+	bool		notify;			/* NOTIFY mq_<name> after committed sends */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	bool		layout_checked; /* insert.c looked at the table */
 	bool		layout_ok;		/* ... and may insert directly */
@@ -95,6 +96,6 @@ extern void mq_check_interval(const char *queue, const char *what, Interval *iv)
 
 /* cursor.c */
 extern void mq_cursor_init(void);
-extern struct MqCursorState *mq_cursor_attach(Oid relid);
+extern struct MqCursorState *mq_cursor_attach(Oid relid, const char *name);
 
 #endif							/* MQ_H */

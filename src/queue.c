@@ -40,8 +40,10 @@
 #include "utils/inval.h"
 
 #include "mq.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(mq_create_queue);
+PG_FUNCTION_INFO_V1(mq_alter_queue);
 PG_FUNCTION_INFO_V1(mq_drop_queue);
 PG_FUNCTION_INFO_V1(mq_drop_extension_trigger);
 
@@ -70,7 +72,32 @@ qualified(const char *prefix, const char *name)
 }
 
 /*
- * mq.create_queue(queue_name text, visibility_timeout interval, unlogged boolean)
+ * check_visibility_timeout
+ *		A queue's visibility timeout must be given and positive.
+ */
+static Interval *
+check_visibility_timeout(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Interval   *vt;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("visibility timeout of queue \"%s\" must not be null", name)));
+	vt = PG_GETARG_INTERVAL_P(argno);
+	if (vt->month < 0 || vt->day < 0 || vt->time < 0 ||
+		(vt->month == 0 && vt->day == 0 && vt->time == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visibility timeout of queue \"%s\" must be positive", name)));
+	return vt;
+}
+
+/*
+ * mq.create_queue(queue_name text, visibility_timeout interval,
+ *				   unlogged boolean, notify boolean)
+ *
+ * Version 0.1.0 declared it without notify; PG_NARGS tells.
  */
 Datum
 mq_create_queue(PG_FUNCTION_ARGS)
@@ -78,34 +105,35 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Interval   *vt;
 	bool		unlogged;
-	Oid			argtypes[3] = {TEXTOID, INTERVALOID, BOOLOID};
-	Datum		args[3];
+	bool		notify = false;
+	Oid			argtypes[4] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID};
+	Datum		args[4];
 	int			ret;
 	const char *q;
 	const char *a;
 	const char *kind;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("visibility timeout of queue \"%s\" must not be null", name)));
-	vt = PG_GETARG_INTERVAL_P(1);
-	if (vt->month < 0 || vt->day < 0 || vt->time < 0 ||
-		(vt->month == 0 && vt->day == 0 && vt->time == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("visibility timeout of queue \"%s\" must be positive", name)));
+	vt = check_visibility_timeout(fcinfo, 1, name);
 	unlogged = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		notify = PG_GETARG_BOOL(3);
 
 	SPI_connect();
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = IntervalPGetDatum(vt);
 	args[2] = BoolGetDatum(unlogged);
-	ret = SPI_execute_with_args("INSERT INTO mq.queue (queue_name, visibility_timeout, unlogged) "
-								"VALUES ($1, $2, $3) ON CONFLICT (queue_name) DO NOTHING "
-								"RETURNING queue_name",
-								3, argtypes, args, NULL, false, 1);
+	args[3] = BoolGetDatum(notify);
+	if (PG_NARGS() > 3)
+		ret = SPI_execute_with_args("INSERT INTO mq.queue (queue_name, visibility_timeout, unlogged, notify) "
+									"VALUES ($1, $2, $3, $4) ON CONFLICT (queue_name) DO NOTHING "
+									"RETURNING queue_name",
+									4, argtypes, args, NULL, false, 1);
+	else
+		ret = SPI_execute_with_args("INSERT INTO mq.queue (queue_name, visibility_timeout, unlogged) "
+									"VALUES ($1, $2, $3) ON CONFLICT (queue_name) DO NOTHING "
+									"RETURNING queue_name",
+									3, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -144,6 +172,55 @@ mq_create_queue(PG_FUNCTION_ARGS)
 					 " last_error text)",
 					 kind, a));
 
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * mq.alter_queue(queue_name text, visibility_timeout interval, notify boolean)
+ *		Change a queue's options; a NULL option stays as it is.
+ */
+Datum
+mq_alter_queue(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Oid			argtypes[3] = {TEXTOID, INTERVALOID, BOOLOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			ret;
+
+	args[0] = CStringGetTextDatum(name);
+	if (PG_ARGISNULL(1))
+	{
+		args[1] = (Datum) 0;
+		nulls[1] = 'n';
+	}
+	else
+		args[1] = IntervalPGetDatum(check_visibility_timeout(fcinfo, 1, name));
+	if (PG_ARGISNULL(2))
+	{
+		args[2] = (Datum) 0;
+		nulls[2] = 'n';
+	}
+	else
+		args[2] = BoolGetDatum(PG_GETARG_BOOL(2));
+
+	SPI_connect();
+	ret = SPI_execute_with_args("UPDATE mq.queue SET"
+								" visibility_timeout = pg_catalog.coalesce($2, visibility_timeout),"
+								" notify = pg_catalog.coalesce($3, notify) "
+								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING queue_name",
+								3, argtypes, args, nulls, false, 1);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name),
+				 errhint("Create it with mq.create_queue.")));
+
+	/* Every backend reloads its cached options at its next call. */
+	CacheInvalidateRelcacheByRelid(mq_registry_relid());
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -227,6 +304,9 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 	}
 	if (!ours)
 		PG_RETURN_VOID();
+
+	/* When the drop commits, this database's worker must leave. */
+	mq_worker_recheck_at_commit();
 
 	SPI_connect();
 	ret = SPI_execute("SELECT queue_name FROM mq.queue", true, 0);

@@ -29,14 +29,24 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "cursor.h"
 #include "mq.h"
+#include "wait.h"
+#include "worker.h"
+
+/* How often a waiter on a queue the cursor cannot track looks again. */
+#define MQ_UNTRACKED_RECHECK_USECS USECS_PER_SEC
 
 PG_FUNCTION_INFO_V1(mq_read);
 
@@ -141,23 +151,23 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 			newpos = vis_id;
 	}
 
+	SPI_freetuptable(SPI_tuptable);
 	mq_cursor_read_finish(queue, scan, newpos, !fut_id_null && !fut_at_null,
 						  fut_id, fut_at);
 }
 
 /*
- * mq.read(queue_name text, qty integer, vt interval) returns setof mq.message
+ * read_once
+ *		One claim: lease up to qty visible messages, put them in the result
+ *		in id order, and let the cursor learn from the range scanned.
+ *		Returns how many were claimed.  Caller is connected to SPI; every
+ *		call runs with a fresh snapshot under READ COMMITTED.
  */
-Datum
-mq_read(PG_FUNCTION_ARGS)
+static uint64
+read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = mq_name_arg(fcinfo, 0);
-	int			qty;
-	Interval   *vt = NULL;
-	TimestampTz now;
-	TimestampTz lease_end;
-	MqQueue    *queue;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz lease_end = mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 	MqReadScan	scan;
 	Datum		values[4];
 	int			ret;
@@ -165,29 +175,6 @@ mq_read(PG_FUNCTION_ARGS)
 	uint64		i;
 	ClaimedRow *rows;
 	SPITupleTable *tt;
-
-	InitMaterializedSRF(fcinfo, 0);
-
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("qty for queue \"%s\" must not be null", name)));
-	qty = PG_GETARG_INT32(1);
-	if (qty < 1 || qty > MQ_MAX_READ_QTY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty for queue \"%s\" must be between 1 and %d", name, MQ_MAX_READ_QTY),
-				 errdetail("The value given was %d.", qty)));
-	if (!PG_ARGISNULL(2))
-	{
-		vt = PG_GETARG_INTERVAL_P(2);
-		mq_check_interval(name, "visibility timeout", vt);
-	}
-
-	SPI_connect();
-	queue = mq_lookup_queue(name);
-	now = GetCurrentTimestamp();
-	lease_end = mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 
 	mq_cursor_read_start(queue, now, &scan);
 	mq_cursor_touch(queue, scan.from);
@@ -225,9 +212,162 @@ mq_read(PG_FUNCTION_ARGS)
 	}
 
 	if (n > 0)
-		mq_cursor_claimed(queue, rows[0].id, lease_end);
+		mq_cursor_claimed(queue, rows[0].id, (int) n, lease_end);
 	if (scan.track)
 		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0);
+
+	SPI_freetuptable(tt);
+	pfree(rows);
+	return n;
+}
+
+/*
+ * sleep_ms
+ *		How long a waiter may sleep, in ms: until its deadline, but no
+ *		later than a due time nobody else will wake it for.
+ */
+static long
+sleep_ms(MqQueue *queue, TimestampTz now, TimestampTz deadline)
+{
+	TimestampTz until = deadline;
+	TimestampTz due;
+	long		secs;
+	int			usecs;
+
+	if (!mq_cursor_wait_hint(queue, &due))
+	{
+		/*
+		 * The cursor cannot track this queue (no state left for it, or
+		 * prepared transactions from before a restart): due times reach
+		 * nobody, so look again every second.
+		 */
+		if (now + MQ_UNTRACKED_RECHECK_USECS < until)
+			until = now + MQ_UNTRACKED_RECHECK_USECS;
+	}
+	else if (due != 0 && !mq_worker_running(MyDatabaseId) && due < until)
+		until = due;
+
+	if (until <= now)
+		return 1;
+	TimestampDifference(now, until, &secs, &usecs);
+	if (secs > INT_MAX / 1000 - 1)
+		return INT_MAX - 1000;
+	return secs * 1000 + (usecs + 999) / 1000;
+}
+
+/*
+ * mq.read(queue_name text, qty integer, vt interval, wait interval,
+ *		   consumer_priority integer) returns setof mq.message
+ *
+ * Also serves the three-argument mq.read of version 0.1.0, until ALTER
+ * EXTENSION UPDATE replaces it.
+ */
+Datum
+mq_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int			qty;
+	Interval   *vt = NULL;
+	Interval   *wait = NULL;
+	int			priority = 0;
+	MqQueue    *queue;
+	uint64		n;
+	TimestampTz deadline;
+	MemoryContext loopcxt;
+	MemoryContext oldcxt;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("qty for queue \"%s\" must not be null", name)));
+	qty = PG_GETARG_INT32(1);
+	if (qty < 1 || qty > MQ_MAX_READ_QTY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty for queue \"%s\" must be between 1 and %d", name, MQ_MAX_READ_QTY),
+				 errdetail("The value given was %d.", qty)));
+	if (!PG_ARGISNULL(2))
+	{
+		vt = PG_GETARG_INTERVAL_P(2);
+		mq_check_interval(name, "visibility timeout", vt);
+	}
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+	{
+		wait = PG_GETARG_INTERVAL_P(3);
+		mq_check_interval(name, "wait", wait);
+		if (wait->month == 0 && wait->day == 0 && wait->time == 0)
+			wait = NULL;
+	}
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		priority = PG_GETARG_INT32(4);
+
+	if (wait != NULL)
+	{
+		if (!mq_wait_available())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("mq.read cannot wait on queue \"%s\": mq is not loaded through shared_preload_libraries", name),
+					 errhint("Add mq to shared_preload_libraries and restart the server, or read without wait.")));
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("mq.read cannot wait on queue \"%s\" under %s isolation", name,
+							IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+					 errdetail("The transaction's snapshot is fixed, so no message committed during the wait could become visible to it."),
+					 errhint("Wait in a READ COMMITTED transaction, or read without wait.")));
+	}
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	deadline = wait ? mq_add_interval(GetCurrentTimestamp(), wait) : 0;
+	n = read_once(rsinfo, queue, qty, vt);
+
+	if (n == 0 && wait != NULL)
+	{
+		loopcxt = AllocSetContextCreate(CurrentMemoryContext, "mq read wait",
+										ALLOCSET_SMALL_SIZES);
+		mq_wait_register(queue, priority);
+		PG_TRY();
+		{
+			for (;;)
+			{
+				TimestampTz now;
+
+				/* Read again: at once after registering, then per wake-up. */
+				MemoryContextReset(loopcxt);
+				oldcxt = MemoryContextSwitchTo(loopcxt);
+				(void) mq_wait_consume();
+				queue = mq_lookup_queue(name);
+				n = read_once(rsinfo, queue, qty, vt);
+				MemoryContextSwitchTo(oldcxt);
+				if (n > 0)
+					break;
+
+				now = GetCurrentTimestamp();
+				if (now >= deadline)
+					break;
+				(void) WaitLatch(MyLatch,
+								 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 sleep_ms(queue, now, deadline),
+								 PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+		PG_CATCH();
+		{
+			mq_wait_unregister(false);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+
+		/* Filled our qty: there may be more, let the next waiter look. */
+		mq_wait_unregister(n == (uint64) qty);
+		MemoryContextDelete(loopcxt);
+	}
 
 	SPI_finish();
 	return (Datum) 0;

@@ -111,7 +111,7 @@ mq_send(PG_FUNCTION_ARGS)
 	if (mq_direct_insert(queue, 1, &values[3], PG_ARGISNULL(2), values[2],
 						 DatumGetTimestampTz(values[0]), now, &id))
 	{
-		mq_cursor_send_done(queue, id);
+		mq_cursor_send_done(queue, id, 1, DatumGetTimestampTz(values[0]), now);
 		PG_RETURN_INT64(id);
 	}
 
@@ -122,7 +122,7 @@ mq_send(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	mq_cursor_send_done(queue, id);
+	mq_cursor_send_done(queue, id, 1, DatumGetTimestampTz(values[0]), now);
 	SPI_finish();
 
 	PG_RETURN_INT64(id);
@@ -221,7 +221,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
-		mq_cursor_send_done(queue, ids[0]);
+		mq_cursor_send_done(queue, ids[0], nelems,
+							delay ? mq_add_interval(now, delay) : now, now);
 		return (Datum) 0;
 	}
 
@@ -249,7 +250,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 			min_id = DatumGetInt64(id);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 	}
-	mq_cursor_send_done(queue, min_id);
+	mq_cursor_send_done(queue, min_id, (int) SPI_processed,
+						DatumGetTimestampTz(values[0]), now);
 	SPI_finish();
 	return (Datum) 0;
 }

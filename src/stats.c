@@ -6,7 +6,8 @@
  * One row per registered queue: its options and how many messages are
  * visible now (depth), leased (in_flight), waiting for a later vt
  * (delayed: sent with a delay or nacked with one), archived, the age of
- * the oldest message, and the size of its relations.  Counting walks each
+ * the oldest message, the size of its relations, whether it notifies,
+ * and how many consumers wait on it now (shared memory, wait.c).  Counting walks each
  * queue table once; this is a monitoring path, not a hot one.
  *
  * Copyright (c) 2026, the mq authors
@@ -22,14 +23,18 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "mq.h"
+#include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_queue_stats);
 
-#define STATS_COLS 11
+#define STATS_COLS_0_1 11		/* version 0.1.0 of the function */
+#define STATS_COLS 13
 
 /*
  * mq._queue_stats() returns setof record
@@ -44,11 +49,18 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 	uint64		i;
 	int			ret;
 
+	bool		v2;
+
 	InitMaterializedSRF(fcinfo, 0);
+	v2 = rsinfo->setDesc->natts == STATS_COLS;
 
 	SPI_connect();
-	ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged "
-					  "FROM mq.queue ORDER BY queue_name", true, 0);
+	if (v2)
+		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged, notify "
+						  "FROM mq.queue ORDER BY queue_name", true, 0);
+	else
+		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged "
+						  "FROM mq.queue ORDER BY queue_name", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	queues = SPI_tuptable;
@@ -85,6 +97,13 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 		t = SPI_tuptable->vals[0];
 		for (c = 0; c < 7; c++)
 			values[4 + c] = SPI_getbinval(t, SPI_tuptable->tupdesc, c + 1, &nulls[4 + c]);
+		if (v2)
+		{
+			Oid			relid = get_relname_relid(psprintf("q_%s", name), mq_schema_oid());
+
+			values[11] = SPI_getbinval(queues->vals[i], queues->tupdesc, 5, &nulls[11]);
+			values[12] = Int32GetDatum(mq_wait_count(MyDatabaseId, relid));
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 

@@ -1,0 +1,999 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The mq launcher and the per-database workers.
+ *
+ * With mq in shared_preload_libraries, _PG_init registers one static
+ * background worker, the launcher ("mq launcher").  It connects to no
+ * database, reads pg_database (a shared catalog), and starts one dynamic
+ * worker ("mq worker") per connectable, non-template database.  A worker
+ * that finds no extension mq in its database says so in its shared slot
+ * and leaves; the launcher then leaves that database alone until it is
+ * asked again: CREATE EXTENSION mq calls mq._start_worker(), which at
+ * commit asks the launcher to start a worker there at once.  New
+ * databases are found by a rescan every mq.launcher_naptime.
+ *
+ * A worker's work, all driven by shared memory (cursor.c):
+ *	- waiters: when a queue with waiting consumers has a due time (a
+ *	  delayed message, a lease) that has passed, wake one of them; sleep
+ *	  until the next due time, or until a committing transaction or a read
+ *	  records an earlier one and sets our latch;
+ *	- notifications: for queues with notify on, send NOTIFY mq_<name>
+ *	  after sends to them committed, from the worker's own transaction, so
+ *	  senders never run NOTIFY (PREPARE TRANSACTION refuses it, and its
+ *	  commit-time lock would serialise every sender);
+ *	- every mq.worker_naptime, check the extension is still there.
+ *
+ * Lifecycle: a worker terminated by pg_terminate_backend (or failing) is
+ * started again by the launcher after a second; after a crash restart the
+ * launcher (restart_time 1 s) starts everything again.  A worker would
+ * keep DROP DATABASE, ALTER DATABASE RENAME / SET TABLESPACE and CREATE
+ * DATABASE ... TEMPLATE from running ("being accessed by other users"), so
+ * a ProcessUtility hook pauses the database first: the launcher will not
+ * start a worker there, the running one is told to leave, and the pause
+ * ends with the transaction.  The same hook settles prepared transactions
+ * after COMMIT/ROLLBACK PREPARED, to wake waiters (cursor.c).
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/utility.h"
+#include "utils/backend_status.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "cursor.h"
+#include "mq.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(mq_start_worker);
+
+PGDLLEXPORT void mq_launcher_main(Datum main_arg);
+PGDLLEXPORT void mq_worker_main(Datum main_arg);
+
+#define MQ_MAX_PROBES 16		/* databases asking for a worker at once */
+#define MQ_MAX_PAUSED 16		/* databases paused at once */
+#define MQ_RESTART_DELAY_USECS USECS_PER_SEC
+
+/* GUCs */
+static int	mq_launcher_naptime = 10;	/* seconds */
+static int	mq_worker_naptime = 10; /* seconds */
+static int	mq_max_workers = 8;
+
+typedef struct MqWorkerSlot
+{
+	Oid			dbid;			/* InvalidOid: free */
+	bool		starting;		/* registered, not yet attached or gone */
+	PGPROC	   *proc;			/* the worker, once running */
+	bool		absent;			/* it found no extension mq and left */
+	bool		recheck;		/* look at the extension again now */
+} MqWorkerSlot;
+
+typedef struct MqPause
+{
+	Oid			dbid;
+	int			pid;			/* the backend that paused it */
+} MqPause;
+
+typedef struct MqWorkerShared
+{
+	slock_t		mutex;
+	PGPROC	   *launcher;
+	bool		rescan;			/* look at pg_database now */
+	int			nprobe;
+	bool		probe_all;		/* probe requests overflowed */
+	Oid			probe[MQ_MAX_PROBES];
+	MqPause		paused[MQ_MAX_PAUSED];
+	MqWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} MqWorkerShared;
+
+static MqWorkerShared *ws = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Backend-local: what to do when this transaction ends. */
+static bool start_at_commit = false;
+static bool recheck_at_commit = false;
+static bool paused_any = false;
+
+static Size
+worker_shmem_size(void)
+{
+	return add_size(offsetof(MqWorkerShared, slots),
+					mul_size(mq_max_workers, sizeof(MqWorkerSlot)));
+}
+
+static void
+worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(worker_shmem_size());
+}
+
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ws = ShmemInitStruct("mq workers", worker_shmem_size(), &found);
+	if (!found)
+	{
+		memset(ws, 0, worker_shmem_size());
+		SpinLockInit(&ws->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * mq_worker_signal
+ *		Set the latch of the worker of a database, if it runs.  Called from
+ *		transaction callbacks: does not throw.
+ */
+void
+mq_worker_signal(Oid dbid)
+{
+	PGPROC	   *proc = NULL;
+	int			i;
+
+	if (ws == NULL)
+		return;
+	SpinLockAcquire(&ws->mutex);
+	for (i = 0; i < mq_max_workers; i++)
+		if (ws->slots[i].dbid == dbid && ws->slots[i].proc != NULL)
+		{
+			proc = ws->slots[i].proc;
+			break;
+		}
+	SpinLockRelease(&ws->mutex);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+}
+
+/*
+ * mq_worker_running
+ *		Does a worker serve this database now?
+ */
+bool
+mq_worker_running(Oid dbid)
+{
+	bool		running = false;
+	int			i;
+
+	if (ws == NULL)
+		return false;
+	SpinLockAcquire(&ws->mutex);
+	for (i = 0; i < mq_max_workers; i++)
+		if (ws->slots[i].dbid == dbid && ws->slots[i].proc != NULL)
+			running = true;
+	SpinLockRelease(&ws->mutex);
+	return running;
+}
+
+/*
+ * mq_worker_recheck_at_commit
+ *		DROP EXTENSION mq is under way: when it commits, the worker must
+ *		look again and leave.
+ */
+void
+mq_worker_recheck_at_commit(void)
+{
+	if (ws != NULL)
+		recheck_at_commit = true;
+}
+
+/*
+ * mq._start_worker(): called by the extension's install script; at commit
+ * the launcher starts this database's worker.  Returns whether a launcher
+ * exists to ask (false without shared_preload_libraries).
+ */
+Datum
+mq_start_worker(PG_FUNCTION_ARGS)
+{
+	if (ws == NULL)
+		PG_RETURN_BOOL(false);
+	start_at_commit = true;
+	PG_RETURN_BOOL(true);
+}
+
+static bool
+database_paused(Oid dbid)
+{
+	bool		paused = false;
+	int			i;
+
+	SpinLockAcquire(&ws->mutex);
+	for (i = 0; i < MQ_MAX_PAUSED; i++)
+		if (ws->paused[i].dbid == dbid)
+			paused = true;
+	SpinLockRelease(&ws->mutex);
+	return paused;
+}
+
+static void
+wake_launcher(void)
+{
+	PGPROC	   *launcher;
+
+	SpinLockAcquire(&ws->mutex);
+	ws->rescan = true;
+	launcher = ws->launcher;
+	SpinLockRelease(&ws->mutex);
+	if (launcher != NULL)
+		SetLatch(&launcher->procLatch);
+}
+
+/*
+ * worker_xact_callback
+ *		Act on what this transaction asked for once it ends.  Must not throw.
+ */
+static void
+worker_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (ws == NULL)
+		return;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+
+	if (event == XACT_EVENT_COMMIT && start_at_commit)
+	{
+		SpinLockAcquire(&ws->mutex);
+		if (ws->nprobe < MQ_MAX_PROBES)
+			ws->probe[ws->nprobe++] = MyDatabaseId;
+		else
+			ws->probe_all = true;
+		SpinLockRelease(&ws->mutex);
+		wake_launcher();
+	}
+	if (event == XACT_EVENT_COMMIT && recheck_at_commit)
+	{
+		PGPROC	   *proc = NULL;
+
+		SpinLockAcquire(&ws->mutex);
+		for (i = 0; i < mq_max_workers; i++)
+			if (ws->slots[i].dbid == MyDatabaseId && ws->slots[i].proc != NULL)
+			{
+				ws->slots[i].recheck = true;
+				proc = ws->slots[i].proc;
+			}
+		SpinLockRelease(&ws->mutex);
+		if (proc != NULL)
+			SetLatch(&proc->procLatch);
+	}
+	if (paused_any)
+	{
+		SpinLockAcquire(&ws->mutex);
+		for (i = 0; i < MQ_MAX_PAUSED; i++)
+			if (ws->paused[i].pid == MyProcPid)
+			{
+				ws->paused[i].dbid = InvalidOid;
+				ws->paused[i].pid = 0;
+			}
+		SpinLockRelease(&ws->mutex);
+		paused_any = false;
+		wake_launcher();
+	}
+	start_at_commit = false;
+	recheck_at_commit = false;
+}
+
+/*
+ * pause_database
+ *		Keep mq's worker out of a database for the rest of this transaction,
+ *		so a command needing it free of other sessions can run.
+ */
+static void
+pause_database(const char *dbname)
+{
+	Oid			dbid = get_database_oid(dbname, true);
+	TimestampTz give_up;
+	int			i;
+	bool		added = false;
+
+	if (!OidIsValid(dbid))
+		return;
+
+	SpinLockAcquire(&ws->mutex);
+	for (i = 0; i < MQ_MAX_PAUSED && !added; i++)
+		if (ws->paused[i].dbid == InvalidOid)
+		{
+			ws->paused[i].dbid = dbid;
+			ws->paused[i].pid = MyProcPid;
+			added = true;
+		}
+	SpinLockRelease(&ws->mutex);
+	if (!added)
+		return;					/* too many at once; the command may then wait */
+	paused_any = true;
+
+	/* Tell the worker to leave, and wait (a little) until it has. */
+	give_up = GetCurrentTimestamp() + 10 * USECS_PER_SEC;
+	for (;;)
+	{
+		int			pids[8];
+		int			npids = 0;
+		bool		present = false;
+
+		SpinLockAcquire(&ws->mutex);
+		for (i = 0; i < mq_max_workers; i++)
+		{
+			MqWorkerSlot *slot = &ws->slots[i];
+
+			if (slot->dbid != dbid)
+				continue;
+			if (slot->proc != NULL || slot->starting)
+				present = true;
+			if (slot->proc != NULL && npids < lengthof(pids))
+				pids[npids++] = slot->proc->pid;
+		}
+		SpinLockRelease(&ws->mutex);
+		if (!present || GetCurrentTimestamp() >= give_up)
+			break;
+		for (i = 0; i < npids; i++)
+			kill(pids[i], SIGTERM);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * option_value
+ *		The string value of option name in a DefElem list, or NULL.
+ */
+static char *
+option_value(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, name) == 0 && def->arg != NULL)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
+/*
+ * mq_ProcessUtility
+ *		Pause our worker before commands that need a database to themselves;
+ *		settle prepared transactions after COMMIT/ROLLBACK PREPARED.
+ */
+static void
+mq_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				  ProcessUtilityContext context, ParamListInfo params,
+				  QueryEnvironment *queryEnv, DestReceiver *dest,
+				  QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	const char *dbname = NULL;
+	bool		settle = false;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			dbname = ((DropdbStmt *) parsetree)->dbname;
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+				dbname = ((RenameStmt *) parsetree)->subname;
+			break;
+		case T_AlterDatabaseStmt:
+			if (option_value(((AlterDatabaseStmt *) parsetree)->options, "tablespace") != NULL)
+				dbname = ((AlterDatabaseStmt *) parsetree)->dbname;
+			break;
+		case T_CreatedbStmt:
+			dbname = option_value(((CreatedbStmt *) parsetree)->options, "template");
+			break;
+		case T_TransactionStmt:
+			{
+				TransactionStmtKind kind = ((TransactionStmt *) parsetree)->kind;
+
+				settle = (kind == TRANS_STMT_COMMIT_PREPARED ||
+						  kind == TRANS_STMT_ROLLBACK_PREPARED);
+			}
+			break;
+		default:
+			break;
+	}
+
+	if (dbname != NULL && ws != NULL)
+		pause_database(dbname);
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if (settle)
+		mq_cursor_settle_database();
+}
+
+/*
+ * mq_worker_init
+ *		Called from _PG_init: GUCs always; with preloading, shared memory,
+ *		hooks and the launcher.
+ */
+void
+mq_worker_init(void)
+{
+	BackgroundWorker bgw;
+
+	DefineCustomIntVariable("mq.launcher_naptime",
+							"Sets how often the mq launcher looks for new databases.",
+							NULL,
+							&mq_launcher_naptime,
+							10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("mq.worker_naptime",
+							"Sets how often an idle mq worker checks that the extension is still installed.",
+							NULL,
+							&mq_worker_naptime,
+							10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	DefineCustomIntVariable("mq.max_workers",
+							"Sets how many databases can have an mq worker at once.",
+							"Each takes one of max_worker_processes; the launcher takes one more.",
+							&mq_max_workers,
+							8, 1, 1024,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = mq_ProcessUtility;
+	RegisterXactCallback(worker_xact_callback, NULL);
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 1;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "mq");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "mq_launcher_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "mq launcher");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "mq launcher");
+	RegisterBackgroundWorker(&bgw);
+}
+
+/* ----------------------------------------------------------------
+ * The launcher
+ * ----------------------------------------------------------------
+ */
+
+typedef struct LauncherDb
+{
+	Oid			dbid;
+	bool		seen;			/* in the latest look at pg_database */
+	bool		absent;			/* its worker found no extension */
+	int			slot;			/* -1: no worker */
+	BackgroundWorkerHandle *handle;
+	TimestampTz next_start;
+} LauncherDb;
+
+static LauncherDb *ldbs = NULL;
+static int	nldbs = 0;
+static int	maxldbs = 0;
+static bool warned_full = false;
+
+static LauncherDb *
+launcher_db(Oid dbid, bool create)
+{
+	int			i;
+
+	for (i = 0; i < nldbs; i++)
+		if (ldbs[i].dbid == dbid)
+			return &ldbs[i];
+	if (!create)
+		return NULL;
+	if (nldbs == maxldbs)
+	{
+		maxldbs = maxldbs == 0 ? 16 : maxldbs * 2;
+		ldbs = ldbs == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(LauncherDb) * maxldbs) :
+			repalloc(ldbs, sizeof(LauncherDb) * maxldbs);
+	}
+	memset(&ldbs[nldbs], 0, sizeof(LauncherDb));
+	ldbs[nldbs].dbid = dbid;
+	ldbs[nldbs].slot = -1;
+	return &ldbs[nldbs++];
+}
+
+/*
+ * scan_databases
+ *		Note every database a worker could serve: connectable, not a
+ *		template (a session in a template would make CREATE DATABASE fail).
+ */
+static void
+scan_databases(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int			i;
+
+	for (i = 0; i < nldbs; i++)
+		ldbs[i].seen = false;
+
+	StartTransactionCommand();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (!db->datallowconn || db->datistemplate || db->datconnlimit == -2)
+			continue;
+		launcher_db(db->oid, true)->seen = true;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+
+	/* Forget dropped databases whose worker is gone. */
+	for (i = 0; i < nldbs;)
+	{
+		if (!ldbs[i].seen && ldbs[i].handle == NULL)
+			ldbs[i] = ldbs[--nldbs];
+		else
+			i++;
+	}
+}
+
+static void
+start_worker(LauncherDb *db, TimestampTz now)
+{
+	BackgroundWorker bgw;
+	int			slot = -1;
+	int			i;
+
+	SpinLockAcquire(&ws->mutex);
+	for (i = 0; i < mq_max_workers; i++)
+		if (ws->slots[i].dbid == InvalidOid)
+		{
+			slot = i;
+			ws->slots[i].dbid = db->dbid;
+			ws->slots[i].starting = true;
+			ws->slots[i].proc = NULL;
+			ws->slots[i].absent = false;
+			ws->slots[i].recheck = false;
+			break;
+		}
+	SpinLockRelease(&ws->mutex);
+	if (slot < 0)
+	{
+		if (!warned_full)
+			ereport(WARNING,
+					(errmsg("mq launcher cannot start a worker for database %u: all %d mq.max_workers are in use",
+							db->dbid, mq_max_workers),
+					 errhint("Raise mq.max_workers (and max_worker_processes).")));
+		warned_full = true;
+		db->next_start = now + (int64) mq_launcher_naptime * USECS_PER_SEC;
+		return;
+	}
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "mq");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "mq_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "mq worker for database %u", db->dbid);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "mq worker");
+	bgw.bgw_main_arg = Int32GetDatum(slot);
+	memcpy(bgw.bgw_extra, &db->dbid, sizeof(Oid));
+	bgw.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&bgw, &db->handle))
+	{
+		SpinLockAcquire(&ws->mutex);
+		ws->slots[slot].dbid = InvalidOid;
+		ws->slots[slot].starting = false;
+		SpinLockRelease(&ws->mutex);
+		db->handle = NULL;
+		ereport(WARNING,
+				(errmsg("mq launcher could not start a worker for database %u", db->dbid),
+				 errhint("Raise max_worker_processes.")));
+		db->next_start = now + (int64) mq_launcher_naptime * USECS_PER_SEC;
+		return;
+	}
+	db->slot = slot;
+	warned_full = false;
+}
+
+/*
+ * reap_worker
+ *		A worker has stopped: learn why, free its slot, plan a restart.
+ */
+static void
+reap_worker(LauncherDb *db, TimestampTz now)
+{
+	MqWorkerSlot *slot = &ws->slots[db->slot];
+	bool		absent;
+
+	SpinLockAcquire(&ws->mutex);
+	absent = slot->absent;
+	slot->dbid = InvalidOid;
+	slot->starting = false;
+	slot->proc = NULL;
+	slot->absent = false;
+	SpinLockRelease(&ws->mutex);
+
+	pfree(db->handle);
+	db->handle = NULL;
+	db->slot = -1;
+	db->absent = absent;
+	if (!absent)
+	{
+		ereport(LOG,
+				(errmsg("mq worker for database %u stopped; starting it again", db->dbid)));
+		db->next_start = now + MQ_RESTART_DELAY_USECS;
+	}
+}
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&ws->mutex);
+	if (ws->launcher == MyProc)
+		ws->launcher = NULL;
+	SpinLockRelease(&ws->mutex);
+}
+
+/*
+ * adopt_orphans
+ *		A new launcher has no handles for workers its predecessor started:
+ *		ask them to leave and wait for them, then start afresh.
+ */
+static void
+adopt_orphans(void)
+{
+	TimestampTz give_up = GetCurrentTimestamp() + 10 * USECS_PER_SEC;
+	int			i;
+
+	for (;;)
+	{
+		bool		left = false;
+
+		SpinLockAcquire(&ws->mutex);
+		for (i = 0; i < mq_max_workers; i++)
+		{
+			MqWorkerSlot *slot = &ws->slots[i];
+
+			if (slot->proc != NULL)
+			{
+				kill(slot->proc->pid, SIGTERM);
+				left = true;
+			}
+		}
+		SpinLockRelease(&ws->mutex);
+		if (!left || GetCurrentTimestamp() >= give_up)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SpinLockAcquire(&ws->mutex);
+	for (i = 0; i < mq_max_workers; i++)
+		memset(&ws->slots[i], 0, sizeof(MqWorkerSlot));
+	SpinLockRelease(&ws->mutex);
+}
+
+void
+mq_launcher_main(Datum main_arg)
+{
+	TimestampTz next_scan = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("mq launcher");
+
+	before_shmem_exit(launcher_detach, (Datum) 0);
+	adopt_orphans();
+	SpinLockAcquire(&ws->mutex);
+	ws->launcher = MyProc;
+	ws->nprobe = 0;
+	ws->probe_all = false;
+	SpinLockRelease(&ws->mutex);
+	ereport(LOG, (errmsg("mq launcher started")));
+
+	for (;;)
+	{
+		TimestampTz now;
+		TimestampTz wake_at;
+		Oid			probe[MQ_MAX_PROBES];
+		int			nprobe;
+		bool		probe_all;
+		bool		rescan;
+		long		secs;
+		int			usecs;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		now = GetCurrentTimestamp();
+		SpinLockAcquire(&ws->mutex);
+		rescan = ws->rescan;
+		ws->rescan = false;
+		nprobe = ws->nprobe;
+		memcpy(probe, ws->probe, sizeof(Oid) * nprobe);
+		probe_all = ws->probe_all;
+		ws->nprobe = 0;
+		ws->probe_all = false;
+		SpinLockRelease(&ws->mutex);
+
+		if (rescan || nprobe > 0 || probe_all || now >= next_scan)
+		{
+			scan_databases();
+			next_scan = now + (int64) mq_launcher_naptime * USECS_PER_SEC;
+		}
+		for (i = 0; i < nldbs; i++)
+		{
+			int			p;
+
+			for (p = 0; p < nprobe; p++)
+				if (probe[p] == ldbs[i].dbid || probe_all)
+				{
+					ldbs[i].absent = false;
+					ldbs[i].next_start = 0;
+				}
+			if (probe_all)
+			{
+				ldbs[i].absent = false;
+				ldbs[i].next_start = 0;
+			}
+		}
+
+		/* Reap stopped workers; start missing ones. */
+		wake_at = next_scan;
+		for (i = 0; i < nldbs; i++)
+		{
+			LauncherDb *db = &ldbs[i];
+
+			if (db->handle != NULL)
+			{
+				pid_t		pid;
+
+				if (GetBackgroundWorkerPid(db->handle, &pid) == BGWH_STOPPED)
+					reap_worker(db, now);
+			}
+			if (db->handle != NULL || db->absent || !db->seen)
+				continue;
+			if (database_paused(db->dbid))
+				continue;		/* its pause ends with a rescan request */
+			if (db->next_start > now)
+			{
+				if (db->next_start < wake_at)
+					wake_at = db->next_start;
+				continue;
+			}
+			start_worker(db, now);
+			if (db->handle == NULL && db->next_start < wake_at)
+				wake_at = db->next_start;
+		}
+
+		TimestampDifference(now, wake_at, &secs, &usecs);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 secs * 1000 + usecs / 1000 + 1, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The per-database worker
+ * ----------------------------------------------------------------
+ */
+
+static int	my_slot = -1;
+
+static void
+worker_detach(int code, Datum arg)
+{
+	MqWorkerSlot *slot = &ws->slots[my_slot];
+
+	SpinLockAcquire(&ws->mutex);
+	if (slot->proc == MyProc || slot->starting)
+	{
+		slot->proc = NULL;
+		slot->starting = false;
+	}
+	SpinLockRelease(&ws->mutex);
+}
+
+static bool
+extension_present(void)
+{
+	bool		present;
+
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("mq", true));
+	CommitTransactionCommand();
+	return present;
+}
+
+/*
+ * leave
+ *		Exit because there is nothing to serve (no extension); the launcher
+ *		will not start us again until asked.
+ */
+static void
+leave(void)
+{
+	SpinLockAcquire(&ws->mutex);
+	ws->slots[my_slot].absent = true;
+	SpinLockRelease(&ws->mutex);
+	proc_exit(0);
+}
+
+/*
+ * send_notifications
+ *		NOTIFY mq_<name> (payload: the name) for each queue, in one
+ *		transaction of our own.
+ */
+static void
+send_notifications(List *names)
+{
+	ListCell   *lc;
+
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "mq: NOTIFY");
+	foreach(lc, names)
+	{
+		const char *name = (const char *) lfirst(lc);
+
+		Async_Notify(psprintf("mq_%s", name), name);
+	}
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	elog(DEBUG2, "mq worker sent %d notifications", list_length(names));
+}
+
+void
+mq_worker_main(Datum main_arg)
+{
+	Oid			dbid;
+	MemoryContext loopcxt;
+	TimestampTz next_check;
+
+	my_slot = DatumGetInt32(main_arg);
+	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	before_shmem_exit(worker_detach, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname("mq worker");
+
+	if (database_paused(dbid))
+		proc_exit(0);
+	if (!extension_present())
+		leave();
+
+	SpinLockAcquire(&ws->mutex);
+	ws->slots[my_slot].proc = MyProc;
+	ws->slots[my_slot].starting = false;
+	SpinLockRelease(&ws->mutex);
+
+	StartTransactionCommand();
+	ereport(LOG,
+			(errmsg("mq worker started for database \"%s\"", get_database_name(dbid))));
+	CommitTransactionCommand();
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "mq worker loop",
+									ALLOCSET_DEFAULT_SIZES);
+	next_check = GetCurrentTimestamp() + (int64) mq_worker_naptime * USECS_PER_SEC;
+	for (;;)
+	{
+		TimestampTz now;
+		TimestampTz next_due;
+		TimestampTz wake_at;
+		List	   *notify;
+		bool		recheck;
+		long		secs;
+		int			usecs;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			elog(DEBUG1, "mq worker reloaded its configuration");
+		}
+
+		now = GetCurrentTimestamp();
+		SpinLockAcquire(&ws->mutex);
+		recheck = ws->slots[my_slot].recheck;
+		ws->slots[my_slot].recheck = false;
+		SpinLockRelease(&ws->mutex);
+		if (recheck || now >= next_check)
+		{
+			if (!extension_present())
+			{
+				ereport(LOG,
+						(errmsg("mq worker leaving database %u: extension mq is not installed any more", dbid)));
+				leave();
+			}
+			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
+		}
+
+		MemoryContextReset(loopcxt);
+		MemoryContextSwitchTo(loopcxt);
+		notify = mq_cursor_worker_pass(now, &next_due);
+		if (notify != NIL)
+			send_notifications(notify);
+		MemoryContextSwitchTo(TopMemoryContext);
+
+		wake_at = next_check;
+		if (next_due != 0 && next_due < wake_at)
+			wake_at = next_due;
+		now = GetCurrentTimestamp();
+		if (wake_at < now)
+			wake_at = now;
+		TimestampDifference(now, wake_at, &secs, &usecs);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 secs * 1000 + (usecs + 999) / 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

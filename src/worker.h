@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  The mq launcher and the per-database workers.  See worker.c.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_WORKER_H
+#define MQ_WORKER_H
+
+#include "postgres.h"
+
+extern void mq_worker_init(void);
+extern void mq_worker_signal(Oid dbid);
+extern bool mq_worker_running(Oid dbid);
+extern void mq_worker_recheck_at_commit(void);
+
+#endif							/* MQ_WORKER_H */
