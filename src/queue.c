@@ -207,8 +207,8 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ret = SPI_execute_with_args("UPDATE mq.queue SET"
-								" visibility_timeout = pg_catalog.coalesce($2, visibility_timeout),"
-								" notify = pg_catalog.coalesce($3, notify) "
+								" visibility_timeout = COALESCE($2, visibility_timeout),"
+								" notify = COALESCE($3, notify) "
 								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING queue_name",
 								3, argtypes, args, nulls, false, 1);
 	if (ret != SPI_OK_UPDATE_RETURNING)
