@@ -1,0 +1,917 @@
+/*
+ * wait.c
+ *	  Consumers waiting in mq.read: who wakes them, when, and what they get.
+ *
+ * Each check runs waiters as asynchronous queries on their own
+ * connections, drives senders from other connections, and looks at what
+ * each waiter returned and when.  Time bounds are generous (they tell a
+ * wake-up from a timeout, nothing finer); wake-up latency is measured by
+ * `make bench`, not here.
+ *
+ *	commit       a waiter wakes on the sender's COMMIT and not before
+ *	rollback     a rolled-back send wakes nobody with a message
+ *	prepared     PREPARE delivers nothing; COMMIT PREPARED wakes;
+ *	             ROLLBACK PREPARED leaves the waiter waiting
+ *	delayed      a delayed message wakes a waiter when due (the worker)
+ *	lease        an expired lease redelivers to a waiter
+ *	timeout      an empty queue returns an empty set when wait elapses
+ *	interrupt    cancel, statement_timeout, pg_terminate_backend: prompt,
+ *	             with 57014 / 57P01, and no waiter slot left behind
+ *	priority     the highest consumer_priority wins; ties by arrival
+ *	one-per-msg  one message wakes one waiter; a batch of N serves N
+ *	herd         100 waiters and 1,000 messages: each delivered once, and
+ *	             no waiter returns empty before its time
+ *	idle         50 waiters on empty queues use well under 1% of a core
+ *	notify       one NOTIFY per committed sending transaction, none for
+ *	             rollbacks or notify-off queues, works with 2PC
+ *
+ * usage: wait "conninfo"
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+static const char *conninfo;
+static int failures = 0;
+
+static double
+now_s(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void
+sleep_s(double s)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t) s;
+	ts.tv_nsec = (long) ((s - ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+static void
+check(int ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	printf("%s ", ok ? "ok    " : "FAILED");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		failures++;
+}
+
+static PGconn *
+connect_or_die(void)
+{
+	PGconn	   *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "connection failed: %s", PQerrorMessage(c));
+		exit(2);
+	}
+	return c;
+}
+
+static void
+run(PGconn *c, const char *fmt,...)
+{
+	char		sql[2048];
+	va_list		ap;
+	PGresult   *r;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "\"%s\" failed: %s", sql, PQerrorMessage(c));
+		exit(2);
+	}
+	PQclear(r);
+}
+
+static long
+scalar(PGconn *c, const char *fmt,...)
+{
+	char		sql[2048];
+	va_list		ap;
+	PGresult   *r;
+	long		v;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	{
+		fprintf(stderr, "\"%s\" failed: %s", sql, PQerrorMessage(c));
+		exit(2);
+	}
+	v = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+/* A waiting consumer: one connection, one outstanding mq.read. */
+typedef struct Waiter
+{
+	PGconn	   *c;
+	int			busy;
+	double		started;
+	double		ended;
+	PGresult   *res;
+} Waiter;
+
+static void
+waiter_start(Waiter *w, const char *fmt,...)
+{
+	char		sql[1024];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (w->res)
+		PQclear(w->res);
+	w->res = NULL;
+	if (!PQsendQuery(w->c, sql))
+	{
+		fprintf(stderr, "send failed: %s", PQerrorMessage(w->c));
+		exit(2);
+	}
+	w->busy = 1;
+	w->started = now_s();
+}
+
+/* Collect the waiter's result if it has one; 1 if it is done. */
+static int
+waiter_poll(Waiter *w)
+{
+	PGresult   *r;
+
+	if (!w->busy)
+		return 1;
+	if (!PQconsumeInput(w->c))
+	{
+		/* connection gone (terminated) */
+		w->busy = 0;
+		w->ended = now_s();
+		return 1;
+	}
+	if (PQisBusy(w->c))
+		return 0;
+	w->ended = now_s();
+	while ((r = PQgetResult(w->c)) != NULL)
+	{
+		if (w->res == NULL)
+			w->res = r;
+		else
+			PQclear(r);
+	}
+	w->busy = 0;
+	return 1;
+}
+
+/* Wait up to timeout seconds for any of n waiters' sockets. */
+static void
+wait_sockets(Waiter *ws, int n, double timeout)
+{
+	fd_set		fds;
+	int			maxfd = -1;
+	int			i;
+	struct timeval tv;
+
+	FD_ZERO(&fds);
+	for (i = 0; i < n; i++)
+		if (ws[i].busy)
+		{
+			int			s = PQsocket(ws[i].c);
+
+			if (s < 0)
+				continue;
+			FD_SET(s, &fds);
+			if (s > maxfd)
+				maxfd = s;
+		}
+	if (timeout < 0)
+		timeout = 0;
+	tv.tv_sec = (long) timeout;
+	tv.tv_usec = (long) ((timeout - tv.tv_sec) * 1e6);
+	if (maxfd < 0)
+	{
+		sleep_s(timeout);
+		return;
+	}
+	(void) select(maxfd + 1, &fds, NULL, NULL, &tv);
+}
+
+/* Wait until the waiter is done or timeout seconds pass; 1 if done. */
+static int
+waiter_wait(Waiter *w, double timeout)
+{
+	double		until = now_s() + timeout;
+
+	while (!waiter_poll(w))
+	{
+		double		left = until - now_s();
+
+		if (left <= 0)
+			return 0;
+		wait_sockets(w, 1, left);
+	}
+	return 1;
+}
+
+static int
+rows(Waiter *w)
+{
+	if (w->res == NULL || PQresultStatus(w->res) != PGRES_TUPLES_OK)
+		return -1;
+	return PQntuples(w->res);
+}
+
+static long
+first_id(Waiter *w)
+{
+	return rows(w) > 0 ? atol(PQgetvalue(w->res, 0, 0)) : -1;
+}
+
+static const char *
+sqlstate(Waiter *w)
+{
+	const char *s;
+
+	if (w->res == NULL)
+		return "(no result)";
+	s = PQresultErrorField(w->res, PG_DIAG_SQLSTATE);
+	return s ? s : "(none)";
+}
+
+static void
+waiter_open(Waiter *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->c = connect_or_die();
+}
+
+static void
+waiter_close(Waiter *w)
+{
+	if (w->busy)
+		waiter_wait(w, 60);
+	if (w->res)
+		PQclear(w->res);
+	PQfinish(w->c);
+	memset(w, 0, sizeof(*w));
+}
+
+static void
+fresh_queue(PGconn *c, const char *name, const char *opts)
+{
+	run(c, "SELECT mq.drop_queue('%s', true)", name);
+	run(c, "SELECT mq.create_queue('%s'%s)", name, opts);
+}
+
+/* ---------------------------------------------------------------- */
+
+static void
+test_commit(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+	PGconn	   *s = connect_or_die();
+	long		id;
+	double		tc;
+
+	fresh_queue(admin, "w_commit", "");
+	waiter_open(&w);
+	waiter_start(&w, "SELECT id FROM mq.read('w_commit', 1, NULL, '30 s')");
+	sleep_s(0.3);
+	run(s, "BEGIN");
+	id = scalar(s, "SELECT mq.send('w_commit', '{\"k\": 1}')");
+	sleep_s(1.0);
+	check(!waiter_poll(&w), "commit: waiter still asleep while the sender holds its transaction open for 1 s");
+	tc = now_s();
+	run(s, "COMMIT");
+	done = waiter_wait(&w, 10);
+	check(done, "commit: waiter returned after the COMMIT (%.1f ms)",
+		(w.ended - tc) * 1000);
+	check(first_id(&w) == id, "commit: waiter got the message (id %ld, expected %ld)",
+		first_id(&w), id);
+	waiter_close(&w);
+	PQfinish(s);
+}
+
+static void
+test_rollback(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+	PGconn	   *s = connect_or_die();
+
+	fresh_queue(admin, "w_rollback", "");
+	waiter_open(&w);
+	waiter_start(&w, "SELECT id FROM mq.read('w_rollback', 1, NULL, '2 s')");
+	sleep_s(0.3);
+	run(s, "BEGIN");
+	run(s, "SELECT mq.send('w_rollback', '{\"k\": 1}')");
+	run(s, "ROLLBACK");
+	done = waiter_wait(&w, 20);
+	check(done && rows(&w) == 0,
+		  "rollback: waiter got nothing (%d rows)", rows(&w));
+	check(w.ended - w.started >= 1.8,
+		  "rollback: waiter kept waiting until its time was up (%.2f s of 2 s)",
+		  w.ended - w.started);
+	waiter_close(&w);
+	PQfinish(s);
+}
+
+static void
+test_prepared(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+	PGconn	   *s = connect_or_die();
+	long		id;
+
+	fresh_queue(admin, "w_prep", "");
+	waiter_open(&w);
+	waiter_start(&w, "SELECT id FROM mq.read('w_prep', 1, NULL, '30 s')");
+	sleep_s(0.3);
+	run(s, "BEGIN");
+	id = scalar(s, "SELECT mq.send('w_prep', '{\"k\": 1}')");
+	run(s, "PREPARE TRANSACTION 'mq_wait_test_1'");
+	sleep_s(1.0);
+	check(!waiter_poll(&w), "prepared: PREPARE TRANSACTION does not deliver");
+	run(s, "COMMIT PREPARED 'mq_wait_test_1'");
+	done = waiter_wait(&w, 10);
+	check(done && first_id(&w) == id,
+		  "prepared: COMMIT PREPARED wakes the waiter with the message");
+
+	waiter_start(&w, "SELECT id FROM mq.read('w_prep', 1, NULL, '2 s')");
+	sleep_s(0.3);
+	run(s, "BEGIN");
+	run(s, "SELECT mq.send('w_prep', '{\"k\": 2}')");
+	run(s, "PREPARE TRANSACTION 'mq_wait_test_2'");
+	run(s, "ROLLBACK PREPARED 'mq_wait_test_2'");
+	done = waiter_wait(&w, 20);
+	check(done && rows(&w) == 0 && w.ended - w.started >= 1.8,
+		  "prepared: ROLLBACK PREPARED delivers nothing; the waiter waits its time (%.2f s)",
+		  w.ended - w.started);
+	waiter_close(&w);
+	PQfinish(s);
+}
+
+static void
+test_delayed(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+	long		id;
+	double		t0;
+
+	fresh_queue(admin, "w_delay", "");
+	waiter_open(&w);
+	t0 = now_s();
+	id = scalar(admin, "SELECT mq.send('w_delay', '{\"k\": 1}', NULL, '2 s')");
+	waiter_start(&w, "SELECT id FROM mq.read('w_delay', 1, NULL, '30 s')");
+	done = waiter_wait(&w, 30);
+	check(done && first_id(&w) == id,
+		  "delayed: the waiter got the delayed message");
+	check(w.ended - t0 >= 1.8 && w.ended - t0 < 15,
+		  "delayed: it came when due (%.2f s after a 2 s delay)", w.ended - t0);
+
+	/* A delayed message sent while the waiter already sleeps. */
+	waiter_start(&w, "SELECT id FROM mq.read('w_delay', 1, NULL, '30 s')");
+	sleep_s(0.3);
+	t0 = now_s();
+	id = scalar(admin, "SELECT mq.send('w_delay', '{\"k\": 2}', NULL, '1.5 s')");
+	done = waiter_wait(&w, 30);
+	check(done && first_id(&w) == id && w.ended - t0 >= 1.3,
+		  "delayed: a waiter already asleep gets a later delayed send when due (%.2f s after a 1.5 s delay)",
+		  w.ended - t0);
+	waiter_close(&w);
+}
+
+static void
+test_lease(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+	long		id;
+	double		t0;
+
+	fresh_queue(admin, "w_lease", "");
+	waiter_open(&w);
+	id = scalar(admin, "SELECT mq.send('w_lease', '{\"k\": 1}')");
+	t0 = now_s();
+	check(scalar(admin, "SELECT id FROM mq.read('w_lease', 1, '2 s')") == id,
+		  "lease: a consumer leased the message for 2 s and abandoned it");
+	waiter_start(&w, "SELECT id, deliveries FROM mq.read('w_lease', 1, NULL, '30 s')");
+	done = waiter_wait(&w, 30);
+	check(done && first_id(&w) == id,
+		  "lease: the waiter got the message when the lease expired (%.2f s)", w.ended - t0);
+	check(rows(&w) == 1 && atoi(PQgetvalue(w.res, 0, 1)) == 2 && w.ended - t0 >= 1.8,
+		  "lease: as its second delivery, not before the lease ended");
+	waiter_close(&w);
+}
+
+static void
+test_timeout(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+
+	fresh_queue(admin, "w_timeout", "");
+	waiter_open(&w);
+	waiter_start(&w, "SELECT id FROM mq.read('w_timeout', 1, NULL, '1 s')");
+	done = waiter_wait(&w, 30);
+	check(done && rows(&w) == 0, "timeout: empty set on an empty queue");
+	check(w.ended - w.started >= 0.95 && w.ended - w.started < 6,
+		  "timeout: returned on time (%.2f s for 1 s)", w.ended - w.started);
+	waiter_close(&w);
+}
+
+static void
+test_interrupt(PGconn *admin)
+{
+	int			done;
+	Waiter		w;
+	PGcancel   *cancel;
+	char		errbuf[256];
+	int			pid;
+
+	fresh_queue(admin, "w_intr", "");
+	waiter_open(&w);
+
+	waiter_start(&w, "SELECT id FROM mq.read('w_intr', 1, NULL, '60 s')");
+	sleep_s(0.5);
+	cancel = PQgetCancel(w.c);
+	PQcancel(cancel, errbuf, sizeof(errbuf));
+	PQfreeCancel(cancel);
+	done = waiter_wait(&w, 10);
+	check(done && strcmp(sqlstate(&w), "57014") == 0,
+		  "interrupt: pg_cancel_backend-style cancel ends the wait with %s in %.2f s",
+		  sqlstate(&w), w.ended - w.started);
+
+	run(w.c, "SET statement_timeout = '1s'");
+	waiter_start(&w, "SELECT id FROM mq.read('w_intr', 1, NULL, '60 s')");
+	done = waiter_wait(&w, 15);
+	check(done && strcmp(sqlstate(&w), "57014") == 0,
+		  "interrupt: statement_timeout 1 s ends a 60 s wait with %s in %.2f s",
+		  sqlstate(&w), w.ended - w.started);
+	run(w.c, "RESET statement_timeout");
+
+	/* The session still waits and wakes normally afterwards. */
+	waiter_start(&w, "SELECT id FROM mq.read('w_intr', 1, NULL, '30 s')");
+	sleep_s(0.3);
+	run(admin, "SELECT mq.send('w_intr', '{\"k\": 1}')");
+	done = waiter_wait(&w, 10);
+	check(done && rows(&w) == 1,
+		  "interrupt: after those, the same session waits and is woken again");
+
+	pid = PQbackendPID(w.c);
+	waiter_start(&w, "SELECT id FROM mq.read('w_intr', 1, NULL, '60 s')");
+	sleep_s(0.5);
+	check(scalar(admin, "SELECT waiting FROM mq.queues WHERE queue_name = 'w_intr'") == 1,
+		  "interrupt: the waiter shows in mq.queues.waiting");
+	run(admin, "SELECT pg_terminate_backend(%d)", pid);
+	done = waiter_wait(&w, 10);
+	check(done && strcmp(sqlstate(&w), "57P01") == 0,
+		  "interrupt: pg_terminate_backend ends the wait with %s in %.2f s",
+		  sqlstate(&w), w.ended - w.started);
+	{
+		double		until = now_s() + 10;
+		long		n;
+
+		while ((n = scalar(admin, "SELECT waiting FROM mq.queues WHERE queue_name = 'w_intr'")) != 0 &&
+			   now_s() < until)
+			sleep_s(0.1);
+		check(n == 0, "interrupt: the terminated waiter left no slot behind");
+	}
+	/* A message sent now is there for the next reader: nothing was lost. */
+	run(admin, "SELECT mq.send('w_intr', '{\"k\": 2}')");
+	check(scalar(admin, "SELECT count(*) FROM mq.read('w_intr', 10)") == 1,
+		  "interrupt: a message sent after the terminated wait is read normally");
+	PQfinish(w.c);
+}
+
+static void
+test_priority(PGconn *admin)
+{
+	int			done;
+	Waiter		w[3];
+	int			prio[3] = {1, 5, 3};
+	int			order[3] = {1, 2, 0};	/* expected winners, in turn */
+	int			i;
+	int			k;
+
+	fresh_queue(admin, "w_prio", "");
+	for (i = 0; i < 3; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_prio', 1, NULL, '30 s', %d)", prio[i]);
+		sleep_s(0.2);
+	}
+	for (k = 0; k < 3; k++)
+	{
+		int			winner = order[k];
+		int			others_busy = 1;
+
+		run(admin, "SELECT mq.send('w_prio', '{\"k\": %d}')", k);
+		done = waiter_wait(&w[winner], 10);
+		check(done && rows(&w[winner]) == 1,
+			  "priority: message %d goes to the waiter with priority %d", k + 1, prio[winner]);
+		sleep_s(0.3);
+		for (i = 0; i < 3; i++)
+		{
+			int			done_before = 0;
+
+			for (int j = 0; j <= k; j++)
+				if (order[j] == i)
+					done_before = 1;
+			if (!done_before && waiter_poll(&w[i]))
+				others_busy = 0;
+		}
+		check(others_busy, "priority: the lower-priority waiters still wait");
+	}
+	for (i = 0; i < 3; i++)
+		waiter_close(&w[i]);
+
+	/* Equal priority: arrival order. */
+	for (i = 0; i < 2; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_prio', 1, NULL, '30 s')");
+		sleep_s(0.3);
+	}
+	run(admin, "SELECT mq.send('w_prio', '{\"k\": 10}')");
+	done = waiter_wait(&w[0], 10);
+	check(done && rows(&w[0]) == 1 && !waiter_poll(&w[1]),
+		  "priority: with equal priorities the first to arrive wins");
+	run(admin, "SELECT mq.send('w_prio', '{\"k\": 11}')");
+	done = waiter_wait(&w[1], 10);
+	check(done && rows(&w[1]) == 1, "priority: then the second");
+	for (i = 0; i < 2; i++)
+		waiter_close(&w[i]);
+}
+
+static void
+test_one_per_message(PGconn *admin)
+{
+#define NW 10
+	Waiter		w[NW];
+	int			i;
+	int			done = 0;
+	int			got = 0;
+	double		until;
+
+	fresh_queue(admin, "w_one", "");
+	for (i = 0; i < NW; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_one', 1, NULL, '30 s')");
+	}
+	sleep_s(0.5);
+	run(admin, "SELECT mq.send('w_one', '{\"k\": 0}')");
+	sleep_s(1.0);
+	for (i = 0; i < NW; i++)
+		if (waiter_poll(&w[i]))
+		{
+			done++;
+			got += rows(&w[i]) > 0 ? rows(&w[i]) : 0;
+		}
+	check(done == 1 && got == 1, "one-per-msg: one message woke one waiter (%d returned, %d messages)",
+		  done, got);
+
+	/* A batch of 9 in one transaction serves the 9 others. */
+	run(admin, "SELECT count(*) FROM mq.send_batch('w_one', array_fill('{}'::jsonb, ARRAY[%d]))", NW - 1);
+	until = now_s() + 15;
+	while (now_s() < until)
+	{
+		done = 0;
+		for (i = 0; i < NW; i++)
+			done += waiter_poll(&w[i]);
+		if (done == NW)
+			break;
+		wait_sockets(w, NW, 0.2);
+	}
+	got = 0;
+	for (i = 0; i < NW; i++)
+		got += rows(&w[i]) > 0 ? rows(&w[i]) : 0;
+	check(done == NW && got == NW, "one-per-msg: a batch of %d woke the %d other waiters (%d messages in all)",
+		  NW - 1, NW - 1, got);
+	for (i = 0; i < NW; i++)
+		waiter_close(&w[i]);
+#undef NW
+}
+
+static void
+test_herd(PGconn *admin)
+{
+#define NWAIT 100
+#define NMSG 1000
+	Waiter	   *w = calloc(NWAIT, sizeof(Waiter));
+	PGconn	   *s = connect_or_die();
+	char	   *seen = calloc(NMSG + 1, 1);
+	long		base;
+	int			received = 0;
+	int			dup = 0;
+	int			foreign = 0;
+	int			early_empty = 0;
+	int			sent = 0;
+	double		until;
+	int			i;
+
+	fresh_queue(admin, "w_herd", ", '10 minutes'");
+	base = scalar(admin, "SELECT nextval('mq.q_w_herd_id_seq')");
+	for (i = 0; i < NWAIT; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_herd', 1, NULL, '5 s')");
+	}
+	sleep_s(1.0);
+	srandom(42);
+	until = now_s() + 180;
+	while (received < NMSG && now_s() < until)
+	{
+		/* Send a transaction of 1-20 messages now and then. */
+		if (sent < NMSG)
+		{
+			int			n = 1 + random() % 20;
+
+			if (n > NMSG - sent)
+				n = NMSG - sent;
+			run(s, "BEGIN");
+			if (n == 1)
+				run(s, "SELECT mq.send('w_herd', '{}')");
+			else
+				run(s, "SELECT count(*) FROM mq.send_batch('w_herd', array_fill('{}'::jsonb, ARRAY[%d]))", n);
+			run(s, "COMMIT");
+			sent += n;
+		}
+		wait_sockets(w, NWAIT, sent < NMSG ? 0.005 : 0.2);
+		for (i = 0; i < NWAIT; i++)
+		{
+			int			k;
+
+			if (!w[i].busy || !waiter_poll(&w[i]))
+				continue;
+			if (rows(&w[i]) < 0)
+			{
+				fprintf(stderr, "herd: waiter error: %s", PQresultErrorMessage(w[i].res));
+				exit(2);
+			}
+			if (rows(&w[i]) == 0 && w[i].ended - w[i].started < 4.5)
+				early_empty++;
+			for (k = 0; k < rows(&w[i]); k++)
+			{
+				long		id = atol(PQgetvalue(w[i].res, k, 0)) - base;
+
+				if (id < 1 || id > NMSG)
+					foreign++;
+				else if (seen[id]++)
+					dup++;
+				else
+					received++;
+			}
+			if (received < NMSG)
+				waiter_start(&w[i], "SELECT id FROM mq.read('w_herd', 1, NULL, '5 s')");
+		}
+	}
+	check(received == NMSG && dup == 0 && foreign == 0,
+		  "herd: %d waiters, %d messages: %d delivered once, %d twice, %d unknown",
+		  NWAIT, NMSG, received, dup, foreign);
+	check(early_empty == 0, "herd: no waiter returned empty before its wait was up (%d did)",
+		  early_empty);
+	for (i = 0; i < NWAIT; i++)
+		waiter_close(&w[i]);
+	check(scalar(admin, "SELECT in_flight FROM mq.queues WHERE queue_name = 'w_herd'") == NMSG &&
+		  scalar(admin, "SELECT depth FROM mq.queues WHERE queue_name = 'w_herd'") == 0,
+		  "herd: the queue holds exactly the %d leased messages, none visible", NMSG);
+	free(w);
+	free(seen);
+	PQfinish(s);
+#undef NWAIT
+#undef NMSG
+}
+
+/* utime + stime of a process, in clock ticks; -1 if unreadable. */
+static long
+cpu_ticks(int pid)
+{
+	char		path[64];
+	char		buf[1024];
+	FILE	   *f;
+	char	   *p;
+	long		ut,
+				st;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+	{
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+		return -1;
+	return ut + st;
+}
+
+static void
+test_idle(PGconn *admin)
+{
+#define NIDLE 50
+	Waiter	   *w = calloc(NIDLE, sizeof(Waiter));
+	long		before = 0;
+	long		after = 0;
+	int			readable = 1;
+	double		t0,
+				t1,
+				share;
+	int			i;
+
+	for (i = 0; i < 5; i++)
+	{
+		char		name[32];
+
+		snprintf(name, sizeof(name), "w_idle_%d", i);
+		fresh_queue(admin, name, "");
+	}
+	for (i = 0; i < NIDLE; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_idle_%d', 1, NULL, '14 s')", i % 5);
+	}
+	sleep_s(2.0);
+	t0 = now_s();
+	for (i = 0; i < NIDLE; i++)
+	{
+		long		t = cpu_ticks(PQbackendPID(w[i].c));
+
+		if (t < 0)
+			readable = 0;
+		before += t;
+	}
+	sleep_s(10.0);
+	t1 = now_s();
+	for (i = 0; i < NIDLE; i++)
+		after += cpu_ticks(PQbackendPID(w[i].c));
+	share = (double) (after - before) / sysconf(_SC_CLK_TCK) / (t1 - t0);
+	check(readable && share < 0.01,
+		  "idle: %d waiters on empty queues used %.3f%% of one core over %.1f s",
+		  NIDLE, share * 100, t1 - t0);
+	for (i = 0; i < NIDLE; i++)
+	{
+		waiter_wait(&w[i], 30);
+		if (rows(&w[i]) != 0)
+			readable = 0;
+		waiter_close(&w[i]);
+	}
+	check(readable, "idle: every one returned an empty set at the end of its wait");
+	free(w);
+#undef NIDLE
+}
+
+/* Count notifications on channel arriving at c within timeout seconds. */
+static int
+count_notifies(PGconn *c, const char *channel, const char *payload, double timeout)
+{
+	double		until = now_s() + timeout;
+	int			n = 0;
+
+	for (;;)
+	{
+		PGnotify   *nt;
+		fd_set		fds;
+		struct timeval tv;
+		double		left;
+
+		PQconsumeInput(c);
+		while ((nt = PQnotifies(c)) != NULL)
+		{
+			if (strcmp(nt->relname, channel) == 0 && strcmp(nt->extra, payload) == 0)
+				n++;
+			PQfreemem(nt);
+		}
+		left = until - now_s();
+		if (left <= 0)
+			return n;
+		FD_ZERO(&fds);
+		FD_SET(PQsocket(c), &fds);
+		tv.tv_sec = (long) left;
+		tv.tv_usec = (long) ((left - tv.tv_sec) * 1e6);
+		(void) select(PQsocket(c) + 1, &fds, NULL, NULL, &tv);
+	}
+}
+
+static void
+test_notify(PGconn *admin)
+{
+	PGconn	   *l = connect_or_die();
+	PGconn	   *s = connect_or_die();
+	int			n;
+
+	fresh_queue(admin, "n_on", ", notify => true");
+	fresh_queue(admin, "n_off", "");
+	run(l, "LISTEN mq_n_on");
+	run(l, "LISTEN mq_n_off");
+
+	run(s, "BEGIN");
+	run(s, "SELECT count(*) FROM mq.send_batch('n_on', array_fill('{}'::jsonb, ARRAY[5]))");
+	run(s, "COMMIT");
+	n = count_notifies(l, "mq_n_on", "n_on", 3.0);
+	check(n == 1, "notify: one transaction of 5 sends gives one NOTIFY mq_n_on (got %d)", n);
+
+	run(s, "BEGIN");
+	run(s, "SELECT mq.send('n_on', '{}')");
+	run(s, "ROLLBACK");
+	n = count_notifies(l, "mq_n_on", "n_on", 1.5);
+	check(n == 0, "notify: a rolled-back send notifies nobody (got %d)", n);
+
+	run(s, "SELECT mq.send('n_on', '{}')");
+	run(s, "SELECT mq.send('n_on', '{}')");
+	run(s, "SELECT mq.send('n_on', '{}')");
+	n = count_notifies(l, "mq_n_on", "n_on", 3.0);
+	check(n >= 1 && n <= 3, "notify: three committed transactions give 1 to 3 notifications, coalesced (got %d)", n);
+
+	run(s, "SELECT mq.send('n_off', '{}')");
+	n = count_notifies(l, "mq_n_off", "n_off", 1.5);
+	check(n == 0, "notify: a queue with notify off sends none (got %d)", n);
+	run(admin, "SELECT mq.alter_queue('n_off', notify => true)");
+	run(s, "SELECT mq.send('n_off', '{}')");
+	n = count_notifies(l, "mq_n_off", "n_off", 3.0);
+	check(n == 1, "notify: after mq.alter_queue(notify => true) it does (got %d)", n);
+
+	run(s, "BEGIN");
+	run(s, "SELECT mq.send('n_on', '{}')");
+	run(s, "PREPARE TRANSACTION 'mq_wait_notify_1'");
+	n = count_notifies(l, "mq_n_on", "n_on", 1.5);
+	check(n == 0, "notify: PREPARE TRANSACTION of a send to a notify queue works and notifies nobody yet");
+	run(s, "COMMIT PREPARED 'mq_wait_notify_1'");
+	n = count_notifies(l, "mq_n_on", "n_on", 3.0);
+	check(n == 1, "notify: COMMIT PREPARED gives the notification (got %d)", n);
+
+	PQfinish(l);
+	PQfinish(s);
+}
+
+int
+main(int argc, char **argv)
+{
+	PGconn	   *admin;
+	const char *only = argc > 2 ? argv[2] : NULL;
+
+	if (argc < 2)
+	{
+		fprintf(stderr, "usage: %s conninfo [test]\n", argv[0]);
+		return 2;
+	}
+	conninfo = argv[1];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	admin = connect_or_die();
+	run(admin, "SET client_min_messages = warning");
+	run(admin, "CREATE EXTENSION IF NOT EXISTS mq");
+
+#define T(name, fn) if (only == NULL || strcmp(only, name) == 0) fn(admin)
+	T("commit", test_commit);
+	T("rollback", test_rollback);
+	T("prepared", test_prepared);
+	T("delayed", test_delayed);
+	T("lease", test_lease);
+	T("timeout", test_timeout);
+	T("interrupt", test_interrupt);
+	T("priority", test_priority);
+	T("one", test_one_per_message);
+	T("herd", test_herd);
+	T("idle", test_idle);
+	T("notify", test_notify);
+
+	PQfinish(admin);
+	printf("%s\n", failures == 0 ? "wait: all checks passed" : "wait: FAILED");
+	return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# mq's launcher and per-database workers (src/worker.c), on a preloaded
+# cluster of our own with mq.launcher_naptime = 1:
+#   1. the launcher runs ("mq launcher" in pg_stat_activity);
+#   2. CREATE EXTENSION mq starts a worker for that database; a database
+#      without the extension ends up with none, and is left alone;
+#   3. a SIGHUP (mq.worker_naptime) keeps the worker; delayed-message wake
+#      still works;
+#   4. pg_terminate_backend of the worker: the launcher starts a new one;
+#      delayed-message wake works with it;
+#   5. DROP EXTENSION mq makes the worker leave (and stay away); CREATE
+#      EXTENSION brings it back;
+#   6. ALTER DATABASE RENAME and CREATE DATABASE ... TEMPLATE are not
+#      blocked by the worker, and the worker comes back afterwards;
+#   7. DROP DATABASE is not blocked by the worker (well under the 5 s
+#      PostgreSQL waits for other sessions) and leaves no worker behind;
+#   8. crash restart (SIGKILL of a backend): launcher and worker come back,
+#      delayed-message wake works;
+#   9. no PANIC, assertion failure (TRAP) or ERROR in the server log.
+# All waits for "within seconds" are bounded polls of up to 30 s.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/test/lib.sh"
+W=${1:?usage: worker.sh WORKDIR}
+C=$W/cluster
+PORT=$(free_port)
+BG_PIDS=()
+
+cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    cluster_stop "$C" fast
+    cluster_stop "$C" immediate
+}
+trap cleanup EXIT
+trap 'echo "worker.sh: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- mq processes ---" >&2
+    psql_ -d postgres -c "SELECT pid, backend_type, datname, application_name, state, wait_event FROM pg_stat_activity WHERE backend_type LIKE 'mq %' ORDER BY 1" >&2 2>/dev/null || true
+    echo "--- server log tail ---" >&2
+    tail -n 60 "$C/server.log" >&2 || true
+    exit 1
+}
+psql_() { "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+q() { psql_ -d "$1" -c "$2"; }          # q DB SQL
+expect() {   # expect WHAT EXPECTED ACTUAL
+    if [ "$2" != "$3" ]; then fail "$1: expected [$2], got [$3]"; fi
+    echo "ok: $1 ($3)"
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+T0=$SECONDS
+
+# wait_for WHAT SECS SQL: poll (in database postgres) until SQL returns a
+# non-empty result; print it.
+wait_for() {
+    local what=$1 secs=$2 sql=$3 i out
+    for i in $(seq 1 $((secs * 10))); do
+        out=$(q postgres "$sql" 2>/dev/null || true)
+        if [ -n "$out" ]; then echo "$out"; return 0; fi
+        sleep 0.1
+    done
+    fail "timed out after $secs s waiting for $what"
+}
+# wait_log WHAT PATTERN: poll until the server log has a line matching
+# the (grep -E) PATTERN.
+wait_log() {
+    local i
+    for i in $(seq 1 300); do
+        if grep -qE "$2" "$C/server.log"; then echo "ok: log: $1"; return 0; fi
+        sleep 0.1
+    done
+    fail "no log line for $1 (pattern: $2) after 30 s"
+}
+# wait_none WHAT SECS SQL: poll until SQL returns nothing.
+wait_none() {
+    local what=$1 secs=$2 sql=$3 i out
+    for i in $(seq 1 $((secs * 10))); do
+        out=$(q postgres "$sql")
+        if [ -z "$out" ]; then return 0; fi
+        sleep 0.1
+    done
+    fail "timed out after $secs s waiting for $what (still: $out)"
+}
+
+worker_sql() {   # worker_sql DATNAME [EXCEPT_PID]: pids of its mq workers
+    echo "SELECT string_agg(pid::text, ',') FROM pg_stat_activity
+          WHERE backend_type = 'mq worker' AND datname = '$1' ${2:+AND pid <> $2}
+          HAVING count(*) > 0"
+}
+launcher_sql="SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE backend_type = 'mq launcher' HAVING count(*) > 0"
+
+# A single worker for DATNAME within 30 s (other than EXCEPT_PID); print its pid.
+wait_worker() {   # wait_worker WHAT DATNAME [EXCEPT_PID]
+    local pids
+    pids=$(wait_for "$1" 30 "$(worker_sql "$2" "${3:-}")")
+    [[ "$pids" =~ ^[0-9]+$ ]] || fail "$1: expected one worker for $2, got pids [$pids]"
+    echo "$pids"
+}
+no_worker() {   # no_worker DATNAME: right now
+    local pids
+    pids=$(q postgres "$(worker_sql "$1")")
+    [ -z "$pids" ] || fail "database $1 has an mq worker (pids $pids), expected none"
+}
+
+# Delayed-message wake: a message sent with a 2 s delay reaches a consumer
+# that is already waiting in mq.read(..., wait => '20 s').
+wake_check() {   # wake_check WHAT DB QUEUE
+    local what=$1 db=$2 queue=$3 id got t0 t1 ms
+    q "$db" "SELECT mq.create_queue('$queue')" >/dev/null
+    t0=$(now_ms)
+    id=$(q "$db" "SELECT mq.send('$queue', '{\"wake\": \"$queue\"}', NULL, '2 s')")
+    got=$(q "$db" "SELECT id FROM mq.read('$queue', 1, NULL, '20 s')")
+    t1=$(now_ms)
+    ms=$((t1 - t0))
+    [ "$got" = "$id" ] || fail "$what: waiting read returned [$got], expected message $id (after $ms ms)"
+    [ "$ms" -ge 1500 ] || fail "$what: delayed message $id was read after $ms ms, before its 2 s delay"
+    [ "$ms" -lt 15000 ] || fail "$what: delayed message $id was read only after $ms ms (2 s delay, 20 s wait)"
+    echo "ok: $what: waiting read got delayed message $id after $ms ms"
+    q "$db" "SELECT mq.ack('$queue', $id)" >/dev/null
+}
+
+cluster_init "$C" "$PORT" yes
+echo "mq.launcher_naptime = 1" | as_pg tee -a "$C/data/postgresql.conf" >/dev/null
+cluster_start "$C" || { cat "$C/server.log"; exit 1; }
+echo "cluster up on port $PORT"
+
+########################################################################
+echo "== 1. the launcher"
+LAUNCHER=$(wait_for "the mq launcher" 30 "$launcher_sql")
+[[ "$LAUNCHER" =~ ^[0-9]+$ ]] || fail "expected one mq launcher, got pids [$LAUNCHER]"
+echo "ok: mq launcher runs (pid $LAUNCHER)"
+expect "application_name of the launcher" "mq launcher" \
+    "$(q postgres "SELECT application_name FROM pg_stat_activity WHERE pid = $LAUNCHER")"
+wait_log "launcher started" "mq launcher started"
+
+########################################################################
+echo "== 2. workers follow CREATE EXTENSION"
+q postgres "CREATE DATABASE d1"
+q postgres "CREATE DATABASE d2"
+D2_OID=$(q postgres "SELECT oid FROM pg_database WHERE datname = 'd2'")
+q d1 "CREATE EXTENSION mq"
+W1=$(wait_worker "a worker for d1 after CREATE EXTENSION" d1)
+echo "ok: worker for d1 (pid $W1)"
+expect "application_name|backend_type of the d1 worker" "mq worker|mq worker" \
+    "$(q postgres "SELECT application_name || '|' || backend_type FROM pg_stat_activity WHERE pid = $W1")"
+wait_log "worker started for d1" 'mq worker started for database "d1"'
+# d2 (no extension) is probed by the launcher's rescans (every second) and
+# its worker leaves; after a few rescans none is there.
+sleep 3
+wait_none "the d2 probe worker to leave" 30 "$(worker_sql d2)"
+sleep 2
+no_worker d2
+no_worker postgres
+echo "ok: no worker for d2 or postgres (no extension)"
+if grep -q "mq worker for database $D2_OID stopped" "$C/server.log"; then
+    fail "the launcher restarted the probe of d2 (oid $D2_OID), which has no extension"
+fi
+echo "ok: the launcher left d2 alone after its probe"
+expect "d1 worker unchanged" "$W1" "$(q postgres "$(worker_sql d1)")"
+
+########################################################################
+echo "== 3. SIGHUP"
+q postgres "ALTER SYSTEM SET mq.worker_naptime = 2"
+q postgres "SELECT pg_reload_conf()" >/dev/null
+wait_log "reload of mq.worker_naptime" 'parameter "mq.worker_naptime" changed to "2"'
+wait_for "SHOW mq.worker_naptime = 2s in a new session" 30 "SELECT 1 WHERE current_setting('mq.worker_naptime') = '2s'" >/dev/null
+expect "SHOW mq.worker_naptime after reload" "2s" "$(q d1 "SHOW mq.worker_naptime")"
+sleep 1   # the worker and launcher have had time to act on the SIGHUP
+expect "d1 worker keeps its pid over the reload" "$W1" "$(q postgres "$(worker_sql d1)")"
+expect "launcher keeps its pid over the reload" "$LAUNCHER" "$(q postgres "$launcher_sql")"
+wake_check "after SIGHUP" d1 wq1
+expect "d1 worker still the same" "$W1" "$(q postgres "$(worker_sql d1)")"
+
+########################################################################
+echo "== 4. pg_terminate_backend of the worker"
+expect "pg_terminate_backend($W1)" t "$(q postgres "SELECT pg_terminate_backend($W1)")"
+W2=$(wait_worker "a new worker for d1 after pg_terminate_backend" d1 "$W1")
+echo "ok: new worker for d1 (pid $W2, was $W1)"
+D1_OID=$(q postgres "SELECT oid FROM pg_database WHERE datname = 'd1'")
+wait_log "launcher restarts the d1 worker" "mq worker for database $D1_OID stopped; starting it again"
+wake_check "with the restarted worker" d1 wq2
+expect "d1 worker still the restarted one" "$W2" "$(q postgres "$(worker_sql d1)")"
+
+########################################################################
+echo "== 5. DROP EXTENSION / CREATE EXTENSION"
+q d1 "DROP EXTENSION mq"
+wait_none "the d1 worker to leave after DROP EXTENSION" 30 "$(worker_sql d1)"
+echo "ok: worker for d1 gone after DROP EXTENSION"
+wait_log "d1 worker leaves" "mq worker leaving database $D1_OID: extension mq is not installed any more"
+sleep 3   # a few launcher rescans: it must not start one again
+no_worker d1
+echo "ok: no worker for d1 while it has no extension"
+q d1 "CREATE EXTENSION mq"
+W3=$(wait_worker "the d1 worker after CREATE EXTENSION again" d1)
+echo "ok: worker for d1 back (pid $W3)"
+wake_check "after re-creating the extension" d1 wq3
+
+########################################################################
+echo "== 6. ALTER DATABASE RENAME, CREATE DATABASE ... TEMPLATE"
+q postgres "ALTER DATABASE d1 RENAME TO d1b" || fail "ALTER DATABASE d1 RENAME TO d1b failed"
+echo "ok: ALTER DATABASE d1 RENAME TO d1b"
+W4=$(wait_worker "a worker for d1b after the rename" d1b)
+echo "ok: worker for d1b (pid $W4)"
+no_worker d1
+q postgres "CREATE DATABASE d3 TEMPLATE d1b" || fail "CREATE DATABASE d3 TEMPLATE d1b failed"
+echo "ok: CREATE DATABASE d3 TEMPLATE d1b"
+W5=$(wait_worker "the d1b worker after CREATE DATABASE ... TEMPLATE d1b" d1b)
+echo "ok: worker for d1b (pid $W5)"
+expect "d3 has the extension (copied from d1b)" mq "$(q d3 "SELECT extname FROM pg_extension WHERE extname = 'mq'")"
+W6=$(wait_worker "a worker for d3 (copied extension)" d3)
+echo "ok: worker for d3 (pid $W6)"
+wake_check "in d1b after the rename" d1b wq4
+
+########################################################################
+echo "== 7. DROP DATABASE"
+D1B_OID=$(q postgres "SELECT oid FROM pg_database WHERE datname = 'd1b'")
+D3_OID=$(q postgres "SELECT oid FROM pg_database WHERE datname = 'd3'")
+for db in d1b d3; do
+    wp=$(wait_worker "the $db worker before DROP DATABASE" "$db")
+    t0=$(now_ms)
+    out=$(q postgres "DROP DATABASE $db" 2>&1) || fail "DROP DATABASE $db failed: $out"
+    ms=$(( $(now_ms) - t0 ))
+    [ "$ms" -lt 4500 ] || fail "DROP DATABASE $db took $ms ms (blocked by the worker?)"
+    echo "ok: DROP DATABASE $db (its worker was pid $wp) in $ms ms"
+    expect "$db is gone from pg_database" 0 "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")"
+done
+sleep 3   # a few launcher rescans
+expect "mq workers left for the dropped databases" 0 \
+    "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker' AND datid IN ($D1B_OID, $D3_OID)")"
+expect "mq workers left at all (postgres, d2 have no extension)" 0 \
+    "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker'")"
+expect "launcher unchanged" "$LAUNCHER" "$(q postgres "$launcher_sql")"
+
+########################################################################
+echo "== 8. crash restart"
+q postgres "CREATE DATABASE d4"
+q d4 "CREATE EXTENSION mq"
+W7=$(wait_worker "a worker for d4" d4)
+echo "ok: worker for d4 (pid $W7)"
+LOGPOS=$(wc -l < "$C/server.log")
+PGAPPNAME=worker_victim psql_ -d postgres -c "SELECT pg_sleep(60)" >"$W/victim.out" 2>&1 &
+VICTIM_PSQL=$!
+BG_PIDS+=("$VICTIM_PSQL")
+VICTIM=$(wait_for "the victim backend to sleep" 30 \
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'worker_victim' AND wait_event = 'PgSleep'")
+kill -9 "$VICTIM"
+echo "killed backend $VICTIM with SIGKILL"
+for i in $(seq 1 300); do
+    if tail -n +"$((LOGPOS + 1))" "$C/server.log" | grep -q "all server processes terminated; reinitializing"; then break; fi
+    [ "$i" = 300 ] && fail "postmaster did not reinitialise after SIGKILL of backend $VICTIM"
+    sleep 0.1
+done
+echo "ok: postmaster reinitialised"
+for i in $(seq 1 300); do
+    kill -0 "$VICTIM_PSQL" 2>/dev/null || break
+    [ "$i" = 300 ] && fail "the victim's psql did not exit"
+    sleep 0.1
+done
+wait "$VICTIM_PSQL" 2>/dev/null || true
+LAUNCHER2=$(wait_for "the launcher after the crash restart" 30 "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE backend_type = 'mq launcher' AND pid <> $LAUNCHER HAVING count(*) > 0")
+[[ "$LAUNCHER2" =~ ^[0-9]+$ ]] || fail "expected one mq launcher after the crash, got pids [$LAUNCHER2]"
+echo "ok: launcher back (pid $LAUNCHER2, was $LAUNCHER)"
+W8=$(wait_worker "the d4 worker after the crash restart" d4 "$W7")
+echo "ok: worker for d4 back (pid $W8, was $W7)"
+wake_check "after the crash restart" d4 wq5
+sleep 2
+no_worker d2
+no_worker postgres
+expect "d4 worker unchanged" "$W8" "$(q postgres "$(worker_sql d4)")"
+
+########################################################################
+echo "== 9. server log"
+bad=$(grep -nE 'PANIC|TRAP:|ERROR:|mq.*ERROR' "$C/server.log" || true)
+if [ -n "$bad" ]; then
+    echo "$bad" >&2
+    fail "PANIC / TRAP / ERROR in the server log"
+fi
+echo "ok: no PANIC, TRAP or ERROR in the server log"
+# Expected FATALs: workers terminated (pg_terminate_backend, pauses), our
+# polls while the server restarts.
+expected_fatal='FATAL:  (terminating background worker "mq (worker|launcher)" due to administrator command|the database system is (in recovery mode|starting up|not yet accepting connections)|terminating connection because of crash of another server process)'
+echo "FATAL lines:"
+grep -E 'FATAL:' "$C/server.log" | sed 's/^/    /' || true
+unexpected=$(grep -E 'FATAL:' "$C/server.log" | grep -vE "$expected_fatal" || true)
+[ -z "$unexpected" ] || fail "unexpected FATAL in the server log: $unexpected"
+echo "ok: only expected FATALs"
+
+echo "worker test ok in $((SECONDS - T0)) s"
