@@ -17,6 +17,7 @@
 #   BENCH_BATCH_PREFILL  prefill for the read+ack 100/txn runs     (max(1200000, 200000*secs); quick 200000*secs)
 #   BENCH_LAT_TXNS       read+ack txns of each churn latency probe (3000; quick 1000)
 #   BENCH_CHURN_PAUSE    pause after churn before measuring, s     (15; quick 3)
+#   BENCH_WAKE_MSGS      messages in the wake-up latency run (8)    (2000; quick 300)
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
 #   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6"
 #   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
@@ -33,10 +34,10 @@ QUICK=${BENCH_QUICK:-0}
 [[ $QUICK == 1 ]] || QUICK=0
 if [[ $QUICK == 1 ]]; then
     d_secs=3 d_churn=20000 d_hold=12 d_window=4 d_prefill=50000
-    d_lat=1000 d_pause=3
+    d_lat=1000 d_pause=3 d_wake=300
 else
     d_secs=15 d_churn=1000000 d_hold=60 d_window=10 d_prefill=1000000
-    d_lat=3000 d_pause=15
+    d_lat=3000 d_pause=15 d_wake=2000
 fi
 SECS=${BENCH_SECONDS:-$d_secs}
 CHURN=${BENCH_CHURN:-$d_churn}
@@ -45,6 +46,7 @@ WINDOW=${BENCH_HOLD_WINDOW:-$d_window}
 PREFILL=${BENCH_PREFILL:-$d_prefill}
 LAT_TXNS=${BENCH_LAT_TXNS:-$d_lat}
 CHURN_PAUSE=${BENCH_CHURN_PAUSE:-$d_pause}
+WAKE_MSGS=${BENCH_WAKE_MSGS:-$d_wake}
 if [[ $QUICK == 1 ]]; then
     d_rprefill=$((SECS * 40000)); d_bprefill=$((SECS * 200000))
 else
@@ -53,11 +55,11 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 [[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
 
-for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL; do
+for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 1
     fi
@@ -639,6 +641,67 @@ if want 7; then
     unset F L D E X
 fi
 
+# ================================================================ 8. wake-up latency
+# From a sender's COMMIT returning to the consumer having the message: mq's
+# waiting read against the loop a user writes without it (read the baseline
+# table; when nothing came, sleep 100 ms).  bench/wake_latency.c.
+if want 8; then
+    LAT_BIN=$TMP/wake_latency
+    if gcc -O2 -Wall -Wextra -Werror -o "$LAT_BIN" "$BENCH_DIR/wake_latency.c" \
+        -I"$("$PG_CONFIG" --includedir)" -L"$("$PG_CONFIG" --libdir)" -lpq 2>"$TMP/lat.cc.log"; then
+        declare -A P50=() P99=() PMAX=() PN=()
+        for sys in "${SYSTEMS[@]}"; do
+            log "== workload 8: wake-up latency over $WAKE_MSGS messages: $(label "$sys")"
+            case $sys in
+            mq) try_sql "SELECT mq.drop_queue('lat', true); SELECT mq.create_queue('lat')" >/dev/null; mode=wait ;;
+            bq) reset_q bq; mode=poll ;;
+            esac
+            if out=$("$LAT_BIN" "host=$TMP port=$PORT user=postgres dbname=bench" "$mode" "$WAKE_MSGS" 2>"$LOGS/w8_$sys.err"); then
+                read -r P50[$sys] P99[$sys] PMAX[$sys] _ PN[$sys] <<<"$out"
+                echo "$out" >"$LOGS/w8_$sys.log"
+            else
+                ERRORS=$((ERRORS + 1)); log "ERROR: wake_latency $mode failed"; cat "$LOGS/w8_$sys.err" >&2
+            fi
+            case $sys in mq) try_sql "SELECT mq.drop_queue('lat', true)" >/dev/null ;; bq) drop_q bq ;; esac
+        done
+        W="8. wake-up latency, 1 consumer"
+        row "$W" "p50 ms" "$(fmt3 "${P50[mq]:-}")" "$(fmt3 "${P50[bq]:-}")" "$(ratio "${P50[mq]:-}" "${P50[bq]:-}")" \
+            "commit returned -> consumer has it; ${PN[mq]:-?} / ${PN[bq]:-?} messages, 1 per txn, 2-8 ms apart; baseline polls every 100 ms"
+        row "$W" "p99 ms" "$(fmt3 "${P99[mq]:-}")" "$(fmt3 "${P99[bq]:-}")" "$(ratio "${P99[mq]:-}" "${P99[bq]:-}")" "target: p50 < 1 ms, p99 < 5 ms"
+        row "$W" "max ms" "$(fmt3 "${PMAX[mq]:-}")" "$(fmt3 "${PMAX[bq]:-}")" "$(ratio "${PMAX[mq]:-}" "${PMAX[bq]:-}")" ""
+        unset P50 P99 PMAX PN
+    else
+        ERRORS=$((ERRORS + 1)); log "ERROR: compiling bench/wake_latency.c failed"; cat "$TMP/lat.cc.log" >&2
+    fi
+fi
+
+# ================================================================ 9. notify on/off
+# The cost of a queue's notify option to senders: 8 clients, 1 message per
+# transaction, to the same queue with notify off and then on.  Both columns
+# are mq; "baseline" here is mq with notify off.
+if want 9; then
+    declare -A R=() SUM=() CNT=()
+    for round in 1 2; do
+        for n in off on; do
+            log "== workload 9: send 1 msg/txn, 8 clients, notify $n (round $round of 2)"
+            reset_q mq
+            [[ $n == on ]] && try_sql "SELECT mq.alter_queue('$Q', notify => true)" >/dev/null
+            sql "CHECKPOINT" >/dev/null
+            if pgb "w9_notify_${n}_$round" 8 "$SCRIPTS/mq_send.sql" -T "$SECS"; then
+                SUM[$n]=$(awk -v a="${SUM[$n]:-0}" -v b="$(pgb_tps "$LOGS/w9_notify_${n}_$round.log")" 'BEGIN { print a + b }')
+                CNT[$n]=$((${CNT[$n]:-0} + 1))
+            fi
+            drop_q mq
+        done
+    done
+    for n in off on; do
+        if ((${CNT[$n]:-0} == 2)); then R[$n]=$(divi "${SUM[$n]}" 2); else R[$n]=ERR; fi
+    done
+    row "9. send 1 msg/txn, 8 clients, notify on vs off" "msgs/s" "$(fmt_rate "${R[on]:-}")" "$(fmt_rate "${R[off]:-}")" \
+        "$(ratio "${R[on]:-}" "${R[off]:-}")" "mq column: notify on; baseline column: the same queue with notify off; mean of 2 interleaved runs each"
+    unset R SUM CNT
+fi
+
 # ================================================================ report
 ELAPSED=$(($(date +%s) - START_TS))
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "unknown")
@@ -647,7 +710,7 @@ if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$REPO" status --porcelain 2>/dev/
 fi
 CMD="bash bench/run.sh"
 for v in BENCH_QUICK BENCH_SECONDS BENCH_CHURN BENCH_HOLD_SECONDS BENCH_HOLD_WINDOW BENCH_PREFILL \
-    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_ONLY BENCH_BASELINE_ONLY; do
+    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_ONLY BENCH_BASELINE_ONLY; do
     [[ -n ${!v:-} ]] && CMD="$v=${!v} $CMD"
 done
 

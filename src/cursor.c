@@ -876,8 +876,9 @@ at_commit(MqXactNote *note)
 				state->overflow--;
 			if (note->send_due)
 				earlier |= merge_future(state, note->send_due_min, note->send_due_at);
-			if (note->notify)
+			if (note->notify && !state->notify_pending)
 			{
+				/* Not pending yet: the worker must wake; else it will anyway. */
 				state->notify_pending = true;
 				signal = true;
 			}

@@ -84,6 +84,7 @@ PGDLLEXPORT void mq_worker_main(Datum main_arg);
 #define MQ_MAX_PROBES 16		/* databases asking for a worker at once */
 #define MQ_MAX_PAUSED 16		/* databases paused at once */
 #define MQ_RESTART_DELAY_USECS USECS_PER_SEC
+#define MQ_NOTIFY_GATHER_MS 5	/* least time between NOTIFY transactions */
 
 /* GUCs */
 static int	mq_launcher_naptime = 10;	/* seconds */
@@ -984,6 +985,15 @@ mq_worker_main(Datum main_arg)
 		if (notify != NIL)
 			send_notifications(notify);
 		MemoryContextSwitchTo(TopMemoryContext);
+
+		/*
+		 * After a NOTIFY, let sends gather for a moment: under a stream of
+		 * commits, one NOTIFY per interval instead of one per wake-up keeps
+		 * this process (and NOTIFY's global lock) off the senders' backs.
+		 */
+		if (notify != NIL)
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 MQ_NOTIFY_GATHER_MS, PG_WAIT_EXTENSION);
 
 		wake_at = next_check;
 		if (next_due != 0 && next_due < wake_at)
