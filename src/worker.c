@@ -519,6 +519,7 @@ typedef struct LauncherDb
 	Oid			dbid;
 	bool		seen;			/* in the latest look at pg_database */
 	bool		absent;			/* its worker found no extension */
+	bool		probed;			/* asked for since its worker started */
 	int			slot;			/* -1: no worker */
 	BackgroundWorkerHandle *handle;
 	TimestampTz next_start;
@@ -651,6 +652,7 @@ start_worker(LauncherDb *db, TimestampTz now)
 		return;
 	}
 	db->slot = slot;
+	db->probed = false;
 	warned_full = false;
 }
 
@@ -675,7 +677,16 @@ reap_worker(LauncherDb *db, TimestampTz now)
 	pfree(db->handle);
 	db->handle = NULL;
 	db->slot = -1;
-	db->absent = absent;
+
+	/*
+	 * A worker that found no extension, but was started before a CREATE
+	 * EXTENSION asked for one (DROP and CREATE in quick succession), must
+	 * look again.
+	 */
+	db->absent = absent && !db->probed;
+	db->probed = false;
+	if (absent && !db->absent)
+		db->next_start = 0;
 	if (!absent)
 	{
 		ereport(LOG,
@@ -788,36 +799,36 @@ mq_launcher_main(Datum main_arg)
 			scan_databases();
 			next_scan = now + (int64) mq_launcher_naptime * USECS_PER_SEC;
 		}
+		/* Reap stopped workers, then take the requests, then start. */
+		for (i = 0; i < nldbs; i++)
+		{
+			pid_t		pid;
+
+			if (ldbs[i].handle != NULL &&
+				GetBackgroundWorkerPid(ldbs[i].handle, &pid) == BGWH_STOPPED)
+				reap_worker(&ldbs[i], now);
+		}
 		for (i = 0; i < nldbs; i++)
 		{
 			int			p;
+			bool		asked = probe_all;
 
 			for (p = 0; p < nprobe; p++)
-				if (probe[p] == ldbs[i].dbid || probe_all)
-				{
-					ldbs[i].absent = false;
-					ldbs[i].next_start = 0;
-				}
-			if (probe_all)
-			{
-				ldbs[i].absent = false;
-				ldbs[i].next_start = 0;
-			}
+				if (probe[p] == ldbs[i].dbid)
+					asked = true;
+			if (!asked)
+				continue;
+			ldbs[i].absent = false;
+			ldbs[i].next_start = 0;
+			if (ldbs[i].handle != NULL)
+				ldbs[i].probed = true;
 		}
 
-		/* Reap stopped workers; start missing ones. */
 		wake_at = next_scan;
 		for (i = 0; i < nldbs; i++)
 		{
 			LauncherDb *db = &ldbs[i];
 
-			if (db->handle != NULL)
-			{
-				pid_t		pid;
-
-				if (GetBackgroundWorkerPid(db->handle, &pid) == BGWH_STOPPED)
-					reap_worker(db, now);
-			}
 			if (db->handle != NULL || db->absent || !db->seen)
 				continue;
 			if (database_paused(db->dbid))

@@ -9,7 +9,7 @@
 #   4. pg_terminate_backend of the worker: the launcher starts a new one;
 #      delayed-message wake works with it;
 #   5. DROP EXTENSION mq makes the worker leave (and stay away); CREATE
-#      EXTENSION brings it back;
+#      EXTENSION brings it back, also right after a DROP;
 #   6. ALTER DATABASE RENAME and CREATE DATABASE ... TEMPLATE are not
 #      blocked by the worker, and the worker comes back afterwards;
 #   7. DROP DATABASE is not blocked by the worker (well under the 5 s
@@ -196,6 +196,14 @@ q d1 "CREATE EXTENSION mq"
 W3=$(wait_worker "the d1 worker after CREATE EXTENSION again" d1)
 echo "ok: worker for d1 back (pid $W3)"
 wake_check "after re-creating the extension" d1 wq3
+# DROP and CREATE in quick succession: the worker leaving for the DROP must
+# not make the launcher forget the CREATE.
+q d1 "DROP EXTENSION mq"
+q d1 "CREATE EXTENSION mq"
+sleep 3
+W3=$(wait_worker "the d1 worker after DROP + CREATE EXTENSION in quick succession" d1)
+echo "ok: worker for d1 after DROP + CREATE in quick succession (pid $W3)"
+wake_check "after DROP + CREATE in quick succession" d1 wq3b
 
 ########################################################################
 echo "== 6. ALTER DATABASE RENAME, CREATE DATABASE ... TEMPLATE"
