@@ -600,9 +600,19 @@ start_worker(LauncherDb *db, TimestampTz now)
 	BackgroundWorker bgw;
 	int			slot = -1;
 	int			i;
+	bool		paused = false;
 
+	/*
+	 * Check for a pause and take the slot under one lock: pause_database
+	 * adds the pause and then looks for slots under the same lock, so
+	 * either it sees our slot (and waits for the worker to leave) or we see
+	 * its pause.
+	 */
 	SpinLockAcquire(&ws->mutex);
-	for (i = 0; i < mq_max_workers; i++)
+	for (i = 0; i < MQ_MAX_PAUSED; i++)
+		if (ws->paused[i].dbid == db->dbid)
+			paused = true;
+	for (i = 0; i < mq_max_workers && !paused; i++)
 		if (ws->slots[i].dbid == InvalidOid)
 		{
 			slot = i;
@@ -614,6 +624,8 @@ start_worker(LauncherDb *db, TimestampTz now)
 			break;
 		}
 	SpinLockRelease(&ws->mutex);
+	if (paused)
+		return;					/* its pause ends with a rescan request */
 	if (slot < 0)
 	{
 		if (!warned_full)
@@ -687,12 +699,16 @@ reap_worker(LauncherDb *db, TimestampTz now)
 	db->probed = false;
 	if (absent && !db->absent)
 		db->next_start = 0;
-	if (!absent)
-	{
+	if (absent)
+		return;
+	if (database_paused(db->dbid))
+		ereport(LOG,
+				(errmsg("mq worker for database %u stopped for a DROP, ALTER or CREATE DATABASE that needs the database to itself",
+						db->dbid)));
+	else
 		ereport(LOG,
 				(errmsg("mq worker for database %u stopped; starting it again", db->dbid)));
-		db->next_start = now + MQ_RESTART_DELAY_USECS;
-	}
+	db->next_start = now + MQ_RESTART_DELAY_USECS;
 }
 
 static void
