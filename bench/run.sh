@@ -666,7 +666,7 @@ if want 8; then
         done
         W="8. wake-up latency, 1 consumer"
         row "$W" "p50 ms" "$(fmt3 "${P50[mq]:-}")" "$(fmt3 "${P50[bq]:-}")" "$(ratio "${P50[mq]:-}" "${P50[bq]:-}")" \
-            "commit returned -> consumer has it; ${PN[mq]:-?} / ${PN[bq]:-?} messages, 1 per txn, 2-8 ms apart; baseline polls every 100 ms"
+            "commit returned -> consumer has it; ${PN[mq]:-?} / ${PN[bq]:-?} messages, 1 per txn, 2-8 ms apart; baseline polls every 100 ms; baseline/mq $(ratio "${P50[bq]:-}" "${P50[mq]:-}")"
         row "$W" "p99 ms" "$(fmt3 "${P99[mq]:-}")" "$(fmt3 "${P99[bq]:-}")" "$(ratio "${P99[mq]:-}" "${P99[bq]:-}")" "target: p50 < 1 ms, p99 < 5 ms"
         row "$W" "max ms" "$(fmt3 "${PMAX[mq]:-}")" "$(fmt3 "${PMAX[bq]:-}")" "$(ratio "${PMAX[mq]:-}" "${PMAX[bq]:-}")" ""
         unset P50 P99 PMAX PN
