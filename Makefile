@@ -7,7 +7,7 @@
 #   make test       the whole suite on a throwaway cluster (needs preload:
 #                   the runner starts it with shared_preload_libraries = 'mq')
 #   make bench      benchmarks on a throwaway cluster (figures, not tests)
-#   make valgrind   the pg_regress tests against a server under valgrind
+#   make valgrind   pg_regress + waiting-read checks against a server under valgrind
 
 EXTENSION  = mq
 EXTVERSION = 0.2.0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make valgrind`: the pg_regress tests against a server running under
-# valgrind (memcheck, every backend traced).  Passes when the tests pass and
+# `make valgrind`: the pg_regress tests, and the functional checks of the
+# waiting-read client (test/client/wait.c), against a server running under
+# valgrind (memcheck, every backend traced: the launcher and workers too).  Passes when the tests pass and
 # no valgrind error has a frame in mq.so.  (Debian's postgres is not built
 # with USE_VALGRIND, so PostgreSQL's own well-known reports about padding
 # bytes handed to write()/pwrite() appear in the logs; they are not counted.)
@@ -30,6 +31,16 @@ mkdir -p "$W/out/expected" && cp expected/*.out "$W/out/expected/"
     --host=127.0.0.1 --port="$PORT" --user=postgres --dbname=mq_regress \
     $(sed -e 's/#.*//' test/regress_schedule | xargs)
 rc=$?
+
+# Waiting reads, the worker and notifications under memcheck: the checks of
+# test/client/wait.c that do not need many connections or CPU measurement.
+if gcc -Wall -Wextra -Werror -O2 -o "$W/wait" test/client/wait.c -I/usr/include/postgresql -lpq; then
+    for t in commit rollback prepared delayed lease timeout interrupt priority one notify; do
+        "$W/wait" "host=127.0.0.1 port=$PORT user=postgres dbname=postgres" "$t" | grep -v "all checks passed" || rc=1
+    done
+else
+    rc=1
+fi
 as_pg "$PGBIN/pg_ctl" -D "$W/c/data" -m fast -w stop >/dev/null 2>&1
 sleep 2
 ours=$(grep -l "mq\.so" "$W"/vg.*.log 2>/dev/null | wc -l)
