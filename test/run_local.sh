@@ -64,6 +64,7 @@ psql_ -d "$DB" <<'SQL'
 \set ECHO queries
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS mq;
+ALTER EXTENSION mq UPDATE;   -- a cluster kept from an older make run
 SELECT mq.drop_queue('demo', if_exists => true);
 RESET client_min_messages;
 SELECT mq.create_queue('demo', visibility_timeout => '30 seconds');
@@ -86,7 +87,22 @@ COMMIT;
 
 SELECT mq.send('demo', '{"order": 1003}');
 SELECT queue_name, visibility_timeout, depth, in_flight, delayed, archived FROM mq.queues;
+SELECT mq.purge('demo');
 SQL
+
+# A blocking consumer: it waits in mq.read until a message commits.  Another
+# session sends one after 1.5 s; the consumer returns at once with it.
+echo
+echo "mq: a consumer waits in mq.read(..., wait => '10 s'); a sender commits after 1.5 s"
+psql_ -d "$DB" -qAt -c "SELECT 'consumer got ' || payload::text || ' after ' ||
+        round(extract(epoch FROM clock_timestamp() - statement_timestamp()), 2) || ' s'
+        FROM mq.read('demo', 1, wait => '10 seconds')" &
+consumer=$!
+sleep 1.5
+psql_ -d "$DB" -qAt -c "SELECT 'sender committed message ' || mq.send('demo', '{\"order\": 1004}')"
+wait "$consumer"
+psql_ -d "$DB" -qAt -c "SELECT 'mq workers: ' || string_agg(backend_type || coalesce(' (' || datname || ')', ''), ', ' ORDER BY backend_type)
+        FROM pg_stat_activity WHERE backend_type IN ('mq launcher', 'mq worker')"
 
 cat <<MSG
 
