@@ -16,7 +16,9 @@
 #      PostgreSQL waits for other sessions) and leaves no worker behind;
 #   8. crash restart (SIGKILL of a backend): launcher and worker come back,
 #      delayed-message wake works;
-#   9. no PANIC, assertion failure (TRAP) or ERROR in the server log.
+#   9. no PANIC, assertion failure (TRAP) or ERROR in the server log;
+#  10. postmaster death: a waiting consumer, the launcher and the worker
+#      leave promptly.
 # All waits for "within seconds" are bounded polls of up to 30 s.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -294,5 +296,38 @@ grep -E 'FATAL:' "$C/server.log" | sed 's/^/    /' || true
 unexpected=$(grep -E 'FATAL:' "$C/server.log" | grep -vE "$expected_fatal" || true)
 [ -z "$unexpected" ] || fail "unexpected FATAL in the server log: $unexpected"
 echo "ok: only expected FATALs"
+
+########################################################################
+echo "== 10. postmaster death"
+# A consumer waiting in mq.read (60 s), the launcher and a worker must all
+# leave promptly when the postmaster dies (WL_EXIT_ON_PM_DEATH).
+PGAPPNAME=pm_death_waiter psql_ -d d4 -c "SELECT * FROM mq.read('wq5', 1, NULL, '60 s')" >"$W/pmwait.out" 2>&1 &
+BG_PIDS+=("$!")
+WAITER=$(wait_for "the waiting consumer" 30 \
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'pm_death_waiter' AND wait_event_type = 'Extension'")
+LAUNCHER3=$(q postgres "$launcher_sql")
+W9=$(q postgres "$(worker_sql d4)")
+PM=$(head -n 1 "$C/data/postmaster.pid")
+kill -9 "$PM"
+echo "killed the postmaster ($PM) with SIGKILL; waiter $WAITER, launcher $LAUNCHER3, worker $W9"
+for pid in "$WAITER" "$LAUNCHER3" "$W9"; do
+    for i in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        [ "$i" = 300 ] && fail "process $pid still runs 30 s after the postmaster died"
+        sleep 0.1
+    done
+done
+echo "ok: the waiting consumer, the launcher and the worker left after the postmaster died"
+# Nothing is left to stop; let the trap find no live server.
+for i in $(seq 1 100); do
+    [ -z "$(pgrep -f "$C/data" || true)" ] && break
+    sleep 0.1
+done
+pkill -9 -f "$C/data" 2>/dev/null || true
+# The dead postmaster's SysV segment (id on line 7 of postmaster.pid) stays
+# until removed.
+SHMID=$(sed -n 7p "$C/data/postmaster.pid" | awk '{print $2}')
+[ -n "$SHMID" ] && ipcrm -m "$SHMID" 2>/dev/null || true
+as_pg rm -f "$C/data/postmaster.pid"
 
 echo "worker test ok in $((SECONDS - T0)) s"
