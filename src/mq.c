@@ -4,9 +4,10 @@
  *	  Module entry point of the mq extension: _PG_init and the GUCs.
  *
  * _PG_init only defines the GUCs and calls the per-module init functions.
- * Everything works without shared_preload_libraries; preloading adds the
+ * The SQL API works without shared_preload_libraries; preloading adds the
  * shared read cursors (cursor.c) that keep reads fast on queues with many
- * dead rows at the head.
+ * dead rows at the head, waiting reads (wait.c), and the launcher and
+ * per-database workers (worker.c).
  *
  * Copyright (c) 2026, the mq authors
  *

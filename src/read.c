@@ -20,6 +20,10 @@
  * in it, the first still-visible one) so the cursor can move forward
  * without losing any message that will become visible later.
  *
+ * With `wait`, a read that claimed nothing joins the queue's waiters
+ * (wait.c), reads once more, and sleeps on its latch until a wake-up or its
+ * deadline; every wake-up repeats the claim with a fresh snapshot.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION
