@@ -18,7 +18,9 @@
 #      delayed-message wake works;
 #   9. no PANIC, assertion failure (TRAP) or ERROR in the server log;
 #  10. postmaster death: a waiting consumer, the launcher and the worker
-#      leave promptly.
+#      leave promptly;
+#  11. with more databases than mq.max_workers the launcher warns, and a
+#      consumer in a database without a worker still gets delayed messages.
 # All waits for "within seconds" are bounded polls of up to 30 s.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -329,5 +331,22 @@ pkill -9 -f "$C/data" 2>/dev/null || true
 SHMID=$(sed -n 7p "$C/data/postmaster.pid" | awk '{print $2}')
 [ -n "$SHMID" ] && ipcrm -m "$SHMID" 2>/dev/null || true
 as_pg rm -f "$C/data/postmaster.pid"
+
+########################################################################
+echo "== 11. more databases than mq.max_workers"
+# Restart with one worker slot: d4 and d5 have the extension, so one of them
+# gets no worker and the launcher says so; a consumer there still gets a
+# delayed message when due (it sleeps until the due time it has seen).
+echo "mq.max_workers = 1" | as_pg tee -a "$C/data/postgresql.conf" >/dev/null
+cluster_start "$C" || { tail -n 30 "$C/server.log"; fail "restart after the postmaster's death failed"; }
+q postgres "CREATE DATABASE d5"
+q d5 "CREATE EXTENSION mq"
+wait_log "launcher warns that mq.max_workers are in use" "all 1 mq.max_workers are in use"
+WITH=$(wait_for "one worker" 30 "SELECT datname FROM pg_stat_activity WHERE backend_type = 'mq worker'")
+case $WITH in d4) WITHOUT=d5 ;; d5) WITHOUT=d4 ;; *) fail "expected the one worker in d4 or d5, got [$WITH]" ;; esac
+no_worker "$WITHOUT"
+echo "ok: one worker ($WITH), none for $WITHOUT"
+wake_check "in $WITHOUT, which has no worker" "$WITHOUT" wq6
+wake_check "in $WITH, which has the worker" "$WITH" wq7
 
 echo "worker test ok in $((SECONDS - T0)) s"
