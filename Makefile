@@ -10,7 +10,7 @@
 #   make valgrind   pg_regress + waiting-read checks against a server under valgrind
 
 EXTENSION  = mq
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 MODULE_big = mq
 OBJS = \
 	src/mq.o \

@@ -37,6 +37,7 @@
 
 PG_FUNCTION_INFO_V1(mq_send);
 PG_FUNCTION_INFO_V1(mq_send_batch);
+PG_FUNCTION_INFO_V1(mq_send_multi);
 
 /*
  * mq_check_payload_size
@@ -75,6 +76,49 @@ delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
 }
 
 /*
+ * send_one
+ *		Insert one message into a queue in the caller's transaction; return
+ *		its id.  The queue name is validated; the payload size checked.
+ */
+static int64
+send_one(const char *name, Datum payload, bool headers_null, Datum headers,
+		 TimestampTz vt, TimestampTz now)
+{
+	MqQueue    *queue;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			ret;
+	bool		isnull;
+	int64		id;
+
+	queue = mq_get_queue(name);
+	mq_cursor_send_begin(queue);
+	if (mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now, &id))
+	{
+		mq_cursor_send_done(queue, id, 1, vt, now);
+		return id;
+	}
+
+	values[0] = TimestampTzGetDatum(vt);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = headers_null ? (Datum) 0 : headers;
+	if (headers_null)
+		nulls[2] = 'n';
+	values[3] = payload;
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	mq_cursor_send_begin(queue);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND), values, nulls, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	mq_cursor_send_done(queue, id, 1, vt, now);
+	SPI_finish();
+	return id;
+}
+
+/*
  * mq.send(queue_name text, payload jsonb, headers jsonb, delay interval)
  *		returns bigint
  */
@@ -84,12 +128,6 @@ mq_send(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Interval   *delay;
 	TimestampTz now = GetCurrentTimestamp();
-	MqQueue    *queue;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	int			ret;
-	bool		isnull;
-	int64		id;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -99,33 +137,94 @@ mq_send(PG_FUNCTION_ARGS)
 	mq_check_payload_size(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 						  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
 
-	values[0] = TimestampTzGetDatum(delay ? mq_add_interval(now, delay) : now);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	if (PG_ARGISNULL(2))
-		nulls[2] = 'n';
-	values[3] = PG_GETARG_DATUM(1);
+	PG_RETURN_INT64(send_one(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+							 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+							 delay ? mq_add_interval(now, delay) : now, now));
+}
 
-	queue = mq_get_queue(name);
-	mq_cursor_send_begin(queue);
-	if (mq_direct_insert(queue, 1, &values[3], PG_ARGISNULL(2), values[2],
-						 DatumGetTimestampTz(values[0]), now, &id))
+/*
+ * mq.send_multi(queue_names text[], payload jsonb, headers jsonb, delay interval)
+ *		returns table (queue_name text, id bigint)
+ *
+ * The same message to several queues, all or nothing: every name is
+ * validated and every queue looked up before the first insert, so an
+ * unknown queue anywhere in the list sends nothing; a failure later (a
+ * table dropped by hand) raises an error that undoes the statement.
+ */
+Datum
+mq_send_multi(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	int			i;
+	int			j;
+	char	  **names;
+	Interval   *delay;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue names must not be null")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("queue names must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue names must not be empty")));
+
+	names = palloc(sizeof(char *) * n);
+	for (i = 0; i < n; i++)
 	{
-		mq_cursor_send_done(queue, id, 1, DatumGetTimestampTz(values[0]), now);
-		PG_RETURN_INT64(id);
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("queue name %d of the list must not be null", i + 1)));
+		names[i] = TextDatumGetCString(elems[i]);
+		mq_validate_name(names[i]);
+		for (j = 0; j < i; j++)
+			if (strcmp(names[i], names[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("queue \"%s\" is listed more than once", names[i])));
+	}
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payload of a message for queue \"%s\" must not be null", names[0])));
+	delay = delay_arg(fcinfo, 3, names[0]);
+	vt = delay ? mq_add_interval(now, delay) : now;
+
+	/* Everything that can be refused is refused before the first insert. */
+	for (i = 0; i < n; i++)
+	{
+		mq_check_payload_size(names[i], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+							  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
+		(void) mq_get_queue(names[i]);
 	}
 
-	SPI_connect();
-	queue = mq_lookup_queue(name);
-	mq_cursor_send_begin(queue);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND), values, nulls, false, 1);
-	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	mq_cursor_send_done(queue, id, 1, DatumGetTimestampTz(values[0]), now);
-	SPI_finish();
+	for (i = 0; i < n; i++)
+	{
+		Datum		out[2];
+		bool		outnulls[2] = {false, false};
 
-	PG_RETURN_INT64(id);
+		out[1] = Int64GetDatum(send_one(names[i], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+										PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+										vt, now));
+		out[0] = CStringGetTextDatum(names[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
+	}
+	return (Datum) 0;
 }
 
 /*

@@ -1,4 +1,5 @@
--- ALTER EXTENSION mq UPDATE from 0.1.0: queues and messages survive, the
+-- ALTER EXTENSION mq UPDATE from 0.1.0 (to 0.2.0, then to the newest):
+-- queues and messages survive, the
 -- new arguments and columns appear, and the 0.1.0 functions keep working
 -- with the new library before the update.
 \i test/sql/setup.inc
@@ -26,7 +27,14 @@ SELECT queue_name, notify FROM mq.queue ORDER BY 1;
 SELECT pg_catalog.pg_get_function_identity_arguments(p.oid) AS read_args
   FROM pg_proc p WHERE p.proname = 'read' AND p.pronamespace = 'mq'::regnamespace;
 
--- what a fresh install creates is what the update creates
+-- and on to the newest version
+ALTER EXTENSION mq UPDATE;
+SELECT extversion = default_version AS newest
+  FROM pg_extension, pg_available_extensions WHERE extname = 'mq' AND name = 'mq';
+SELECT * FROM mq.send_multi(ARRAY['up', 'up2'], '{"v": 3}');
+SELECT queue_name, depth FROM mq.queues ORDER BY 1;
+
+-- what a fresh install creates is what the updates create
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
 SELECT mq.drop_queue('up');
 SELECT mq.drop_queue('up2');
@@ -34,5 +42,6 @@ SET client_min_messages = warning;
 DROP EXTENSION mq;
 CREATE EXTENSION mq;
 RESET client_min_messages;
-SELECT extversion FROM pg_extension WHERE extname = 'mq';
+SELECT extversion = default_version AS newest
+  FROM pg_extension, pg_available_extensions WHERE extname = 'mq' AND name = 'mq';
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
