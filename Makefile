@@ -40,6 +40,10 @@ all:
 	@echo "postgresql-server-dev-15 is missing; run 'make deps' (as root) or 'make run'" >&2; exit 1
 endif
 
+# PGXS does not track header dependencies: rebuild every object when any
+# of our headers changes (a stale struct layout would crash, not fail).
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: deps run stop test bench valgrind
 
 deps:

@@ -12,3 +12,64 @@ RETURNS TABLE (queue_name text, id bigint)
 AS 'MODULE_PATHNAME', 'mq_send_multi'
 LANGUAGE C VOLATILE ROWS 4;
 COMMENT ON FUNCTION mq.send_multi(text[], jsonb, jsonb, interval) IS 'send one message to several queues, all or nothing; returns each queue''s new id';
+
+-- Deduplication: keys remembered per queue for its dedup_window.
+ALTER TABLE mq.queue ADD COLUMN dedup_window interval NOT NULL DEFAULT '5 minutes'
+    CHECK (dedup_window OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval);
+
+CREATE TABLE mq.dedup (
+    queue_name  text        NOT NULL,
+    dedup_key   text        NOT NULL,
+    id          bigint      NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (queue_name, dedup_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('mq.dedup', '');
+COMMENT ON TABLE mq.dedup IS 'mq dedup keys: the id a key was sent as, until expires_at';
+
+DROP FUNCTION mq.send(text, jsonb, jsonb, interval);
+CREATE FUNCTION mq.send(
+    queue_name text,
+    payload jsonb,
+    headers jsonb DEFAULT NULL,
+    delay interval DEFAULT '0',
+    dedup_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_send'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.send(text, jsonb, jsonb, interval, text) IS 'send one message; returns its id (with dedup_key: the first send''s id inside the dedup window)';
+
+DROP FUNCTION mq.send_batch(text, jsonb[], jsonb, interval);
+CREATE FUNCTION mq.send_batch(
+    queue_name text,
+    payloads jsonb[],
+    headers jsonb DEFAULT NULL,
+    delay interval DEFAULT '0',
+    dedup_keys text[] DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_send_batch'
+LANGUAGE C VOLATILE ROWS 100;
+COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb, interval, text[]) IS 'send many messages; returns their ids in input order';
+
+DROP FUNCTION mq.create_queue(text, interval, boolean, boolean);
+CREATE FUNCTION mq.create_queue(
+    queue_name text,
+    visibility_timeout interval DEFAULT '30 seconds',
+    unlogged boolean DEFAULT false,
+    notify boolean DEFAULT false,
+    dedup_window interval DEFAULT '5 minutes')
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_create_queue'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval) IS 'create a queue';
+
+DROP FUNCTION mq.alter_queue(text, interval, boolean);
+CREATE FUNCTION mq.alter_queue(
+    queue_name text,
+    visibility_timeout interval DEFAULT NULL,
+    notify boolean DEFAULT NULL,
+    dedup_window interval DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_alter_queue'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval) IS 'change a queue''s options; NULL leaves one as it is';

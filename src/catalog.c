@@ -219,6 +219,19 @@ relation_for(const char *prefix, const char *name)
 }
 
 /*
+ * registry_column
+ *		A registry column an older installed version may lack: the column,
+ *		or the default it has in the newer version.
+ */
+static const char *
+registry_column(const char *column, const char *absent)
+{
+	if (get_attnum(mq_registry_relid(), column) != InvalidAttrNumber)
+		return column;
+	return absent;
+}
+
+/*
  * mq_lookup_queue
  *		Return the cache entry for a queue, loading it from the registry if
  *		needed.  Raises 42704 if the queue does not exist.
@@ -266,18 +279,15 @@ mq_lookup_queue(const char *name)
 		Oid			argtypes[1] = {TEXTOID};
 
 		/*
-		 * Version 0.1.0 of the registry has no notify column: the library
+		 * Older versions of the registry lack newer columns: the library
 		 * may be newer than the installed SQL until ALTER EXTENSION UPDATE.
 		 */
 		registry_plan_stale = false;
-		if (get_attnum(mq_registry_relid(), "notify") != InvalidAttrNumber)
-			registry_plan = SPI_prepare("SELECT visibility_timeout, unlogged, notify "
-										"FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
-										1, argtypes);
-		else
-			registry_plan = SPI_prepare("SELECT visibility_timeout, unlogged, false "
-										"FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
-										1, argtypes);
+		registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s "
+											 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+											 registry_column("notify", "false"),
+											 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval")),
+									1, argtypes);
 		if (registry_plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(registry_plan);
@@ -303,6 +313,9 @@ mq_lookup_queue(const char *name)
 												 SPI_tuptable->tupdesc, 2, &isnull));
 	entry->notify = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 3, &isnull));
+	entry->dedup_window =
+		*DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 4, &isnull));
 	(void) mq_registry_relid();
 	entry->relid = relation_for("q_", name);
 	entry->archive_relid = relation_for("a_", name);
@@ -430,6 +443,35 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			*nargs = 0;
 			return psprintf("SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error "
 							"FROM %s ORDER BY id", a);
+		case MQ_PLAN_DEDUP_CLAIM:
+			/*
+			 * Take key $2 of queue $1 until $3, unless a live holder has it
+			 * (expires_at > $4).  A concurrent sender of the same key waits
+			 * here for the holder's transaction to end.  No row: duplicate.
+			 */
+			*nargs = 4;
+			types[0] = TEXTOID;
+			types[1] = TEXTOID;
+			types[2] = TIMESTAMPTZOID;
+			types[3] = TIMESTAMPTZOID;
+			return pstrdup("INSERT INTO mq.dedup AS d (queue_name, dedup_key, id, expires_at) "
+						   "VALUES ($1, $2, 0, $3) "
+						   "ON CONFLICT (queue_name, dedup_key) DO UPDATE "
+						   "SET id = 0, expires_at = EXCLUDED.expires_at "
+						   "WHERE d.expires_at OPERATOR(pg_catalog.<=) $4 RETURNING 1");
+		case MQ_PLAN_DEDUP_GET:
+			*nargs = 2;
+			types[0] = TEXTOID;
+			types[1] = TEXTOID;
+			return pstrdup("SELECT id FROM mq.dedup WHERE queue_name OPERATOR(pg_catalog.=) $1 "
+						   "AND dedup_key OPERATOR(pg_catalog.=) $2");
+		case MQ_PLAN_DEDUP_SET:
+			*nargs = 3;
+			types[0] = TEXTOID;
+			types[1] = TEXTOID;
+			types[2] = INT8OID;
+			return pstrdup("UPDATE mq.dedup SET id = $3 WHERE queue_name OPERATOR(pg_catalog.=) $1 "
+						   "AND dedup_key OPERATOR(pg_catalog.=) $2");
 		case MQ_NUM_PLANS:
 			break;
 	}

@@ -28,6 +28,9 @@
 /* Longest queue name, in bytes; keeps "q_" + name well under NAMEDATALEN. */
 #define MQ_MAX_NAME_LEN 48
 
+/* Longest dedup key, in bytes. */
+#define MQ_MAX_DEDUP_KEY_LEN 512
+
 /* Largest qty one mq.read call may ask for. */
 #define MQ_MAX_READ_QTY 10000
 
@@ -50,6 +53,9 @@ typedef enum MqPlanKind
 	MQ_PLAN_SET_VT,
 	MQ_PLAN_PURGE,
 	MQ_PLAN_ARCHIVED,
+	MQ_PLAN_DEDUP_CLAIM,
+	MQ_PLAN_DEDUP_GET,
+	MQ_PLAN_DEDUP_SET,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -65,6 +71,7 @@ typedef struct MqQueue
 	Interval	visibility_timeout;
 	bool		unlogged;
 	bool		notify;			/* NOTIFY mq_<name> after committed sends */
+	Interval	dedup_window;	/* how long a dedup key is remembered */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	bool		layout_checked; /* insert.c looked at the table */
 	bool		layout_ok;		/* ... and may insert directly */

@@ -38,6 +38,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 
 #include "mq.h"
 #include "worker.h"
@@ -94,10 +95,33 @@ check_visibility_timeout(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
+ * check_dedup_window
+ *		A queue's dedup window must be given and not negative (zero: keys
+ *		are not remembered).
+ */
+static Interval *
+check_dedup_window(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Interval   *w;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dedup window of queue \"%s\" must not be null", name)));
+	w = PG_GETARG_INTERVAL_P(argno);
+	if (w->month < 0 || w->day < 0 || w->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dedup window of queue \"%s\" must not be negative", name)));
+	return w;
+}
+
+/*
  * mq.create_queue(queue_name text, visibility_timeout interval,
  *				   unlogged boolean, notify boolean)
  *
- * Version 0.1.0 declared it without notify; PG_NARGS tells.
+ * Older versions declared fewer options (0.1.0: no notify; 0.2.0: no
+ * dedup_window); PG_NARGS tells which registry columns exist.
  */
 Datum
 mq_create_queue(PG_FUNCTION_ARGS)
@@ -106,8 +130,18 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	Interval   *vt;
 	bool		unlogged;
 	bool		notify = false;
-	Oid			argtypes[4] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID};
-	Datum		args[4];
+	Oid			argtypes[5] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID};
+	Datum		args[5];
+	int			nargs = PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
+	static const char *const columns[] = {
+		NULL, NULL, NULL,
+		"queue_name, visibility_timeout, unlogged",
+		"queue_name, visibility_timeout, unlogged, notify",
+		"queue_name, visibility_timeout, unlogged, notify, dedup_window"
+	};
+	static const char *const params[] = {
+		NULL, NULL, NULL, "$1, $2, $3", "$1, $2, $3, $4", "$1, $2, $3, $4, $5"
+	};
 	int			ret;
 	const char *q;
 	const char *a;
@@ -117,6 +151,8 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	unlogged = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 		notify = PG_GETARG_BOOL(3);
+	if (nargs > 4)
+		args[4] = IntervalPGetDatum(check_dedup_window(fcinfo, 4, name));
 
 	SPI_connect();
 
@@ -124,16 +160,10 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	args[1] = IntervalPGetDatum(vt);
 	args[2] = BoolGetDatum(unlogged);
 	args[3] = BoolGetDatum(notify);
-	if (PG_NARGS() > 3)
-		ret = SPI_execute_with_args("INSERT INTO mq.queue (queue_name, visibility_timeout, unlogged, notify) "
-									"VALUES ($1, $2, $3, $4) ON CONFLICT (queue_name) DO NOTHING "
-									"RETURNING queue_name",
-									4, argtypes, args, NULL, false, 1);
-	else
-		ret = SPI_execute_with_args("INSERT INTO mq.queue (queue_name, visibility_timeout, unlogged) "
-									"VALUES ($1, $2, $3) ON CONFLICT (queue_name) DO NOTHING "
-									"RETURNING queue_name",
-									3, argtypes, args, NULL, false, 1);
+	ret = SPI_execute_with_args(psprintf("INSERT INTO mq.queue (%s) VALUES (%s) "
+										 "ON CONFLICT (queue_name) DO NOTHING RETURNING queue_name",
+										 columns[nargs], params[nargs]),
+								nargs, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -184,9 +214,10 @@ Datum
 mq_alter_queue(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
-	Oid			argtypes[3] = {TEXTOID, INTERVALOID, BOOLOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			argtypes[4] = {TEXTOID, INTERVALOID, BOOLOID, INTERVALOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			nargs = PG_NARGS() > 3 ? 4 : 3;
 	int			ret;
 
 	args[0] = CStringGetTextDatum(name);
@@ -204,13 +235,26 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 	}
 	else
 		args[2] = BoolGetDatum(PG_GETARG_BOOL(2));
+	if (nargs > 3 && !PG_ARGISNULL(3))
+		args[3] = IntervalPGetDatum(check_dedup_window(fcinfo, 3, name));
+	else
+	{
+		args[3] = (Datum) 0;
+		nulls[3] = 'n';
+	}
 
 	SPI_connect();
-	ret = SPI_execute_with_args("UPDATE mq.queue SET"
+	ret = SPI_execute_with_args(nargs > 3 ?
+								"UPDATE mq.queue SET"
+								" visibility_timeout = COALESCE($2, visibility_timeout),"
+								" notify = COALESCE($3, notify),"
+								" dedup_window = COALESCE($4, dedup_window) "
+								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING queue_name" :
+								"UPDATE mq.queue SET"
 								" visibility_timeout = COALESCE($2, visibility_timeout),"
 								" notify = COALESCE($3, notify) "
 								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING queue_name",
-								3, argtypes, args, nulls, false, 1);
+								nargs, argtypes, args, nulls, false, 1);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -261,6 +305,14 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 
 	run_ddl(psprintf("DROP TABLE IF EXISTS %s, %s",
 					 qualified("q_", name), qualified("a_", name)));
+	/* Its dedup keys go too (0.3.0 on); a new queue of that name starts clean. */
+	if (OidIsValid(get_relname_relid("dedup", mq_schema_oid())))
+	{
+		ret = SPI_execute_with_args("DELETE FROM mq.dedup WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									1, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
 	/* Other backends drop their cached entry through the relcache callback. */
 	CacheInvalidateRelcacheByRelid(mq_registry_relid());
 	SPI_finish();

@@ -119,8 +119,75 @@ send_one(const char *name, Datum payload, bool headers_null, Datum headers,
 }
 
 /*
- * mq.send(queue_name text, payload jsonb, headers jsonb, delay interval)
- *		returns bigint
+ * check_dedup_key
+ *		A dedup key (NULL: none); refuse one longer than MQ_MAX_DEDUP_KEY_LEN.
+ */
+static text *
+check_dedup_key(const char *queue, Datum key)
+{
+	text	   *t = DatumGetTextPP(key);
+
+	if (VARSIZE_ANY_EXHDR(t) > MQ_MAX_DEDUP_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dedup key for queue \"%s\" is too long", queue),
+				 errdetail("A dedup key is at most %d bytes; this one has %zu.",
+						   MQ_MAX_DEDUP_KEY_LEN, (size_t) VARSIZE_ANY_EXHDR(t))));
+	return t;
+}
+
+/*
+ * send_dedup
+ *		send_one, unless the queue remembers key from a send inside its
+ *		dedup window: then nothing is sent and that send's id returned.
+ *
+ * The key is claimed first (MQ_PLAN_DEDUP_CLAIM): a concurrent send of the
+ * same key waits for the claiming transaction; if it commits, the waiter
+ * finds the key taken and returns its id; if it rolls back, the waiter
+ * takes the key.  So two racing sends enqueue one message.
+ */
+static int64
+send_dedup(const char *name, text *key, Datum payload, bool headers_null,
+		   Datum headers, TimestampTz vt, TimestampTz now)
+{
+	MqQueue    *queue;
+	Datum		args[4];
+	int			ret;
+	bool		isnull;
+	int64		id;
+
+	SPI_connect();
+	queue = mq_lookup_queue(name);
+	args[0] = CStringGetTextDatum(name);
+	args[1] = PointerGetDatum(key);
+	args[2] = TimestampTzGetDatum(mq_add_interval(now, &queue->dedup_window));
+	args[3] = TimestampTzGetDatum(now);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_CLAIM), args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_GET), args, NULL, false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		return id;
+	}
+
+	id = send_one(name, payload, headers_null, headers, vt, now);
+	args[2] = Int64GetDatum(id);
+	queue = mq_lookup_queue(name);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_SET), args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	return id;
+}
+
+/*
+ * mq.send(queue_name text, payload jsonb, headers jsonb, delay interval,
+ *		   dedup_key text) returns bigint
  */
 Datum
 mq_send(PG_FUNCTION_ARGS)
@@ -137,6 +204,11 @@ mq_send(PG_FUNCTION_ARGS)
 	mq_check_payload_size(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 						  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
 
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		PG_RETURN_INT64(send_dedup(name, check_dedup_key(name, PG_GETARG_DATUM(4)),
+								   PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+								   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+								   delay ? mq_add_interval(now, delay) : now, now));
 	PG_RETURN_INT64(send_one(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 							 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 							 delay ? mq_add_interval(now, delay) : now, now));
@@ -306,6 +378,51 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	queue = mq_get_queue(name);
 	if (nelems == 0)
 		return (Datum) 0;
+
+	/*
+	 * With dedup keys, one message at a time: each key is claimed before
+	 * its message is written, and a key repeated inside the batch returns
+	 * the id of its first message.
+	 */
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(4);
+		Datum	   *kelems;
+		bool	   *knulls;
+		int			nkeys;
+		TimestampTz vt = delay ? mq_add_interval(now, delay) : now;
+
+		if (ARR_NDIM(keys) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("dedup keys for queue \"%s\" must be a one-dimensional array", name)));
+		deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kelems, &knulls, &nkeys);
+		if (nkeys != nelems)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dedup keys for queue \"%s\" must match the payloads one to one", name),
+					 errdetail("There are %d payloads and %d keys.", nelems, nkeys)));
+		for (i = 0; i < nelems; i++)
+			if (!knulls[i])
+				(void) check_dedup_key(name, kelems[i]);
+		for (i = 0; i < nelems; i++)
+		{
+			bool		isnull = false;
+			Datum		id;
+
+			if (knulls[i])
+				id = Int64GetDatum(send_one(name, elems[i], PG_ARGISNULL(2),
+											PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+											vt, now));
+			else
+				id = Int64GetDatum(send_dedup(name, DatumGetTextPP(kelems[i]), elems[i],
+											  PG_ARGISNULL(2),
+											  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+											  vt, now));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+		return (Datum) 0;
+	}
 
 	mq_cursor_send_begin(queue);
 	ids = palloc(sizeof(int64) * nelems);

@@ -22,7 +22,8 @@
  *	  after sends to them committed, from the worker's own transaction, so
  *	  senders never run NOTIFY (PREPARE TRANSACTION refuses it, and its
  *	  commit-time lock would serialise every sender);
- *	- every mq.worker_naptime, check the extension is still there.
+ *	- every mq.worker_naptime, check the extension is still there, and
+ *	  delete dedup keys whose window has passed.
  *
  * Lifecycle: a worker terminated by pg_terminate_backend (or failing) is
  * started again by the launcher after a second; after a crash restart the
@@ -50,11 +51,13 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -68,7 +71,9 @@
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -914,6 +919,37 @@ leave(void)
 }
 
 /*
+ * forget_expired_keys
+ *		Delete dedup keys whose window has passed (a send would reuse such
+ *		a key anyway; this keeps mq.dedup small).
+ */
+static void
+forget_expired_keys(void)
+{
+	Oid			nsp;
+	int			ret;
+
+	StartTransactionCommand();
+	nsp = get_namespace_oid("mq", true);
+	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("dedup", nsp)))
+	{
+		pgstat_report_activity(STATE_RUNNING, "mq: forget expired dedup keys");
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		ret = SPI_execute("DELETE FROM mq.dedup WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()",
+						  false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed > 0)
+			elog(DEBUG1, "mq worker forgot " UINT64_FORMAT " expired dedup keys", SPI_processed);
+		PopActiveSnapshot();
+		SPI_finish();
+	}
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * send_notifications
  *		NOTIFY mq_<name> (payload: the name) for each queue, in one
  *		transaction of our own.
@@ -1003,6 +1039,7 @@ mq_worker_main(Datum main_arg)
 						(errmsg("mq worker leaving database %u: extension mq is not installed any more", dbid)));
 				leave();
 			}
+			forget_expired_keys();
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}
 
