@@ -3,7 +3,9 @@
 #   1. committed messages, acks and leases survive `pg_ctl stop -m immediate`;
 #      an open transaction's sends vanish; an unlogged queue comes back empty
 #      but usable; a prepared transaction's sends stay invisible until
-#      COMMIT PREPARED after the restart, then mq.read returns them.
+#      COMMIT PREPARED after the restart, then mq.read returns them;
+#      ROLLBACK PREPARED and a prepared ack after the restart do what they
+#      say, and COMMIT PREPARED wakes a consumer waiting in mq.read;
 #   2. a consumer backend SIGKILLed inside its read transaction (the
 #      postmaster crash-restarts every backend) leaves its message visible
 #      with deliveries = 0, and mq.read hands it out again.
@@ -105,6 +107,24 @@ PREPARE TRANSACTION 'crash_p1';
 SQL
 expect "prepared transaction crash_p1 exists" 1 "$(q "SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'crash_p1'")"
 
+# Two-phase commit across the restart on its own queue: a prepared send to
+# be rolled back, a prepared ack, a prepared send to be committed while a
+# consumer waits for it.
+q "SELECT mq.create_queue('twopc')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('twopc', ARRAY['{\"k\": \"m1\"}', '{\"k\": \"m2\"}', '{\"k\": \"m3\"}']::jsonb[])" >/dev/null
+psql_ -d "$DB" >/dev/null <<'SQL'
+BEGIN;
+SELECT mq.send('twopc', '{"k": "p2"}');
+PREPARE TRANSACTION 'crash_p2';
+BEGIN;
+SELECT mq.ack('twopc', (SELECT id FROM mq.q_twopc WHERE payload->>'k' = 'm1'));
+PREPARE TRANSACTION 'crash_p3';
+BEGIN;
+SELECT mq.send('twopc', '{"k": "p4"}');
+PREPARE TRANSACTION 'crash_p4';
+SQL
+expect "prepared transactions crash_p2..p4 exist" 3 "$(q "SELECT count(*) FROM pg_prepared_xacts WHERE gid IN ('crash_p2', 'crash_p3', 'crash_p4')")"
+
 {
     echo "BEGIN;"
     for k in $(seq 1 10); do echo "SELECT mq.send('durable', '{\"open\": true, \"n\": $((100000 + k))}');"; done
@@ -158,6 +178,24 @@ q "COMMIT PREPARED 'crash_p1'"
 expect "after COMMIT PREPARED, mq.read returns: all|prepared" "1855|5" "$(read_all_rolled_back)"
 sleep 1.1   # past mq's once-a-second prepared-transaction check: tracked reads now
 expect "after COMMIT PREPARED (tracked read), mq.read returns: all|prepared" "1855|5" "$(read_all_rolled_back)"
+
+expect "crash_p2..p4 survived the crash" 3 "$(q "SELECT count(*) FROM pg_prepared_xacts WHERE gid IN ('crash_p2', 'crash_p3', 'crash_p4')")"
+expect "twopc: m1 is held by the prepared ack, p2 and p4 are not visible: read gets" "m2,m3" \
+    "$(q "SELECT string_agg(payload->>'k', ',' ORDER BY id) FROM mq.read('twopc', 10)")"
+q "SELECT count(mq.ack('twopc', id)) FROM mq.q_twopc WHERE payload->>'k' IN ('m2', 'm3')" >/dev/null
+PGAPPNAME=twopc_waiter psql_ -d "$DB" -qAt -c "SELECT payload->>'k' FROM mq.read('twopc', 1, NULL, '60 s')" >"$W/twopc_wait.out" 2>&1 &
+TWOPC_WAITER=$!
+BG_PIDS+=("$TWOPC_WAITER")
+wait_for "the consumer to wait on twopc" \
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'twopc_waiter' AND wait_event_type = 'Extension'" >/dev/null
+q "ROLLBACK PREPARED 'crash_p2'"
+q "COMMIT PREPARED 'crash_p3'"
+q "COMMIT PREPARED 'crash_p4'"
+for i in $(seq 1 100); do kill -0 "$TWOPC_WAITER" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$TWOPC_WAITER" 2>/dev/null && fail "the waiting consumer was not woken within 10 s of COMMIT PREPARED"
+expect "the waiting consumer got the message of COMMIT PREPARED crash_p4" p4 "$(cat "$W/twopc_wait.out")"
+expect "twopc holds only p4 (m1 acked by crash_p3, p2 rolled back)" p4 \
+    "$(q "SELECT string_agg(payload->>'k', ',') FROM mq.q_twopc")"
 
 expect "set_vt made the 50 leased messages visible" 50 \
     "$(q "SELECT count(mq.set_vt('durable', id, '0 seconds')) FROM mq.q_durable WHERE deliveries = 1")"
