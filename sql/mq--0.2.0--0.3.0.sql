@@ -73,3 +73,42 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'mq_alter_queue'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval) IS 'change a queue''s options; NULL leaves one as it is';
+
+-- Idempotent consumers: keys a consumer has processed, kept for a while.
+CREATE TABLE mq.processed (
+    consumer    text        NOT NULL,
+    key         text        NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (consumer, key)
+);
+SELECT pg_catalog.pg_extension_config_dump('mq.processed', '');
+COMMENT ON TABLE mq.processed IS 'mq.mark_processed: keys each consumer has processed, until expires_at';
+
+CREATE FUNCTION mq.mark_processed(consumer text, key text, keep interval DEFAULT '7 days')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $f$
+DECLARE
+    first boolean;
+BEGIN
+    IF consumer IS NULL OR key IS NULL OR keep IS NULL THEN
+        RAISE EXCEPTION 'consumer, key and keep of mq.mark_processed must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF keep < interval '0' THEN
+        RAISE EXCEPTION 'keep of mq.mark_processed must not be negative'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A concurrent caller with the same key waits here for ours to end.
+    INSERT INTO mq.processed AS p (consumer, key, expires_at)
+    VALUES (mark_processed.consumer, mark_processed.key, now() + keep)
+    ON CONFLICT ON CONSTRAINT processed_pkey DO UPDATE
+        SET processed_at = now(), expires_at = EXCLUDED.expires_at
+        WHERE p.expires_at <= now()
+    RETURNING true INTO first;
+    RETURN coalesce(first, false);
+END
+$f$;
+COMMENT ON FUNCTION mq.mark_processed(text, text, interval) IS 'record that consumer processed key; true the first time (within keep), false after';

@@ -23,7 +23,7 @@
  *	  senders never run NOTIFY (PREPARE TRANSACTION refuses it, and its
  *	  commit-time lock would serialise every sender);
  *	- every mq.worker_naptime, check the extension is still there, and
- *	  delete dedup keys whose window has passed.
+ *	  delete dedup keys and processed-keys whose time has passed.
  *
  * Lifecycle: a worker terminated by pg_terminate_backend (or failing) is
  * started again by the launcher after a second; after a crash restart the
@@ -921,7 +921,8 @@ leave(void)
 /*
  * forget_expired_keys
  *		Delete dedup keys whose window has passed (a send would reuse such
- *		a key anyway; this keeps mq.dedup small).
+ *		a key anyway; this keeps mq.dedup small), and processed-keys of
+ *		mq.mark_processed past their keep time.
  */
 static void
 forget_expired_keys(void)
@@ -942,6 +943,13 @@ forget_expired_keys(void)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed > 0)
 			elog(DEBUG1, "mq worker forgot " UINT64_FORMAT " expired dedup keys", SPI_processed);
+		if (OidIsValid(get_relname_relid("processed", nsp)))
+		{
+			ret = SPI_execute("DELETE FROM mq.processed WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()",
+							  false, 0);
+			if (ret != SPI_OK_DELETE)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		}
 		PopActiveSnapshot();
 		SPI_finish();
 	}
