@@ -51,28 +51,50 @@ AS 'MODULE_PATHNAME', 'mq_send_batch'
 LANGUAGE C VOLATILE ROWS 100;
 COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb, interval, text[]) IS 'send many messages; returns their ids in input order';
 
+-- Retries: a nack without a delay backs off exponentially, with jitter.
+ALTER TABLE mq.queue
+    ADD COLUMN retry_delay interval NOT NULL DEFAULT '0'
+        CHECK (retry_delay OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
+    ADD COLUMN retry_delay_max interval NOT NULL DEFAULT '1 hour'
+        CHECK (retry_delay_max OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval);
+
+DROP FUNCTION mq.nack(text, bigint, text, interval);
+CREATE FUNCTION mq.nack(
+    queue_name text,
+    id bigint,
+    error text DEFAULT NULL,
+    delay interval DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_nack'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.nack(text, bigint, text, interval) IS 'give a message back, visible again after delay (NULL: the queue''s backoff), keeping the error';
+
 DROP FUNCTION mq.create_queue(text, interval, boolean, boolean);
 CREATE FUNCTION mq.create_queue(
     queue_name text,
     visibility_timeout interval DEFAULT '30 seconds',
     unlogged boolean DEFAULT false,
     notify boolean DEFAULT false,
-    dedup_window interval DEFAULT '5 minutes')
+    dedup_window interval DEFAULT '5 minutes',
+    retry_delay interval DEFAULT '0',
+    retry_delay_max interval DEFAULT '1 hour')
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_create_queue'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval) IS 'create a queue';
+COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval) IS 'create a queue';
 
 DROP FUNCTION mq.alter_queue(text, interval, boolean);
 CREATE FUNCTION mq.alter_queue(
     queue_name text,
     visibility_timeout interval DEFAULT NULL,
     notify boolean DEFAULT NULL,
-    dedup_window interval DEFAULT NULL)
+    dedup_window interval DEFAULT NULL,
+    retry_delay interval DEFAULT NULL,
+    retry_delay_max interval DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_alter_queue'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval) IS 'change a queue''s options; NULL leaves one as it is';
+COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval) IS 'change a queue''s options; NULL leaves one as it is';
 
 -- Idempotent consumers: keys a consumer has processed, kept for a while.
 CREATE TABLE mq.processed (

@@ -151,12 +151,16 @@ mq_nack(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	int64		id = id_arg(fcinfo, 1, name);
 	TimestampTz vt = GetCurrentTimestamp();
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		backoff;
 	MqQueue    *queue;
 	uint64		n;
+	bool		isnull;
 
-	if (!PG_ARGISNULL(3))
+	/* An explicit delay wins; NULL applies the queue's backoff, if any. */
+	backoff = PG_ARGISNULL(3);
+	if (!backoff)
 	{
 		Interval   *delay = PG_GETARG_INTERVAL_P(3);
 
@@ -171,10 +175,21 @@ mq_nack(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	queue = mq_lookup_queue(name);
+	if (backoff && queue->has_retry_delay)
+		values[3] = IntervalPGetDatum(&queue->retry_delay);
+	else
+		nulls[3] = 'n';
+	if (backoff && queue->has_retry_delay_max)
+		values[4] = IntervalPGetDatum(&queue->retry_delay_max);
+	else
+		nulls[4] = 'n';
 	mq_cursor_touch(queue, id);
 	n = run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
+	{
+		vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		mq_cursor_vt_changed(queue, id, vt);
+	}
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);
 }

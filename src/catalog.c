@@ -246,6 +246,7 @@ mq_lookup_queue(const char *name)
 	Datum		arg;
 	int			ret;
 	bool		isnull;
+	Datum		d;
 	int			i;
 
 	ensure_cache();
@@ -283,10 +284,12 @@ mq_lookup_queue(const char *name)
 		 * may be newer than the installed SQL until ALTER EXTENSION UPDATE.
 		 */
 		registry_plan_stale = false;
-		registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s "
+		registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s "
 											 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
 											 registry_column("notify", "false"),
-											 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval")),
+											 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval"),
+											 registry_column("retry_delay", "NULL::pg_catalog.interval"),
+											 registry_column("retry_delay_max", "NULL::pg_catalog.interval")),
 									1, argtypes);
 		if (registry_plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -316,6 +319,20 @@ mq_lookup_queue(const char *name)
 	entry->dedup_window =
 		*DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 4, &isnull));
+	entry->has_retry_delay = false;
+	entry->has_retry_delay_max = false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+	if (!isnull)
+	{
+		entry->retry_delay = *DatumGetIntervalP(d);
+		entry->has_retry_delay = true;
+	}
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
+	if (!isnull)
+	{
+		entry->retry_delay_max = *DatumGetIntervalP(d);
+		entry->has_retry_delay_max = true;
+	}
 	(void) mq_registry_relid();
 	entry->relid = relation_for("q_", name);
 	entry->archive_relid = relation_for("a_", name);
@@ -414,13 +431,25 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			types[0] = INT8ARRAYOID;
 			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
 		case MQ_PLAN_NACK:
-			*nargs = 3;
+			/*
+			 * $2: when the message is visible again, or with a backoff base
+			 * $4 (and cap $5), when the backoff starts: base x 2^(deliveries
+			 * - 1) (exponent capped at 20), at most the cap, times a random
+			 * factor in [0.5, 1) so that failures do not retry in lockstep.
+			 */
+			*nargs = 5;
 			types[0] = INT8OID;
 			types[1] = TIMESTAMPTZOID;
 			types[2] = TEXTOID;
-			return psprintf("UPDATE %s SET vt = $2, leased = false,"
-							" last_error = COALESCE($3, last_error) "
-							"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id", q);
+			types[3] = INTERVALOID;
+			types[4] = INTERVALOID;
+			return psprintf("UPDATE %s SET vt = CASE WHEN $4 IS NULL THEN $2 ELSE $2 OPERATOR(pg_catalog.+)"
+							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($4,"
+							" pg_catalog.power(2, LEAST(GREATEST(deliveries OPERATOR(pg_catalog.-) 1, 0), 20))),"
+							" COALESCE($5, pg_catalog.interval_mul($4, 1048576))),"
+							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END,"
+							" leased = false, last_error = COALESCE($3, last_error) "
+							"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q);
 		case MQ_PLAN_ARCHIVE:
 		case MQ_PLAN_ARCHIVE_MANY:
 			*nargs = 2;
@@ -493,7 +522,7 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
 	char	   *aname;
 	char	   *sql;
 	int			nargs = 0;
-	Oid			types[4];
+	Oid			types[5];
 	SPIPlanPtr	plan;
 
 	if (queue->plans[kind] != NULL)

@@ -72,6 +72,10 @@ typedef struct MqQueue
 	bool		unlogged;
 	bool		notify;			/* NOTIFY mq_<name> after committed sends */
 	Interval	dedup_window;	/* how long a dedup key is remembered */
+	bool		has_retry_delay;	/* nack without delay backs off ... */
+	Interval	retry_delay;	/* ... from this base */
+	bool		has_retry_delay_max;
+	Interval	retry_delay_max;	/* ... up to this */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	bool		layout_checked; /* insert.c looked at the table */
 	bool		layout_ok;		/* ... and may insert directly */

@@ -95,25 +95,34 @@ check_visibility_timeout(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
- * check_dedup_window
- *		A queue's dedup window must be given and not negative (zero: keys
- *		are not remembered).
+ * check_nonnegative
+ *		A queue option interval that must be given and not negative.
  */
 static Interval *
-check_dedup_window(FunctionCallInfo fcinfo, int argno, const char *name)
+check_nonnegative(FunctionCallInfo fcinfo, int argno, const char *name, const char *what)
 {
 	Interval   *w;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dedup window of queue \"%s\" must not be null", name)));
+				 errmsg("%s of queue \"%s\" must not be null", what, name)));
 	w = PG_GETARG_INTERVAL_P(argno);
 	if (w->month < 0 || w->day < 0 || w->time < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dedup window of queue \"%s\" must not be negative", name)));
+				 errmsg("%s of queue \"%s\" must not be negative", what, name)));
 	return w;
+}
+
+/*
+ * check_dedup_window
+ *		A queue's dedup window (zero: keys are not remembered).
+ */
+static Interval *
+check_dedup_window(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	return check_nonnegative(fcinfo, argno, name, "dedup window");
 }
 
 /*
@@ -130,17 +139,21 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	Interval   *vt;
 	bool		unlogged;
 	bool		notify = false;
-	Oid			argtypes[5] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID};
-	Datum		args[5];
-	int			nargs = PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
+	Oid			argtypes[7] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID,
+	INTERVALOID, INTERVALOID};
+	Datum		args[7];
+	int			nargs = PG_NARGS() > 5 ? 7 : PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
 	static const char *const columns[] = {
 		NULL, NULL, NULL,
 		"queue_name, visibility_timeout, unlogged",
 		"queue_name, visibility_timeout, unlogged, notify",
-		"queue_name, visibility_timeout, unlogged, notify, dedup_window"
+		"queue_name, visibility_timeout, unlogged, notify, dedup_window",
+		NULL,
+		"queue_name, visibility_timeout, unlogged, notify, dedup_window, retry_delay, retry_delay_max"
 	};
 	static const char *const params[] = {
-		NULL, NULL, NULL, "$1, $2, $3", "$1, $2, $3, $4", "$1, $2, $3, $4, $5"
+		NULL, NULL, NULL, "$1, $2, $3", "$1, $2, $3, $4", "$1, $2, $3, $4, $5", NULL,
+		"$1, $2, $3, $4, $5, $6, $7"
 	};
 	int			ret;
 	const char *q;
@@ -153,6 +166,11 @@ mq_create_queue(PG_FUNCTION_ARGS)
 		notify = PG_GETARG_BOOL(3);
 	if (nargs > 4)
 		args[4] = IntervalPGetDatum(check_dedup_window(fcinfo, 4, name));
+	if (nargs > 5)
+	{
+		args[5] = IntervalPGetDatum(check_nonnegative(fcinfo, 5, name, "retry delay"));
+		args[6] = IntervalPGetDatum(check_nonnegative(fcinfo, 6, name, "maximum retry delay"));
+	}
 
 	SPI_connect();
 
@@ -214,10 +232,11 @@ Datum
 mq_alter_queue(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
-	Oid			argtypes[4] = {TEXTOID, INTERVALOID, BOOLOID, INTERVALOID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	int			nargs = PG_NARGS() > 3 ? 4 : 3;
+	Oid			argtypes[6] = {TEXTOID, INTERVALOID, BOOLOID, INTERVALOID, INTERVALOID, INTERVALOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int			nargs = PG_NARGS() > 4 ? 6 : PG_NARGS() > 3 ? 4 : 3;
+	int			i;
 	int			ret;
 
 	args[0] = CStringGetTextDatum(name);
@@ -235,16 +254,30 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 	}
 	else
 		args[2] = BoolGetDatum(PG_GETARG_BOOL(2));
-	if (nargs > 3 && !PG_ARGISNULL(3))
-		args[3] = IntervalPGetDatum(check_dedup_window(fcinfo, 3, name));
-	else
+	for (i = 3; i < nargs; i++)
 	{
-		args[3] = (Datum) 0;
-		nulls[3] = 'n';
+		static const char *const what[] = {NULL, NULL, NULL, "dedup window",
+		"retry delay", "maximum retry delay"};
+
+		if (PG_ARGISNULL(i))
+		{
+			args[i] = (Datum) 0;
+			nulls[i] = 'n';
+		}
+		else
+			args[i] = IntervalPGetDatum(check_nonnegative(fcinfo, i, name, what[i]));
 	}
 
 	SPI_connect();
-	ret = SPI_execute_with_args(nargs > 3 ?
+	ret = SPI_execute_with_args(nargs > 4 ?
+								"UPDATE mq.queue SET"
+								" visibility_timeout = COALESCE($2, visibility_timeout),"
+								" notify = COALESCE($3, notify),"
+								" dedup_window = COALESCE($4, dedup_window),"
+								" retry_delay = COALESCE($5, retry_delay),"
+								" retry_delay_max = COALESCE($6, retry_delay_max) "
+								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING queue_name" :
+								nargs > 3 ?
 								"UPDATE mq.queue SET"
 								" visibility_timeout = COALESCE($2, visibility_timeout),"
 								" notify = COALESCE($3, notify),"
