@@ -22,6 +22,7 @@ OBJS = \
 	src/ack.o \
 	src/cursor.o \
 	src/wait.o \
+	src/redrive.o \
 	src/worker.o \
 	src/stats.o
 

@@ -69,6 +69,25 @@ AS 'MODULE_PATHNAME', 'mq_nack'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.nack(text, bigint, text, interval) IS 'give a message back, visible again after delay (NULL: the queue''s backoff), keeping the error';
 
+-- Dead letters: after max_deliveries, a nacked message moves to the
+-- dead-letter queue (or, without one, to the archive with the reason).
+ALTER TABLE mq.queue
+    ADD COLUMN max_deliveries integer
+        CHECK (max_deliveries OPERATOR(pg_catalog.>=) 1),
+    ADD COLUMN dead_letter_queue text
+        CHECK (dead_letter_queue OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$'
+               AND pg_catalog.octet_length(dead_letter_queue) OPERATOR(pg_catalog.<=) 48
+               AND dead_letter_queue OPERATOR(pg_catalog.<>) queue_name);
+
+CREATE FUNCTION mq.redrive(
+    dead_letter_queue text,
+    target_queue text DEFAULT NULL,
+    max_messages bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_redrive'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.redrive(text, text, bigint) IS 'move dead-lettered messages back to their queue (or target_queue), deliveries reset, history kept';
+
 DROP FUNCTION mq.create_queue(text, interval, boolean, boolean);
 CREATE FUNCTION mq.create_queue(
     queue_name text,
@@ -77,11 +96,13 @@ CREATE FUNCTION mq.create_queue(
     notify boolean DEFAULT false,
     dedup_window interval DEFAULT '5 minutes',
     retry_delay interval DEFAULT '0',
-    retry_delay_max interval DEFAULT '1 hour')
+    retry_delay_max interval DEFAULT '1 hour',
+    max_deliveries integer DEFAULT NULL,
+    dead_letter_queue text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_create_queue'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval) IS 'create a queue';
+COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text) IS 'create a queue';
 
 DROP FUNCTION mq.alter_queue(text, interval, boolean);
 CREATE FUNCTION mq.alter_queue(
@@ -90,11 +111,13 @@ CREATE FUNCTION mq.alter_queue(
     notify boolean DEFAULT NULL,
     dedup_window interval DEFAULT NULL,
     retry_delay interval DEFAULT NULL,
-    retry_delay_max interval DEFAULT NULL)
+    retry_delay_max interval DEFAULT NULL,
+    max_deliveries integer DEFAULT NULL,
+    dead_letter_queue text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_alter_queue'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval) IS 'change a queue''s options; NULL leaves one as it is';
+COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval, integer, text) IS 'change a queue''s options; NULL leaves one as it is (max_deliveries 0 and dead_letter_queue '''' remove them)';
 
 -- Idempotent consumers: keys a consumer has processed, kept for a while.
 CREATE TABLE mq.processed (

@@ -105,6 +105,46 @@ run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int 
 }
 
 /*
+ * dead_letter
+ *		If message id has had the queue's max_deliveries, take it out of
+ *		the queue: into the dead-letter queue (its headers gain an
+ *		"mq_dead_letter" record: origin, deliveries, last error, reason,
+ *		times), or, without one, into the archive with the reason as its
+ *		last error.  Returns whether it did.  Caller is connected to SPI.
+ */
+static bool
+dead_letter(MqQueue *queue, const char *name, int64 id, bool error_null, Datum error)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		payload;
+	Datum		headers;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(queue->max_deliveries);
+	if (queue->dead_letter_queue[0] == '\0')
+	{
+		values[2] = error_null ? (Datum) 0 : error;
+		nulls[2] = error_null ? 'n' : ' ';
+		values[3] = TimestampTzGetDatum(now);
+		return run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) > 0;
+	}
+
+	values[2] = CStringGetTextDatum(name);
+	values[3] = error_null ? (Datum) 0 : error;
+	nulls[3] = error_null ? 'n' : ' ';
+	values[4] = TimestampTzGetDatum(now);
+	if (run_plan(queue, MQ_PLAN_DEAD_TAKE, values, nulls, SPI_OK_DELETE_RETURNING) == 0)
+		return false;
+	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	(void) mq_send_message(queue->dead_letter_queue, payload, false, headers, now, now);
+	return true;
+}
+
+/*
  * mq.ack(queue_name text, id bigint) returns boolean
  */
 Datum
@@ -184,6 +224,15 @@ mq_nack(PG_FUNCTION_ARGS)
 	else
 		nulls[4] = 'n';
 	mq_cursor_touch(queue, id);
+
+	/* Its last allowed delivery failed: dead-letter it instead. */
+	if (queue->max_deliveries > 0 &&
+		dead_letter(queue, name, id, PG_ARGISNULL(2), values[2]))
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(true);
+	}
+
 	n = run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 	{

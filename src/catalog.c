@@ -284,12 +284,14 @@ mq_lookup_queue(const char *name)
 		 * may be newer than the installed SQL until ALTER EXTENSION UPDATE.
 		 */
 		registry_plan_stale = false;
-		registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s "
+		registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s "
 											 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
 											 registry_column("notify", "false"),
 											 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval"),
 											 registry_column("retry_delay", "NULL::pg_catalog.interval"),
-											 registry_column("retry_delay_max", "NULL::pg_catalog.interval")),
+											 registry_column("retry_delay_max", "NULL::pg_catalog.interval"),
+											 registry_column("max_deliveries", "NULL::pg_catalog.int4"),
+											 registry_column("dead_letter_queue", "NULL::pg_catalog.text")),
 									1, argtypes);
 		if (registry_plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -333,6 +335,13 @@ mq_lookup_queue(const char *name)
 		entry->retry_delay_max = *DatumGetIntervalP(d);
 		entry->has_retry_delay_max = true;
 	}
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull);
+	entry->max_deliveries = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull);
+	if (isnull)
+		entry->dead_letter_queue[0] = '\0';
+	else
+		strlcpy(entry->dead_letter_queue, TextDatumGetCString(d), NAMEDATALEN);
 	(void) mq_registry_relid();
 	entry->relid = relation_for("q_", name);
 	entry->archive_relid = relation_for("a_", name);
@@ -501,6 +510,54 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			types[2] = INT8OID;
 			return pstrdup("UPDATE mq.dedup SET id = $3 WHERE queue_name OPERATOR(pg_catalog.=) $1 "
 						   "AND dedup_key OPERATOR(pg_catalog.=) $2");
+		case MQ_PLAN_DEAD_TAKE:
+			/*
+			 * Remove message $1 if it has had $2 deliveries, returning what
+			 * its dead-letter copy carries: the payload, and the headers with
+			 * an "mq_dead_letter" record (origin queue $3, error $4, time $5).
+			 */
+			*nargs = 5;
+			types[0] = INT8OID;
+			types[1] = INT4OID;
+			types[2] = TEXTOID;
+			types[3] = TEXTOID;
+			types[4] = TIMESTAMPTZOID;
+			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
+							" AND deliveries OPERATOR(pg_catalog.>=) $2 "
+							"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
+							" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
+							"'queue', $3, 'id', id, 'deliveries', deliveries,"
+							" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
+							" 'enqueued_at', enqueued_at, 'dead_at', $5))", q);
+		case MQ_PLAN_DEAD_ARCHIVE:
+			/* No dead-letter queue: archive message $1 with the reason. */
+			*nargs = 4;
+			types[0] = INT8OID;
+			types[1] = INT4OID;
+			types[2] = TEXTOID;
+			types[3] = TIMESTAMPTZOID;
+			return psprintf("WITH d AS (DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
+							" AND deliveries OPERATOR(pg_catalog.>=) $2"
+							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
+							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
+							"SELECT id, payload, headers, enqueued_at, $4, deliveries,"
+							" 'dead: max_deliveries (' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) ') reached; last error: '"
+							" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none') FROM d RETURNING id",
+							q, a);
+		case MQ_PLAN_REDRIVE_TAKE:
+			/* Take up to $1 messages, oldest first, that nobody holds. */
+			*nargs = 1;
+			types[0] = INT8OID;
+			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"SELECT id FROM %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+							"RETURNING id, payload,"
+							" CASE WHEN headers OPERATOR(pg_catalog.?) 'mq_dead_letter' THEN"
+							" (headers OPERATOR(pg_catalog.-) 'mq_dead_letter'::pg_catalog.text) OPERATOR(pg_catalog.||)"
+							" pg_catalog.jsonb_build_object('mq_history',"
+							" COALESCE(headers OPERATOR(pg_catalog.->) 'mq_history', '[]'::pg_catalog.jsonb)"
+							" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(headers OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
+							" ELSE headers END,"
+							" headers OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue'", q, q);
 		case MQ_NUM_PLANS:
 			break;
 	}

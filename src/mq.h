@@ -56,6 +56,9 @@ typedef enum MqPlanKind
 	MQ_PLAN_DEDUP_CLAIM,
 	MQ_PLAN_DEDUP_GET,
 	MQ_PLAN_DEDUP_SET,
+	MQ_PLAN_DEAD_TAKE,
+	MQ_PLAN_DEAD_ARCHIVE,
+	MQ_PLAN_REDRIVE_TAKE,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -76,6 +79,8 @@ typedef struct MqQueue
 	Interval	retry_delay;	/* ... from this base */
 	bool		has_retry_delay_max;
 	Interval	retry_delay_max;	/* ... up to this */
+	int			max_deliveries; /* dead-letter after this many; 0 = never */
+	char		dead_letter_queue[NAMEDATALEN]; /* "" = archive instead */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	bool		layout_checked; /* insert.c looked at the table */
 	bool		layout_ok;		/* ... and may insert directly */
@@ -99,6 +104,8 @@ extern bool mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 TimestampTz vt, TimestampTz now, int64 *ids);
 
 /* send.c */
+extern int64 mq_send_message(const char *name, Datum payload, bool headers_null,
+							 Datum headers, TimestampTz vt, TimestampTz now);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
 
 /* read.c / ack.c helpers */

@@ -116,6 +116,62 @@ check_nonnegative(FunctionCallInfo fcinfo, int argno, const char *name, const ch
 }
 
 /*
+ * dead_letter_args
+ *		max_deliveries (argument argno) and dead_letter_queue (argno + 1) as
+ *		registry values: NULL stays NULL (for alter_queue: unchanged); 0 and
+ *		'' become the "remove it" markers -1 and '' (create_queue stores
+ *		NULL for them).  The dead-letter queue must exist and not be the
+ *		queue itself.  Caller is connected to SPI.
+ */
+static void
+dead_letter_args(FunctionCallInfo fcinfo, int argno, const char *name,
+				 Datum *values, char *nulls)
+{
+	if (PG_ARGISNULL(argno))
+		nulls[0] = 'n';
+	else
+	{
+		int32		max = PG_GETARG_INT32(argno);
+
+		if (max < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_deliveries of queue \"%s\" must not be negative", name),
+					 errhint("0 means no limit.")));
+		values[0] = Int32GetDatum(max);
+	}
+	if (PG_ARGISNULL(argno + 1))
+		nulls[1] = 'n';
+	else
+	{
+		char	   *dlq = text_to_cstring(PG_GETARG_TEXT_PP(argno + 1));
+
+		if (dlq[0] != '\0')
+		{
+			Oid			argtype = TEXTOID;
+			Datum		arg = CStringGetTextDatum(dlq);
+			int			ret;
+
+			mq_validate_name(dlq);
+			if (strcmp(dlq, name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("queue \"%s\" cannot be its own dead-letter queue", name)));
+			ret = SPI_execute_with_args("SELECT 1 FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+										1, &argtype, &arg, NULL, true, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+			if (SPI_processed == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("dead-letter queue \"%s\" does not exist", dlq),
+						 errhint("Create it with mq.create_queue first.")));
+		}
+		values[1] = CStringGetTextDatum(dlq);
+	}
+}
+
+/*
  * check_dedup_window
  *		A queue's dedup window (zero: keys are not remembered).
  */
@@ -139,21 +195,26 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	Interval   *vt;
 	bool		unlogged;
 	bool		notify = false;
-	Oid			argtypes[7] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID,
-	INTERVALOID, INTERVALOID};
-	Datum		args[7];
-	int			nargs = PG_NARGS() > 5 ? 7 : PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
+	Oid			argtypes[9] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID,
+	INTERVALOID, INTERVALOID, INT4OID, TEXTOID};
+	Datum		args[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int			nargs = PG_NARGS() > 7 ? 9 : PG_NARGS() > 5 ? 7 : PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
 	static const char *const columns[] = {
 		NULL, NULL, NULL,
 		"queue_name, visibility_timeout, unlogged",
 		"queue_name, visibility_timeout, unlogged, notify",
 		"queue_name, visibility_timeout, unlogged, notify, dedup_window",
 		NULL,
-		"queue_name, visibility_timeout, unlogged, notify, dedup_window, retry_delay, retry_delay_max"
+		"queue_name, visibility_timeout, unlogged, notify, dedup_window, retry_delay, retry_delay_max",
+		NULL,
+		"queue_name, visibility_timeout, unlogged, notify, dedup_window, retry_delay, retry_delay_max,"
+		" max_deliveries, dead_letter_queue"
 	};
 	static const char *const params[] = {
 		NULL, NULL, NULL, "$1, $2, $3", "$1, $2, $3, $4", "$1, $2, $3, $4, $5", NULL,
-		"$1, $2, $3, $4, $5, $6, $7"
+		"$1, $2, $3, $4, $5, $6, $7", NULL,
+		"$1, $2, $3, $4, $5, $6, $7, NULLIF($8, 0), NULLIF($9, '')"
 	};
 	int			ret;
 	const char *q;
@@ -173,6 +234,8 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
+	if (nargs > 7)
+		dead_letter_args(fcinfo, 7, name, &args[7], &nulls[7]);
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = IntervalPGetDatum(vt);
@@ -181,7 +244,7 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	ret = SPI_execute_with_args(psprintf("INSERT INTO mq.queue (%s) VALUES (%s) "
 										 "ON CONFLICT (queue_name) DO NOTHING RETURNING queue_name",
 										 columns[nargs], params[nargs]),
-								nargs, argtypes, args, NULL, false, 1);
+								nargs, argtypes, args, nulls, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -232,10 +295,11 @@ Datum
 mq_alter_queue(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
-	Oid			argtypes[6] = {TEXTOID, INTERVALOID, BOOLOID, INTERVALOID, INTERVALOID, INTERVALOID};
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	int			nargs = PG_NARGS() > 4 ? 6 : PG_NARGS() > 3 ? 4 : 3;
+	Oid			argtypes[8] = {TEXTOID, INTERVALOID, BOOLOID, INTERVALOID, INTERVALOID, INTERVALOID,
+	INT4OID, TEXTOID};
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int			nargs = PG_NARGS() > 6 ? 8 : PG_NARGS() > 4 ? 6 : PG_NARGS() > 3 ? 4 : 3;
 	int			i;
 	int			ret;
 
@@ -254,7 +318,7 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 	}
 	else
 		args[2] = BoolGetDatum(PG_GETARG_BOOL(2));
-	for (i = 3; i < nargs; i++)
+	for (i = 3; i < nargs && i < 6; i++)
 	{
 		static const char *const what[] = {NULL, NULL, NULL, "dedup window",
 		"retry delay", "maximum retry delay"};
@@ -269,7 +333,21 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
-	ret = SPI_execute_with_args(nargs > 4 ?
+	if (nargs > 6)
+		dead_letter_args(fcinfo, 6, name, &args[6], &nulls[6]);
+	ret = SPI_execute_with_args(nargs > 6 ?
+								"UPDATE mq.queue SET"
+								" visibility_timeout = COALESCE($2, visibility_timeout),"
+								" notify = COALESCE($3, notify),"
+								" dedup_window = COALESCE($4, dedup_window),"
+								" retry_delay = COALESCE($5, retry_delay),"
+								" retry_delay_max = COALESCE($6, retry_delay_max),"
+								" max_deliveries = CASE WHEN $7 IS NULL THEN max_deliveries"
+								" WHEN $7 OPERATOR(pg_catalog.=) 0 THEN NULL ELSE $7 END,"
+								" dead_letter_queue = CASE WHEN $8 IS NULL THEN dead_letter_queue"
+								" WHEN $8 OPERATOR(pg_catalog.=) '' THEN NULL ELSE $8 END "
+								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING queue_name" :
+								nargs > 4 ?
 								"UPDATE mq.queue SET"
 								" visibility_timeout = COALESCE($2, visibility_timeout),"
 								" notify = COALESCE($3, notify),"
@@ -316,6 +394,21 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
+
+	/* A queue other queues dead-letter into stays until they stop. */
+	if (get_attnum(mq_registry_relid(), "dead_letter_queue") != InvalidAttrNumber)
+	{
+		ret = SPI_execute_with_args("SELECT queue_name FROM mq.queue WHERE dead_letter_queue OPERATOR(pg_catalog.=) $1 "
+									"ORDER BY 1 LIMIT 1", 1, argtypes, args, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("queue \"%s\" is the dead-letter queue of queue \"%s\"", name,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+					 errhint("Change that queue's dead_letter_queue with mq.alter_queue first.")));
+	}
 
 	ret = SPI_execute_with_args("DELETE FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1 "
 								"RETURNING queue_name",

@@ -76,13 +76,13 @@ delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
 }
 
 /*
- * send_one
+ * mq_send_message
  *		Insert one message into a queue in the caller's transaction; return
  *		its id.  The queue name is validated; the payload size checked.
  */
-static int64
-send_one(const char *name, Datum payload, bool headers_null, Datum headers,
-		 TimestampTz vt, TimestampTz now)
+int64
+mq_send_message(const char *name, Datum payload, bool headers_null, Datum headers,
+				TimestampTz vt, TimestampTz now)
 {
 	MqQueue    *queue;
 	Datum		values[4];
@@ -138,7 +138,7 @@ check_dedup_key(const char *queue, Datum key)
 
 /*
  * send_dedup
- *		send_one, unless the queue remembers key from a send inside its
+ *		mq_send_message, unless the queue remembers key from a send inside its
  *		dedup window: then nothing is sent and that send's id returned.
  *
  * The key is claimed first (MQ_PLAN_DEDUP_CLAIM): a concurrent send of the
@@ -175,7 +175,7 @@ send_dedup(const char *name, text *key, Datum payload, bool headers_null,
 		return id;
 	}
 
-	id = send_one(name, payload, headers_null, headers, vt, now);
+	id = mq_send_message(name, payload, headers_null, headers, vt, now);
 	args[2] = Int64GetDatum(id);
 	queue = mq_lookup_queue(name);
 	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_SET), args, NULL, false, 0);
@@ -209,7 +209,7 @@ mq_send(PG_FUNCTION_ARGS)
 								   PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 								   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 								   delay ? mq_add_interval(now, delay) : now, now));
-	PG_RETURN_INT64(send_one(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+	PG_RETURN_INT64(mq_send_message(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 							 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 							 delay ? mq_add_interval(now, delay) : now, now));
 }
@@ -290,7 +290,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 		Datum		out[2];
 		bool		outnulls[2] = {false, false};
 
-		out[1] = Int64GetDatum(send_one(names[i], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+		out[1] = Int64GetDatum(mq_send_message(names[i], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 										PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 										vt, now));
 		out[0] = CStringGetTextDatum(names[i]);
@@ -411,7 +411,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 			Datum		id;
 
 			if (knulls[i])
-				id = Int64GetDatum(send_one(name, elems[i], PG_ARGISNULL(2),
+				id = Int64GetDatum(mq_send_message(name, elems[i], PG_ARGISNULL(2),
 											PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 											vt, now));
 			else
