@@ -6,18 +6,20 @@ SELECT mq.create_queue('rq', retry_delay => '10 seconds', retry_delay_max => '1 
 SELECT retry_delay, retry_delay_max FROM mq.queue WHERE queue_name = 'rq';
 SELECT mq.send('rq', '{"job": 1}') AS id \gset
 CREATE FUNCTION pg_temp.fail_once(expect_deliveries int) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE m record; v timestamptz; lo interval; hi interval;
+DECLARE m record; v timestamptz; lo interval; hi interval; t0 timestamptz; t1 timestamptz;
 BEGIN
   PERFORM mq.set_vt('rq', id, '0') FROM mq.q_rq;          -- make it visible now
   SELECT * INTO m FROM mq.read('rq');
   IF m.deliveries <> expect_deliveries THEN RETURN 'deliveries ' || m.deliveries; END IF;
+  t0 := clock_timestamp();                                -- the nack happens in [t0, t1]
   PERFORM mq.nack('rq', m.id, 'boom ' || m.deliveries);
+  t1 := clock_timestamp();
   SELECT vt INTO v FROM mq.q_rq WHERE id = m.id;
   hi := least(interval '10 seconds' * 2 ^ (m.deliveries - 1), interval '1 minute');
   lo := hi * 0.5;
-  RETURN CASE WHEN v - clock_timestamp() BETWEEN lo - interval '1 second' AND hi
+  RETURN CASE WHEN v >= t0 + lo AND v < t1 + hi
               THEN 'delivery ' || m.deliveries || ': backoff within [' || lo || ', ' || hi || ']'
-              ELSE 'delivery ' || m.deliveries || ': backoff ' || (v - clock_timestamp()) || ' outside [' || lo || ', ' || hi || ']' END;
+              ELSE 'delivery ' || m.deliveries || ': backoff ' || (v - t0) || ' outside [' || lo || ', ' || hi || ']' END;
 END $$;
 SELECT pg_temp.fail_once(1);
 SELECT pg_temp.fail_once(2);
@@ -27,10 +29,12 @@ SELECT pg_temp.fail_once(5);
 SELECT last_error, leased FROM mq.q_rq;
 -- jitter: many messages nacked at their first delivery spread over [5 s, 10 s)
 SELECT count(*) FROM mq.send_batch('rq', array_fill('{}'::jsonb, ARRAY[200]));
+BEGIN;   -- now() <= each nack's time <= clock_timestamp() below
 SELECT count(mq.nack('rq', id)) FROM mq.read('rq', 200);
-SELECT min(vt - now()) >= interval '5 seconds' AND max(vt - now()) < interval '10 seconds' AS in_range,
+SELECT min(vt - now()) >= interval '5 seconds' AND max(vt - clock_timestamp()) < interval '10 seconds' AS in_range,
        count(DISTINCT vt) > 100 AS spread
   FROM mq.q_rq WHERE deliveries = 1;
+COMMIT;
 SELECT mq.purge('rq');
 -- an explicit delay overrides the backoff; '0' means visible at once
 SELECT mq.send('rq', '{"job": 2}') AS id2 \gset
