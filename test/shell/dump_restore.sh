@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# pg_dump / pg_restore carry queues, their options, their messages (ids,
-# leases, deliveries, errors, delays), archives and id sequences; the
+# pg_dump / pg_restore carry queues, all their options (dead letters, retry,
+# dedup, notify), their messages (ids, leases, deliveries, errors, delays),
+# archives, id sequences, dedup keys and mq.mark_processed records; the
 # restored queue keeps working and continues its ids.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,9 +21,16 @@ q mq_dump_src "SELECT mq.nack('alpha', (SELECT min(id) FROM mq.q_alpha), 'kept e
 q mq_dump_src "SELECT mq.archive('alpha', ARRAY(SELECT id FROM mq.q_alpha ORDER BY id DESC LIMIT 5))" >/dev/null
 q mq_dump_src "SELECT mq.ack('alpha', ARRAY(SELECT id FROM mq.q_alpha ORDER BY id DESC LIMIT 5))" >/dev/null
 q mq_dump_src "SELECT mq.send('beta', '{\"later\": true}', NULL, '1 day')" >/dev/null
+# Every 0.3.0 option, a dedup key and an idempotent-consumer record.
+q mq_dump_src "SELECT mq.create_queue('gamma', notify => true, dedup_window => '1 hour', retry_delay => '5 seconds',
+               retry_delay_max => '2 minutes', max_deliveries => 4, dead_letter_queue => 'beta')"
+q mq_dump_src "SELECT mq.send('gamma', '{\"g\": 1}', dedup_key => 'g-1')" >/dev/null
+q mq_dump_src "SELECT mq.mark_processed('billing', 'order-9')" >/dev/null
 
 snapshot() {
-    q "$1" "SELECT queue_name, visibility_timeout, unlogged FROM mq.queue ORDER BY 1"
+    q "$1" "SELECT * FROM mq.queue ORDER BY queue_name"
+    q "$1" "SELECT * FROM mq.dedup ORDER BY 1, 2"
+    q "$1" "SELECT * FROM mq.processed ORDER BY 1, 2"
     q "$1" "SELECT id, payload, headers, enqueued_at, vt, deliveries, leased, last_error FROM mq.q_alpha ORDER BY id"
     q "$1" "SELECT id, payload, vt, deliveries FROM mq.q_beta ORDER BY id"
     q "$1" "SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error FROM mq.a_alpha ORDER BY id"
@@ -40,6 +48,12 @@ if ! diff -u "$W/src.txt" "$W/dst.txt"; then
     echo "dump/restore changed the queues"; exit 1
 fi
 [ "$(wc -l < "$W/src.txt")" -gt 90 ] || { echo "snapshot unexpectedly small"; cat "$W/src.txt"; exit 1; }
+grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "billing|order-9|" "$W/src.txt" ||
+    { echo "snapshot lacks the 0.3.0 options, dedup key or processed record"; cat "$W/src.txt"; exit 1; }
+
+# The restored options act: the dedup key still deduplicates.
+dup=$(q mq_dump_dst "SELECT mq.send('gamma', '{\"g\": 2}', dedup_key => 'g-1') = (SELECT id FROM mq.q_gamma)")
+[ "$dup" = t ] || { echo "the restored dedup key did not deduplicate"; exit 1; }
 
 # The restored queue works: ids continue after the dumped sequence, reads and
 # acks succeed, and the queue can be dropped cleanly.
