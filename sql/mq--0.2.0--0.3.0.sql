@@ -157,3 +157,7 @@ BEGIN
 END
 $f$;
 COMMENT ON FUNCTION mq.mark_processed(text, text, interval) IS 'record that consumer processed key; true the first time (within keep), false after';
+
+-- A read returns each message's last error: the latest nack error, or a
+-- note that a lease expired.
+ALTER TYPE mq.message ADD ATTRIBUTE last_error text;

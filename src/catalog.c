@@ -412,13 +412,20 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			 * scan whatever the generic plan's row estimate for LIMIT $3 (a
 			 * join here became a hash join over the whole table).
 			 */
+			/*
+			 * A message still marked leased was neither acked nor nacked: its
+			 * lease expired.  Note that as its last error (old values on the
+			 * right of SET).
+			 */
 			return psprintf("UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
-							" leased = true "
+							" leased = true,"
+							" last_error = CASE WHEN leased THEN 'lease expired (delivery '"
+							" OPERATOR(pg_catalog.||) deliveries OPERATOR(pg_catalog.||) ')' ELSE last_error END "
 							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
 							"SELECT id FROM %s"
 							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
 							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-							"RETURNING id, payload, headers, enqueued_at, vt, deliveries",
+							"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error",
 							q, q);
 		case MQ_PLAN_READ_SUMMARY:
 			*nargs = 3;

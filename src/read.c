@@ -49,6 +49,9 @@
 #include "wait.h"
 #include "worker.h"
 
+/* Attributes of mq.message (0.3.0): what a read returns per message. */
+#define MQ_MESSAGE_NATTS 7
+
 /* How often a waiter on a queue the cursor cannot track looks again. */
 #define MQ_UNTRACKED_RECHECK_USECS USECS_PER_SEC
 
@@ -206,11 +209,12 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 
 	for (i = 0; i < n; i++)
 	{
-		Datum		out[6];
-		bool		outnulls[6];
+		Datum		out[MQ_MESSAGE_NATTS];
+		bool		outnulls[MQ_MESSAGE_NATTS];
 		int			c;
 
-		for (c = 0; c < 6; c++)
+		/* mq.message has 6 attributes before 0.3.0, 7 (last_error) after. */
+		for (c = 0; c < rsinfo->setDesc->natts && c < MQ_MESSAGE_NATTS; c++)
 			out[c] = SPI_getbinval(tt->vals[rows[i].index], tt->tupdesc, c + 1, &outnulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}

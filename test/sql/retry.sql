@@ -61,5 +61,15 @@ SELECT pg_temp.err($$SELECT mq.alter_queue('rq', retry_delay_max => '-1 s')$$);
 SELECT pg_temp.err($$SELECT mq.nack('rq', 1, 'x', '-1 s')$$);
 SELECT count(*) AS rq_bad FROM mq.queue WHERE queue_name = 'rq_bad';
 SELECT retry_delay, retry_delay_max FROM mq.queue WHERE queue_name = 'rq';
+-- a read returns last_error: the latest nack error, or a note that the
+-- previous delivery's lease expired without an ack or nack
+SELECT mq.create_queue('rq_err');
+SELECT mq.send('rq_err', '{}') AS ide \gset
+SELECT deliveries, last_error FROM mq.read('rq_err', vt => '0 seconds');
+SELECT deliveries, last_error FROM mq.read('rq_err', vt => '0 seconds');
+SELECT deliveries, last_error FROM mq.read('rq_err', vt => '1 hour');
+SELECT mq.nack('rq_err', :ide, 'bad input', '0');
+SELECT deliveries, last_error FROM mq.read('rq_err');
+SELECT mq.drop_queue('rq_err');
 SELECT mq.drop_queue('rq');
 SELECT mq.drop_queue('rq_plain');
