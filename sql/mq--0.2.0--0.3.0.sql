@@ -161,3 +161,58 @@ COMMENT ON FUNCTION mq.mark_processed(text, text, interval) IS 'record that cons
 -- A read returns each message's last error: the latest nack error, or a
 -- note that a lease expired.
 ALTER TYPE mq.message ADD ATTRIBUTE last_error text;
+
+-- Per-message failure record: how many deliveries failed (nack or lease
+-- expiry), the first error, and when the latest failure happened.  Every
+-- existing queue table gains the columns (no rewrite: constant defaults;
+-- a queue the 0.3.0 library created before the update has them already).
+DO $do$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT queue_name FROM mq.queue LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER TABLE mq.%I ADD COLUMN IF NOT EXISTS failures integer NOT NULL DEFAULT 0,'
+            ' ADD COLUMN IF NOT EXISTS first_error text, ADD COLUMN IF NOT EXISTS failed_at timestamptz',
+            'q_' OPERATOR(pg_catalog.||) r.queue_name);
+    END LOOP;
+END
+$do$;
+
+-- mq.queues gains the delivery options, the messages now failing, and
+-- failure counters since the server started.
+DROP VIEW mq.queues;
+DROP FUNCTION mq._queue_stats();
+CREATE FUNCTION mq._queue_stats(
+    OUT queue_name text,
+    OUT created_at timestamptz,
+    OUT visibility_timeout interval,
+    OUT unlogged boolean,
+    OUT depth bigint,
+    OUT in_flight bigint,
+    OUT delayed bigint,
+    OUT archived bigint,
+    OUT oldest_age interval,
+    OUT total_bytes bigint,
+    OUT archive_bytes bigint,
+    OUT notify boolean,
+    OUT waiting integer,
+    OUT max_deliveries integer,
+    OUT dead_letter_queue text,
+    OUT failing bigint,
+    OUT nacks bigint,
+    OUT lease_expiries bigint,
+    OUT dead_letters bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mq_queue_stats'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION mq._queue_stats() IS 'internal: the rows of mq.queues';
+
+CREATE VIEW mq.queues AS
+    SELECT queue_name, created_at, visibility_timeout, unlogged,
+           depth, in_flight, delayed, archived, oldest_age,
+           total_bytes, archive_bytes, notify, waiting,
+           max_deliveries, dead_letter_queue, failing,
+           nacks, lease_expiries, dead_letters
+    FROM mq._queue_stats();
+COMMENT ON VIEW mq.queues IS 'one row per queue: options, depth, in-flight, delayed, archived, oldest age, size, notify, consumers waiting, failing messages and failure counters';

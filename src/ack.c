@@ -105,19 +105,26 @@ run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int 
 }
 
 /*
- * dead_letter
+ * mq_dead_letter
  *		If message id has had the queue's max_deliveries, take it out of
  *		the queue: into the dead-letter queue (its headers gain an
- *		"mq_dead_letter" record: origin, deliveries, last error, reason,
- *		times), or, without one, into the archive with the reason as its
- *		last error.  Returns whether it did.  Caller is connected to SPI.
+ *		"mq_dead_letter" record: origin, deliveries, failures, first and
+ *		last error, reason, times), or, without one, into the archive with
+ *		the reason as its last error.  Returns whether it did.
+ *
+ * error is the failure that ends it (a nack's error), or null.  claimed:
+ * the caller's read claimed the message just now, so its deliveries count
+ * one that never reached a consumer.  failure_recorded: the row's failure
+ * columns already hold this failure (a lease expiry noted by a read or
+ * the worker); otherwise it is counted here.  Caller is connected to SPI.
  */
-static bool
-dead_letter(MqQueue *queue, const char *name, int64 id, bool error_null, Datum error)
+bool
+mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
+			   bool claimed, bool failure_recorded)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Datum		payload;
 	Datum		headers;
 	bool		isnull;
@@ -129,18 +136,25 @@ dead_letter(MqQueue *queue, const char *name, int64 id, bool error_null, Datum e
 		values[2] = error_null ? (Datum) 0 : error;
 		nulls[2] = error_null ? 'n' : ' ';
 		values[3] = TimestampTzGetDatum(now);
-		return run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) > 0;
+		values[4] = Int32GetDatum(claimed ? 1 : 0);
+		if (run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
+			return false;
+		mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
+		return true;
 	}
 
-	values[2] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(queue->name);
 	values[3] = error_null ? (Datum) 0 : error;
 	nulls[3] = error_null ? 'n' : ' ';
 	values[4] = TimestampTzGetDatum(now);
+	values[5] = Int32GetDatum(claimed ? 1 : 0);
+	values[6] = BoolGetDatum(failure_recorded);
 	if (run_plan(queue, MQ_PLAN_DEAD_TAKE, values, nulls, SPI_OK_DELETE_RETURNING) == 0)
 		return false;
 	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	(void) mq_send_message(queue->dead_letter_queue, payload, false, headers, now, now);
+	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 	return true;
 }
 
@@ -190,9 +204,10 @@ mq_nack(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	int64		id = id_arg(fcinfo, 1, name);
-	TimestampTz vt = GetCurrentTimestamp();
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt = now;
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		backoff;
 	MqQueue    *queue;
 	uint64		n;
@@ -212,6 +227,7 @@ mq_nack(PG_FUNCTION_ARGS)
 	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 	if (PG_ARGISNULL(2))
 		nulls[2] = 'n';
+	values[5] = TimestampTzGetDatum(now);
 
 	SPI_connect();
 	queue = mq_lookup_queue(name);
@@ -227,8 +243,9 @@ mq_nack(PG_FUNCTION_ARGS)
 
 	/* Its last allowed delivery failed: dead-letter it instead. */
 	if (queue->max_deliveries > 0 &&
-		dead_letter(queue, name, id, PG_ARGISNULL(2), values[2]))
+		mq_dead_letter(queue, id, PG_ARGISNULL(2), values[2], false, false))
 	{
+		mq_cursor_count(queue, MQ_COUNT_NACK, 1);
 		SPI_finish();
 		PG_RETURN_BOOL(true);
 	}
@@ -236,6 +253,7 @@ mq_nack(PG_FUNCTION_ARGS)
 	n = run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 	{
+		mq_cursor_count(queue, MQ_COUNT_NACK, 1);
 		vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		mq_cursor_vt_changed(queue, id, vt);
 	}

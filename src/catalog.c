@@ -345,6 +345,7 @@ mq_lookup_queue(const char *name)
 	(void) mq_registry_relid();
 	entry->relid = relation_for("q_", name);
 	entry->archive_relid = relation_for("a_", name);
+	entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
 	entry->cursor = mq_cursor_attach(entry->relid, name);
 	entry->valid = true;
 	return entry;
@@ -372,6 +373,9 @@ mq_get_queue(const char *name)
 	return entry;
 }
 
+/* A failed delivery that ended by lease expiry, as its error text. */
+#define MQ_EXPIRED_NOTE "('lease expired (delivery ' OPERATOR(pg_catalog.||) deliveries OPERATOR(pg_catalog.||) ')')"
+
 /*
  * plan_sql
  *		SQL text and parameter types of one plan kind for a queue.
@@ -379,7 +383,7 @@ mq_get_queue(const char *name)
  * q and a are the quoted, schema-qualified message and archive relations.
  */
 static char *
-plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
+plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
 {
 	switch (kind)
 	{
@@ -411,21 +415,37 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			 * The claim is an InitPlan feeding "id = ANY(array)": an index
 			 * scan whatever the generic plan's row estimate for LIMIT $3 (a
 			 * join here became a hash join over the whole table).
-			 */
-			/*
+			 *
 			 * A message still marked leased was neither acked nor nacked: its
-			 * lease expired.  Note that as its last error (old values on the
-			 * right of SET).
+			 * lease expired.  That is a failed delivery: note it as the last
+			 * error, count it, and date it at the lease's end (old values on
+			 * the right of SET).  The last column tells the caller which
+			 * claimed messages these were; the claim locked the rows, so the
+			 * "leased" it saw is the row the UPDATE changes.
 			 */
-			return psprintf("UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
-							" leased = true,"
-							" last_error = CASE WHEN leased THEN 'lease expired (delivery '"
-							" OPERATOR(pg_catalog.||) deliveries OPERATOR(pg_catalog.||) ')' ELSE last_error END "
-							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM %s"
+			if (!fc)
+				return psprintf("UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
+								" leased = true,"
+								" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END "
+								"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+								"SELECT id FROM %s"
+								" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+								" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+								"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error, false",
+								q, q);
+			return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM %s"
 							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-							"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error",
+							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+							"UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
+							" leased = true,"
+							" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END,"
+							" failures = CASE WHEN leased THEN failures OPERATOR(pg_catalog.+) 1 ELSE failures END,"
+							" first_error = CASE WHEN leased THEN COALESCE(first_error, " MQ_EXPIRED_NOTE ")"
+							" ELSE first_error END,"
+							" failed_at = CASE WHEN leased THEN vt ELSE failed_at END "
+							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c)) "
+							"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error,"
+							" id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c WHERE leased))",
 							q, q);
 		case MQ_PLAN_READ_SUMMARY:
 			*nargs = 3;
@@ -453,19 +473,23 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			 * - 1) (exponent capped at 20), at most the cap, times a random
 			 * factor in [0.5, 1) so that failures do not retry in lockstep.
 			 */
-			*nargs = 5;
+			*nargs = 6;
 			types[0] = INT8OID;
 			types[1] = TIMESTAMPTZOID;
 			types[2] = TEXTOID;
 			types[3] = INTERVALOID;
 			types[4] = INTERVALOID;
+			types[5] = TIMESTAMPTZOID;
+			/* $6: now, when the failure happened. */
 			return psprintf("UPDATE %s SET vt = CASE WHEN $4 IS NULL THEN $2 ELSE $2 OPERATOR(pg_catalog.+)"
 							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($4,"
 							" pg_catalog.power(2, LEAST(GREATEST(deliveries OPERATOR(pg_catalog.-) 1, 0), 20))),"
 							" COALESCE($5, pg_catalog.interval_mul($4, 1048576))),"
 							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END,"
-							" leased = false, last_error = COALESCE($3, last_error) "
-							"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q);
+							" leased = false, last_error = COALESCE($3, last_error)%s "
+							"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q,
+							fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
+							" first_error = COALESCE(first_error, $3), failed_at = $6" : "");
 		case MQ_PLAN_ARCHIVE:
 		case MQ_PLAN_ARCHIVE_MANY:
 			*nargs = 2;
@@ -521,36 +545,59 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 			/*
 			 * Remove message $1 if it has had $2 deliveries, returning what
 			 * its dead-letter copy carries: the payload, and the headers with
-			 * an "mq_dead_letter" record (origin queue $3, error $4, time $5).
+			 * an "mq_dead_letter" record (origin queue $3, error $4, time
+			 * $5).  $6 (0 or 1): deliveries the caller's own read added and
+			 * no consumer saw; $7: the failure columns already record the
+			 * failure that ends it (else it is $4 at $5).
 			 */
-			*nargs = 5;
+			*nargs = 7;
 			types[0] = INT8OID;
 			types[1] = INT4OID;
 			types[2] = TEXTOID;
 			types[3] = TEXTOID;
 			types[4] = TIMESTAMPTZOID;
+			types[5] = INT4OID;
+			types[6] = BOOLOID;
+			if (!fc)
+				return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
+								" AND deliveries OPERATOR(pg_catalog.>=) $2 "
+								"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
+								" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
+								"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,"
+								" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
+								" 'enqueued_at', enqueued_at, 'dead_at', $5))", q);
 			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2 "
 							"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
 							" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
-							"'queue', $3, 'id', id, 'deliveries', deliveries,"
-							" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
+							"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,"
+							" 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
+							" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
+							" 'last_error', COALESCE($4, last_error),"
+							" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END,"
+							" 'reason', 'max_deliveries',"
 							" 'enqueued_at', enqueued_at, 'dead_at', $5))", q);
 		case MQ_PLAN_DEAD_ARCHIVE:
-			/* No dead-letter queue: archive message $1 with the reason. */
-			*nargs = 4;
+			/*
+			 * No dead-letter queue: archive message $1 with the reason.  $5
+			 * as $6 of MQ_PLAN_DEAD_TAKE.
+			 */
+			*nargs = 5;
 			types[0] = INT8OID;
 			types[1] = INT4OID;
 			types[2] = TEXTOID;
 			types[3] = TIMESTAMPTZOID;
+			types[4] = INT4OID;
 			return psprintf("WITH d AS (DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2"
-							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
+							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error, %s) "
 							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
-							"SELECT id, payload, headers, enqueued_at, $4, deliveries,"
+							"SELECT id, payload, headers, enqueued_at, $4, deliveries OPERATOR(pg_catalog.-) $5,"
 							" 'dead: max_deliveries (' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) ') reached; last error: '"
-							" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none') FROM d RETURNING id",
-							q, a);
+							" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none')"
+							" OPERATOR(pg_catalog.||) '; first error: '"
+							" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
+							q, fc ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
 		case MQ_PLAN_REDRIVE_TAKE:
 			/* Take up to $1 messages, oldest first, that nobody holds. */
 			*nargs = 1;
@@ -565,6 +612,25 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, int *nargs, Oid *types)
 							" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(headers OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
 							" ELSE headers END,"
 							" headers OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue'", q, q);
+		case MQ_PLAN_EXPIRE_MARK:
+			/*
+			 * The worker's sweep: record the expired lease of up to 100
+			 * messages that have had $2 deliveries (now $1) as their failure,
+			 * and release them, so they can be dead-lettered.
+			 */
+			*nargs = 2;
+			types[0] = TIMESTAMPTZOID;
+			types[1] = INT4OID;
+			return psprintf("UPDATE %s SET leased = false,"
+							" last_error = " MQ_EXPIRED_NOTE "%s "
+							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"SELECT id FROM %s WHERE leased AND vt OPERATOR(pg_catalog.<=) $1"
+							" AND deliveries OPERATOR(pg_catalog.>=) $2"
+							" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
+							"RETURNING id",
+							q, fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
+							" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
+							q);
 		case MQ_NUM_PLANS:
 			break;
 	}
@@ -586,7 +652,7 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
 	char	   *aname;
 	char	   *sql;
 	int			nargs = 0;
-	Oid			types[5];
+	Oid			types[8];
 	SPIPlanPtr	plan;
 
 	if (queue->plans[kind] != NULL)
@@ -597,7 +663,7 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
 	sql = plan_sql(kind,
 				   quote_qualified_identifier("mq", qname),
 				   quote_qualified_identifier("mq", aname),
-				   &nargs, types);
+				   queue->failure_cols, &nargs, types);
 	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s",

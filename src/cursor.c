@@ -140,6 +140,7 @@ typedef struct MqCursorState
 	bool		fut_woken;		/* the worker woke a waiter for fut_at */
 	bool		notify_pending; /* a send committed; the worker must NOTIFY */
 	char		name[NAMEDATALEN];	/* queue name, for the worker's NOTIFY */
+	uint64		counters[MQ_NUM_COUNTERS];	/* committed failures, since start */
 	MqSlot		slots[MQ_SLOTS];
 } MqCursorState;
 
@@ -176,6 +177,25 @@ typedef struct MqXactNote
 	bool		touched;		/* locked rows that an abort makes visible again */
 	int64		touched_min;
 } MqXactNote;
+
+/*
+ * A failure this transaction counted for a queue (nack, lease expiry, dead
+ * letter), kept with the subtransaction that counted it: a rolled-back
+ * savepoint drops its counts, and a commit adds the rest to the queue's
+ * shared counters.
+ */
+typedef struct MqPendingCount
+{
+	MqCursorState *state;
+	MqCursorKey key;
+	MqCounter	which;
+	int			n;
+	SubTransactionId subid;
+} MqPendingCount;
+
+static MqPendingCount *counts = NULL;
+static int	ncounts = 0;
+static int	maxcounts = 0;
 
 static MqCursorShared *cursor_shared = NULL;
 static HTAB *cursor_hash = NULL;
@@ -294,6 +314,7 @@ mq_cursor_attach(Oid relid, const char *name)
 		state->fut_woken = false;
 		state->notify_pending = false;
 		strlcpy(state->name, name, NAMEDATALEN);
+		memset(state->counters, 0, sizeof(state->counters));
 		memset(state->slots, 0, sizeof(state->slots));
 	}
 	LWLockRelease(cursor_shared->lock);
@@ -998,6 +1019,86 @@ at_prepare(MqXactNote *note, TransactionId xid)
 }
 
 /*
+ * mq_cursor_count
+ *		Count n failures of one kind for a queue, applied if and when the
+ *		(sub)transaction that counted them commits.
+ */
+void
+mq_cursor_count(MqQueue *queue, MqCounter which, int n)
+{
+	MqPendingCount *c;
+
+	if (queue->cursor == NULL || n <= 0)
+		return;
+	if (ncounts == maxcounts)
+	{
+		int			newmax = maxcounts == 0 ? 8 : maxcounts * 2;
+
+		if (counts == NULL)
+			counts = MemoryContextAlloc(TopMemoryContext, sizeof(MqPendingCount) * newmax);
+		else
+			counts = repalloc(counts, sizeof(MqPendingCount) * newmax);
+		maxcounts = newmax;
+	}
+	c = &counts[ncounts++];
+	c->state = queue->cursor;
+	c->key.dbid = MyDatabaseId;
+	c->key.relid = queue->relid;
+	c->which = which;
+	c->n = n;
+	c->subid = GetCurrentSubTransactionId();
+}
+
+/* Add the pending counts to the shared counters.  Must not throw. */
+static void
+apply_counts(void)
+{
+	int			i;
+
+	for (i = 0; i < ncounts; i++)
+	{
+		MqPendingCount *c = &counts[i];
+
+		SpinLockAcquire(&c->state->mutex);
+		if (same_queue(c->state, &c->key))
+			c->state->counters[c->which] += c->n;
+		SpinLockRelease(&c->state->mutex);
+	}
+}
+
+/*
+ * mq_cursor_counters
+ *		A queue's failure counters (zeros when it has no shared state yet).
+ *		Returns false when there is no shared memory (mq not preloaded).
+ */
+bool
+mq_cursor_counters(Oid relid, uint64 *out)
+{
+	MqCursorKey key;
+	MqCursorState *state;
+	int			i;
+
+	for (i = 0; i < MQ_NUM_COUNTERS; i++)
+		out[i] = 0;
+	if (cursor_hash == NULL)
+		return false;
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.relid = relid;
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	state = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	if (state != NULL)
+	{
+		SpinLockAcquire(&state->mutex);
+		for (i = 0; i < MQ_NUM_COUNTERS; i++)
+			out[i] = state->counters[i];
+		SpinLockRelease(&state->mutex);
+	}
+	LWLockRelease(cursor_shared->lock);
+	return true;
+}
+
+/*
  * cursor_xact_callback
  *		Apply this transaction's notes at commit, abort or prepare.
  */
@@ -1015,6 +1116,7 @@ cursor_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			for (i = 0; i < nnotes; i++)
 				at_commit(&notes[i]);
+			apply_counts();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -1025,11 +1127,14 @@ cursor_xact_callback(XactEvent event, void *arg)
 			for (i = 0; i < nnotes; i++)
 				at_prepare(&notes[i], prepare_xid);
 			prepare_xid = InvalidTransactionId;
+			/* Counted at PREPARE: nothing runs at COMMIT PREPARED. */
+			apply_counts();
 			break;
 		default:
 			return;
 	}
 	nnotes = 0;
+	ncounts = 0;
 }
 
 /*
@@ -1046,6 +1151,14 @@ cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+
+	/*
+	 * Subtransaction ids grow, and all that began after this one and are
+	 * still counted are inside it: drop their counts with its own.
+	 */
+	while (ncounts > 0 && counts[ncounts - 1].subid >= mySubid)
+		ncounts--;
+
 	for (i = 0; i < nnotes; i++)
 	{
 		MqXactNote *note = &notes[i];

@@ -27,6 +27,17 @@ typedef struct MqReadScan
 	bool		track;			/* report the scanned range at the end */
 } MqReadScan;
 
+/* Failure counters of a queue, in shared memory since the server started. */
+typedef enum MqCounter
+{
+	MQ_COUNT_NACK,				/* nacks committed */
+	MQ_COUNT_EXPIRED,			/* leases found expired (neither acked nor nacked) */
+	MQ_COUNT_DEAD,				/* messages dead-lettered or archived as dead */
+	MQ_NUM_COUNTERS
+} MqCounter;
+
+extern void mq_cursor_count(MqQueue *queue, MqCounter which, int n);
+extern bool mq_cursor_counters(Oid relid, uint64 *out);
 extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan);
 extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 								  bool has_future, int64 future_id, TimestampTz future_at);

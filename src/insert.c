@@ -42,8 +42,13 @@
 
 #include "mq.h"
 
-/* Columns of mq.q_<name>, as mq.create_queue makes them. */
-#define MQ_Q_NATTS 8
+/*
+ * Columns of mq.q_<name>, as mq.create_queue makes them: the first eight
+ * since 0.1.0, the failure record since 0.3.0 (a table from an older
+ * version lacks those until ALTER EXTENSION UPDATE adds them).
+ */
+#define MQ_Q_NATTS_OLD 8
+#define MQ_Q_NATTS 11
 static const struct
 {
 	const char *name;
@@ -58,6 +63,9 @@ static const struct
 	{"last_error", TEXTOID},
 	{"headers", JSONBOID},
 	{"payload", JSONBOID},
+	{"failures", INT4OID},
+	{"first_error", TEXTOID},
+	{"failed_at", TIMESTAMPTZOID},
 };
 
 /*
@@ -75,9 +83,10 @@ check_layout(MqQueue *queue, Relation rel)
 	queue->layout_checked = true;
 	queue->layout_ok = false;
 
-	if (rel->rd_rel->relkind != RELKIND_RELATION || desc->natts != MQ_Q_NATTS)
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		(desc->natts != MQ_Q_NATTS && desc->natts != MQ_Q_NATTS_OLD))
 		return false;
-	for (i = 0; i < MQ_Q_NATTS; i++)
+	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
@@ -165,6 +174,15 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 		slot->tts_isnull[6] = headers_null;
 		slot->tts_values[7] = payloads[i];
 		slot->tts_isnull[7] = false;
+		if (slot->tts_tupleDescriptor->natts == MQ_Q_NATTS)
+		{
+			slot->tts_values[8] = Int32GetDatum(0);
+			slot->tts_isnull[8] = false;
+			slot->tts_values[9] = (Datum) 0;
+			slot->tts_isnull[9] = true;
+			slot->tts_values[10] = (Datum) 0;
+			slot->tts_isnull[10] = true;
+		}
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}

@@ -59,6 +59,7 @@ typedef enum MqPlanKind
 	MQ_PLAN_DEAD_TAKE,
 	MQ_PLAN_DEAD_ARCHIVE,
 	MQ_PLAN_REDRIVE_TAKE,
+	MQ_PLAN_EXPIRE_MARK,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -81,6 +82,8 @@ typedef struct MqQueue
 	Interval	retry_delay_max;	/* ... up to this */
 	int			max_deliveries; /* dead-letter after this many; 0 = never */
 	char		dead_letter_queue[NAMEDATALEN]; /* "" = archive instead */
+	bool		failure_cols;	/* the table has failures, first_error,
+								 * failed_at (0.3.0 on) */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	bool		layout_checked; /* insert.c looked at the table */
 	bool		layout_ok;		/* ... and may insert directly */
@@ -102,6 +105,10 @@ extern void mq_catalog_init(void);
 extern bool mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
 							 TimestampTz vt, TimestampTz now, int64 *ids);
+
+/* ack.c */
+extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
+						   bool claimed, bool failure_recorded);
 
 /* send.c */
 extern int64 mq_send_message(const char *name, Datum payload, bool headers_null,

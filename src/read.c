@@ -167,11 +167,13 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
  * read_once
  *		One claim: lease up to qty visible messages, put them in the result
  *		in id order, and let the cursor learn from the range scanned.
- *		Returns how many were claimed.  Caller is connected to SPI; every
- *		call runs with a fresh snapshot under READ COMMITTED.
+ *		Returns how many were claimed; *ndead says how many of those were
+ *		past the queue's max_deliveries and went to its dead-letter queue
+ *		(or archive) instead of the result.  Caller is connected to SPI;
+ *		every call runs with a fresh snapshot under READ COMMITTED.
  */
 static uint64
-read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
+read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *ndead)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz lease_end = mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
@@ -181,8 +183,11 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 	uint64		n;
 	uint64		i;
 	ClaimedRow *rows;
+	int64	   *dead;
+	int			nexpired = 0;
 	SPITupleTable *tt;
 
+	*ndead = 0;
 	mq_cursor_read_start(queue, now, &scan);
 	mq_cursor_touch(queue, scan.from);
 
@@ -197,6 +202,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	rows = palloc(sizeof(ClaimedRow) * (n > 0 ? n : 1));
+	dead = palloc(sizeof(int64) * (n > 0 ? n : 1));
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -209,24 +215,70 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 
 	for (i = 0; i < n; i++)
 	{
+		HeapTuple	tup = tt->vals[rows[i].index];
 		Datum		out[MQ_MESSAGE_NATTS];
 		bool		outnulls[MQ_MESSAGE_NATTS];
+		bool		isnull;
 		int			c;
+
+		/* Its previous lease had expired: a failed delivery. */
+		if (DatumGetBool(SPI_getbinval(tup, tt->tupdesc, MQ_MESSAGE_NATTS + 1, &isnull)) && !isnull)
+			nexpired++;
+
+		/*
+		 * Past max_deliveries: the last allowed delivery's lease expired
+		 * (or the limit was lowered).  It is not delivered again.
+		 */
+		if (queue->max_deliveries > 0 &&
+			DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)) > queue->max_deliveries)
+		{
+			dead[(*ndead)++] = rows[i].id;
+			continue;
+		}
 
 		/* mq.message has 6 attributes before 0.3.0, 7 (last_error) after. */
 		for (c = 0; c < rsinfo->setDesc->natts && c < MQ_MESSAGE_NATTS; c++)
-			out[c] = SPI_getbinval(tt->vals[rows[i].index], tt->tupdesc, c + 1, &outnulls[c]);
+			out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &outnulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
 
 	if (n > 0)
 		mq_cursor_claimed(queue, rows[0].id, (int) n, lease_end);
+	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 	if (scan.track)
 		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0);
-
 	SPI_freetuptable(tt);
+
+	/* In our transaction: a rollback puts them back as they were. */
+	for (i = 0; i < (uint64) *ndead; i++)
+		(void) mq_dead_letter(queue, dead[i], true, (Datum) 0, true, true);
+
 	pfree(rows);
+	pfree(dead);
 	return n;
+}
+
+/*
+ * read_some
+ *		read_once until qty messages were delivered, or a claim found no
+ *		message past max_deliveries to put aside.  Returns how many were
+ *		delivered.
+ */
+static uint64
+read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
+{
+	uint64		delivered = 0;
+
+	for (;;)
+	{
+		int			ndead;
+		uint64		n = read_once(rsinfo, queue, qty - (int) delivered, vt, &ndead);
+
+		delivered += n - ndead;
+		if (ndead == 0 || delivered >= (uint64) qty)
+			return delivered;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
@@ -331,7 +383,7 @@ mq_read(PG_FUNCTION_ARGS)
 	SPI_connect();
 	queue = mq_lookup_queue(name);
 	deadline = wait ? mq_add_interval(GetCurrentTimestamp(), wait) : 0;
-	n = read_once(rsinfo, queue, qty, vt);
+	n = read_some(rsinfo, queue, qty, vt);
 
 	if (n == 0 && wait != NULL)
 	{
@@ -349,7 +401,7 @@ mq_read(PG_FUNCTION_ARGS)
 				oldcxt = MemoryContextSwitchTo(loopcxt);
 				(void) mq_wait_consume();
 				queue = mq_lookup_queue(name);
-				n = read_once(rsinfo, queue, qty, vt);
+				n = read_some(rsinfo, queue, qty, vt);
 				MemoryContextSwitchTo(oldcxt);
 				if (n > 0)
 					break;

@@ -7,8 +7,12 @@
  * visible now (depth), leased (in_flight), waiting for a later vt
  * (delayed: sent with a delay or nacked with one), archived, the age of
  * the oldest message, the size of its relations, whether it notifies,
- * and how many consumers wait on it now (shared memory, wait.c).  Counting walks each
- * queue table once; this is a monitoring path, not a hot one.
+ * how many consumers wait on it now (shared memory, wait.c), its delivery
+ * limit and dead-letter queue, how many of its messages have failed at
+ * least once, and its failure counters (shared memory, cursor.c: nacks,
+ * expired leases and dead letters committed since the server started).
+ * Counting walks each queue table once; this is a monitoring path, not a
+ * hot one.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -28,13 +32,15 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "cursor.h"
 #include "mq.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_queue_stats);
 
 #define STATS_COLS_0_1 11		/* version 0.1.0 of the function */
-#define STATS_COLS 13
+#define STATS_COLS_0_2 13		/* version 0.2.0 */
+#define STATS_COLS 19
 
 /*
  * mq._queue_stats() returns setof record
@@ -50,12 +56,18 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 	int			ret;
 
 	bool		v2;
+	bool		v3;
 
 	InitMaterializedSRF(fcinfo, 0);
-	v2 = rsinfo->setDesc->natts == STATS_COLS;
+	v3 = rsinfo->setDesc->natts == STATS_COLS;
+	v2 = v3 || rsinfo->setDesc->natts == STATS_COLS_0_2;
 
 	SPI_connect();
-	if (v2)
+	if (v3)
+		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged, notify,"
+						  " max_deliveries, dead_letter_queue "
+						  "FROM mq.queue ORDER BY queue_name", true, 0);
+	else if (v2)
 		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged, notify "
 						  "FROM mq.queue ORDER BY queue_name", true, 0);
 	else
@@ -83,14 +95,22 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 		for (c = 0; c < 4; c++)
 			values[c] = SPI_getbinval(queues->vals[i], queues->tupdesc, c + 1, &nulls[c]);
 
+		/*
+		 * failing: messages whose delivery failed at least once (a nack,
+		 * or a lease that expired, noticed or not yet).
+		 */
 		sql = psprintf("SELECT pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $1),"
 					   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND leased),"
 					   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND NOT leased),"
 					   " (SELECT pg_catalog.count(*) FROM %s),"
 					   " $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at),"
 					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass),"
-					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass) "
-					   "FROM %s", a, quote_literal_cstr(q), quote_literal_cstr(a), q);
+					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass),"
+					   " %s "
+					   "FROM %s", a, quote_literal_cstr(q), quote_literal_cstr(a),
+					   v3 ? "pg_catalog.count(*) FILTER (WHERE failures OPERATOR(pg_catalog.>) 0"
+					   " OR (leased AND vt OPERATOR(pg_catalog.<=) $1))" : "0",
+					   q);
 		ret = SPI_execute_with_args(sql, 1, argtypes, &arg, NULL, true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
@@ -103,6 +123,19 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 
 			values[11] = SPI_getbinval(queues->vals[i], queues->tupdesc, 5, &nulls[11]);
 			values[12] = Int32GetDatum(mq_wait_count(MyDatabaseId, relid));
+			if (v3)
+			{
+				uint64		counters[MQ_NUM_COUNTERS];
+
+				values[13] = SPI_getbinval(queues->vals[i], queues->tupdesc, 6, &nulls[13]);
+				values[14] = SPI_getbinval(queues->vals[i], queues->tupdesc, 7, &nulls[14]);
+				values[15] = SPI_getbinval(t, SPI_tuptable->tupdesc, 8, &nulls[15]);
+				/* Without shared memory nothing is counted: NULL. */
+				nulls[16] = nulls[17] = nulls[18] = !mq_cursor_counters(relid, counters);
+				values[16] = Int64GetDatum((int64) counters[MQ_COUNT_NACK]);
+				values[17] = Int64GetDatum((int64) counters[MQ_COUNT_EXPIRED]);
+				values[18] = Int64GetDatum((int64) counters[MQ_COUNT_DEAD]);
+			}
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

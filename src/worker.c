@@ -22,8 +22,10 @@
  *	  after sends to them committed, from the worker's own transaction, so
  *	  senders never run NOTIFY (PREPARE TRANSACTION refuses it, and its
  *	  commit-time lock would serialise every sender);
- *	- every mq.worker_naptime, check the extension is still there, and
- *	  delete dedup keys and processed-keys whose time has passed.
+ *	- every mq.worker_naptime, check the extension is still there,
+ *	  delete dedup keys and processed-keys whose time has passed, and
+ *	  dead-letter messages whose last allowed delivery's lease expired
+ *	  (a read would do it too, but a queue nobody reads keeps them).
  *
  * Lifecycle: a worker terminated by pg_terminate_backend (or failing) is
  * started again by the launcher after a second; after a crash restart the
@@ -53,6 +55,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
@@ -70,6 +73,7 @@
 #include "storage/spin.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -958,6 +962,118 @@ forget_expired_keys(void)
 }
 
 /*
+ * sweep_queue
+ *		Dead-letter, in one transaction, the messages of one queue whose
+ *		last allowed delivery's lease expired: record the lease expiry as
+ *		their failure, then move them.  Returns whether a full batch was
+ *		found (there may be more).
+ */
+static bool
+sweep_queue(const char *name)
+{
+	MqQueue    *queue;
+	Datum		values[2];
+	int			ret;
+	uint64		n = 0;
+	uint64		i;
+	int64	   *ids;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	values[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT 1 FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								1, (Oid[]) {TEXTOID}, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	/* A queue dropped since the list was made is skipped. */
+	queue = SPI_processed > 0 ? mq_lookup_queue(name) : NULL;
+	if (queue != NULL && queue->max_deliveries > 0)
+	{
+		values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+		values[1] = Int32GetDatum(queue->max_deliveries);
+		/* The rows we lock may lie below the read cursor. */
+		mq_cursor_touch(queue, 0);
+		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_EXPIRE_MARK), values, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		n = SPI_processed;
+		ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		mq_cursor_count(queue, MQ_COUNT_EXPIRED, (int) n);
+		for (i = 0; i < n; i++)
+			(void) mq_dead_letter(queue, ids[i], true, (Datum) 0, false, true);
+		if (n > 0)
+			elog(DEBUG1, "mq worker dead-lettered " UINT64_FORMAT " messages of queue \"%s\" whose last lease expired",
+				 n, name);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	return n >= 100;
+}
+
+/*
+ * dead_letter_expired
+ *		sweep_queue for every queue with max_deliveries.
+ */
+static void
+dead_letter_expired(void)
+{
+	Oid			nsp;
+	Oid			registry;
+	List	   *names = NIL;
+	ListCell   *lc;
+	int			ret;
+	uint64		i;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mq sweep",
+											  ALLOCSET_SMALL_SIZES);
+
+	StartTransactionCommand();
+	nsp = get_namespace_oid("mq", true);
+	registry = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
+	if (OidIsValid(registry) && get_attnum(registry, "max_deliveries") != InvalidAttrNumber)
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		ret = SPI_execute("SELECT queue_name FROM mq.queue WHERE max_deliveries IS NOT NULL "
+						  "ORDER BY queue_name", true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			MemoryContextSwitchTo(old);
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+	}
+	CommitTransactionCommand();
+
+	if (names != NIL)
+	{
+		pgstat_report_activity(STATE_RUNNING, "mq: dead-letter expired leases");
+		foreach(lc, names)
+		{
+			int			batches = 0;
+
+			while (sweep_queue((const char *) lfirst(lc)) && ++batches < 100)
+				CHECK_FOR_INTERRUPTS();
+		}
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	MemoryContextDelete(cxt);
+}
+
+/*
  * send_notifications
  *		NOTIFY mq_<name> (payload: the name) for each queue, in one
  *		transaction of our own.
@@ -1048,6 +1164,7 @@ mq_worker_main(Datum main_arg)
 				leave();
 			}
 			forget_expired_keys();
+			dead_letter_expired();
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}
 

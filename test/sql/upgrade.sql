@@ -27,12 +27,43 @@ SELECT queue_name, notify FROM mq.queue ORDER BY 1;
 SELECT pg_catalog.pg_get_function_identity_arguments(p.oid) AS read_args
   FROM pg_proc p WHERE p.proname = 'read' AND p.pronamespace = 'mq'::regnamespace;
 
+-- a queue table as the 0.1.0 and 0.2.0 libraries made it (no failure
+-- columns), made by hand here; this library serves it as it is
+INSERT INTO mq.queue (queue_name, visibility_timeout) VALUES ('old', '30 seconds');
+CREATE TABLE mq.q_old (id bigserial PRIMARY KEY, vt timestamptz NOT NULL,
+    deliveries integer NOT NULL DEFAULT 0, leased boolean NOT NULL DEFAULT false,
+    enqueued_at timestamptz NOT NULL, last_error text, headers jsonb, payload jsonb NOT NULL);
+CREATE TABLE mq.a_old (id bigint PRIMARY KEY, payload jsonb NOT NULL, headers jsonb,
+    enqueued_at timestamptz NOT NULL, archived_at timestamptz NOT NULL,
+    deliveries integer NOT NULL, last_error text);
+SELECT mq.send('old', '{"v": "old"}') AS old1 \gset
+SELECT mq.nack('old', id, 'old error', '0') FROM mq.read('old');
+SELECT id = :old1 AS got_old, deliveries FROM mq.read('old', 5, '0');
+SELECT deliveries, leased, last_error FROM mq.q_old;
+
 -- and on to the newest version
 ALTER EXTENSION mq UPDATE;
 SELECT extversion = default_version AS newest
   FROM pg_extension, pg_available_extensions WHERE extname = 'mq' AND name = 'mq';
 SELECT * FROM mq.send_multi(ARRAY['up', 'up2'], '{"v": 3}');
 SELECT queue_name, depth FROM mq.queues ORDER BY 1;
+
+-- the old queue table gained the failure record, in the order a new
+-- queue has it; its lease that expired before the update counts now
+SELECT failures, first_error, last_error, failed_at FROM mq.q_old;
+SELECT mq.create_queue('up3');
+SELECT count(DISTINCT cols) AS layouts, count(*) AS tables FROM (
+  SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS cols
+    FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid
+   WHERE t.relnamespace = 'mq'::regnamespace AND t.relname IN ('q_old', 'q_up', 'q_up2', 'q_up3')
+     AND a.attnum > 0 AND NOT a.attisdropped
+   GROUP BY t.relname) l;
+SELECT deliveries, last_error FROM mq.read('old', 5, '0');
+SELECT mq.nack('old', id, 'new error', '0') FROM mq.read('old');
+SELECT deliveries, failures, first_error, last_error, failed_at IS NOT NULL AS dated FROM mq.q_old;
+SELECT mq.send('old', '{"v": "new"}') > :old1 AS sent_after_update;
+SELECT mq.drop_queue('up3');
+SELECT mq.drop_queue('old');
 
 -- what a fresh install creates is what the updates create
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
