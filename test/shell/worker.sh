@@ -6,6 +6,8 @@
 #      without the extension ends up with none, and is left alone;
 #   3. a SIGHUP (mq.worker_naptime) keeps the worker; delayed-message wake
 #      still works;
+#   3b. the worker dead-letters a message whose last allowed lease expired
+#      in a queue nobody reads any more, and counts the expiry;
 #   4. pg_terminate_backend of the worker: the launcher starts a new one;
 #      delayed-message wake works with it;
 #   5. DROP EXTENSION mq makes the worker leave (and stay away); CREATE
@@ -176,6 +178,26 @@ expect "d1 worker keeps its pid over the reload" "$W1" "$(q postgres "$(worker_s
 expect "launcher keeps its pid over the reload" "$LAUNCHER" "$(q postgres "$launcher_sql")"
 wake_check "after SIGHUP" d1 wq1
 expect "d1 worker still the same" "$W1" "$(q postgres "$(worker_sql d1)")"
+
+########################################################################
+echo "== 3b. the worker dead-letters expired last leases"
+q d1 "SELECT mq.create_queue('sweep_dlq')" >/dev/null
+q d1 "SELECT mq.create_queue('sweep', max_deliveries => 1, dead_letter_queue => 'sweep_dlq')" >/dev/null
+SWEEP_ID=$(q d1 "SELECT mq.send('sweep', '{\"n\": 1}')")
+expect "the one allowed delivery" "$SWEEP_ID|1" "$(q d1 "SELECT id, deliveries FROM mq.read('sweep', 1, '1 second')")"
+t0=$(now_ms)
+for i in $(seq 1 300); do
+    [ "$(q d1 "SELECT count(*) FROM mq.q_sweep_dlq")" = 1 ] && break
+    sleep 0.1
+done
+echo "ok: dead-lettered by the worker $(( $(now_ms) - t0 )) ms after the read (lease 1 s, naptime 2 s)"
+expect "nothing left in the queue" 0 "$(q d1 "SELECT count(*) FROM mq.q_sweep")"
+expect "the dead-letter record" "$SWEEP_ID|1|1|lease expired (delivery 1)" \
+    "$(q d1 "SELECT headers->'mq_dead_letter'->>'id', headers->'mq_dead_letter'->>'deliveries',
+                    headers->'mq_dead_letter'->>'failures', headers->'mq_dead_letter'->>'last_error'
+               FROM mq.q_sweep_dlq")"
+expect "counters of the queue" "1|1" \
+    "$(q d1 "SELECT lease_expiries, dead_letters FROM mq.queues WHERE queue_name = 'sweep'")"
 
 ########################################################################
 echo "== 4. pg_terminate_backend of the worker"
