@@ -31,7 +31,7 @@ snapshot() {
     q "$1" "SELECT * FROM mq.queue ORDER BY queue_name"
     q "$1" "SELECT * FROM mq.dedup ORDER BY 1, 2"
     q "$1" "SELECT * FROM mq.processed ORDER BY 1, 2"
-    q "$1" "SELECT id, payload, headers, enqueued_at, vt, deliveries, leased, last_error FROM mq.q_alpha ORDER BY id"
+    q "$1" "SELECT id, payload, headers, enqueued_at, vt, deliveries, leased, last_error, failures, first_error, failed_at FROM mq.q_alpha ORDER BY id"
     q "$1" "SELECT id, payload, vt, deliveries FROM mq.q_beta ORDER BY id"
     q "$1" "SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error FROM mq.a_alpha ORDER BY id"
     q "$1" "SELECT last_value FROM mq.q_alpha_id_seq"
@@ -48,8 +48,9 @@ if ! diff -u "$W/src.txt" "$W/dst.txt"; then
     echo "dump/restore changed the queues"; exit 1
 fi
 [ "$(wc -l < "$W/src.txt")" -gt 90 ] || { echo "snapshot unexpectedly small"; cat "$W/src.txt"; exit 1; }
-grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "billing|order-9|" "$W/src.txt" ||
-    { echo "snapshot lacks the 0.3.0 options, dedup key or processed record"; cat "$W/src.txt"; exit 1; }
+grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "billing|order-9|" "$W/src.txt" &&
+    grep -q "|kept error|1|kept error|20" "$W/src.txt" ||
+    { echo "snapshot lacks the 0.3.0 options, dedup key, processed record or failure record"; cat "$W/src.txt"; exit 1; }
 
 # The restored options act: the dedup key still deduplicates.
 dup=$(q mq_dump_dst "SELECT mq.send('gamma', '{\"g\": 2}', dedup_key => 'g-1') = (SELECT id FROM mq.q_gamma)")
