@@ -616,15 +616,18 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			/*
 			 * The worker's sweep: record the expired lease of up to 100
 			 * messages that have had $2 deliveries (now $1) as their failure,
-			 * and release them, so they can be dead-lettered.
+			 * and release them, so they can be dead-lettered.  Scanning from
+			 * $3, the read cursor's start, skips the dead head of the queue.
 			 */
-			*nargs = 2;
+			*nargs = 3;
 			types[0] = TIMESTAMPTZOID;
 			types[1] = INT4OID;
+			types[2] = INT8OID;
 			return psprintf("UPDATE %s SET leased = false,"
 							" last_error = " MQ_EXPIRED_NOTE "%s "
 							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM %s WHERE leased AND vt OPERATOR(pg_catalog.<=) $1"
+							"SELECT id FROM %s WHERE id OPERATOR(pg_catalog.>=) $3"
+							" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2"
 							" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
 							"RETURNING id",

@@ -1067,6 +1067,31 @@ apply_counts(void)
 }
 
 /*
+ * mq_cursor_scan_from
+ *		Where a read starting now would scan from, without moving anything:
+ *		no message below it is visible.  0 when the queue is not tracked.
+ */
+int64
+mq_cursor_scan_from(MqQueue *queue, TimestampTz now)
+{
+	MqCursorState *state = queue->cursor;
+	int64		from = 0;
+
+	if (state == NULL || !check_prepared_clean())
+		return 0;
+	SpinLockAcquire(&state->mutex);
+	if (state->key.dbid == MyDatabaseId && state->key.relid == queue->relid &&
+		!state->disabled)
+	{
+		from = state->pos;
+		if (state->has_future && state->fut_at <= now && state->fut_id < from)
+			from = state->fut_id;
+	}
+	SpinLockRelease(&state->mutex);
+	return from;
+}
+
+/*
  * mq_cursor_counters
  *		A queue's failure counters (zeros when it has no shared state yet).
  *		Returns false when there is no shared memory (mq not preloaded).

@@ -38,6 +38,7 @@ typedef enum MqCounter
 
 extern void mq_cursor_count(MqQueue *queue, MqCounter which, int n);
 extern bool mq_cursor_counters(Oid relid, uint64 *out);
+extern int64 mq_cursor_scan_from(MqQueue *queue, TimestampTz now);
 extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan);
 extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 								  bool has_future, int64 future_id, TimestampTz future_at);

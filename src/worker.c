@@ -972,7 +972,7 @@ static bool
 sweep_queue(const char *name)
 {
 	MqQueue    *queue;
-	Datum		values[2];
+	Datum		values[3];
 	int			ret;
 	uint64		n = 0;
 	uint64		i;
@@ -990,8 +990,11 @@ sweep_queue(const char *name)
 	queue = SPI_processed > 0 ? mq_lookup_queue(name) : NULL;
 	if (queue != NULL && queue->max_deliveries > 0)
 	{
-		values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+		TimestampTz now = GetCurrentTimestamp();
+
+		values[0] = TimestampTzGetDatum(now);
 		values[1] = Int32GetDatum(queue->max_deliveries);
+		values[2] = Int64GetDatum(mq_cursor_scan_from(queue, now));
 		/* The rows we lock may lie below the read cursor. */
 		mq_cursor_touch(queue, 0);
 		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_EXPIRE_MARK), values, NULL, false, 0);
