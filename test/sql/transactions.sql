@@ -70,5 +70,25 @@ ROLLBACK TO SAVEPOINT s2;
 SELECT payload->>'sp' AS sp, deliveries FROM mq.read('tx');
 COMMIT;
 
+-- Savepoints undo just their own send_batch, ack, nack and archive.
+SELECT mq.purge('tx') >= 0 AS purged;
+SELECT mq.send_batch('tx', ARRAY['{"m": 1}', '{"m": 2}', '{"m": 3}', '{"m": 4}']::jsonb[]) IS NOT NULL AS sent;
+BEGIN;
+SELECT array_agg(id ORDER BY id) AS ids FROM mq.read('tx', 4, '1 hour') \gset
+SELECT mq.ack('tx', (:'ids'::bigint[])[1]) AS acked_kept;
+SAVEPOINT a;
+SELECT mq.ack('tx', (:'ids'::bigint[])[2]) AS acked_undone;
+SELECT mq.nack('tx', (:'ids'::bigint[])[3], 'undone', '0') AS nacked_undone;
+SELECT mq.archive('tx', (:'ids'::bigint[])[4]) AS archived_undone;
+SELECT count(*) AS sent_undone FROM mq.send_batch('tx', ARRAY['{"m": 5}', '{"m": 6}']::jsonb[]);
+ROLLBACK TO SAVEPOINT a;
+SELECT mq.nack('tx', (:'ids'::bigint[])[3], 'kept', '1 hour') AS nacked_kept;
+SAVEPOINT b;
+SELECT mq.ack('tx', :'ids'::bigint[]) AS acked_undone;
+ROLLBACK TO SAVEPOINT b;
+COMMIT;
+SELECT payload->>'m' AS m, deliveries, leased, last_error FROM mq.q_tx ORDER BY id;
+SELECT count(*) AS archived FROM mq.archived('tx');
+
 DROP TABLE orders, ledger;
 SELECT mq.drop_queue('tx');
