@@ -558,25 +558,16 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			types[4] = TIMESTAMPTZOID;
 			types[5] = INT4OID;
 			types[6] = BOOLOID;
-			if (!fc)
-				return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
-								" AND deliveries OPERATOR(pg_catalog.>=) $2 "
-								"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
-								" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
-								"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,"
-								" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
-								" 'enqueued_at', enqueued_at, 'dead_at', $5))", q);
 			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2 "
 							"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
 							" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
-							"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,"
-							" 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
+							"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,%s"
+							" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
+							" 'enqueued_at', enqueued_at, 'dead_at', $5))", q,
+							fc ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
 							" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
-							" 'last_error', COALESCE($4, last_error),"
-							" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END,"
-							" 'reason', 'max_deliveries',"
-							" 'enqueued_at', enqueued_at, 'dead_at', $5))", q);
+							" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "");
 		case MQ_PLAN_DEAD_ARCHIVE:
 			/*
 			 * No dead-letter queue: archive message $1 with the reason.  $5

@@ -339,6 +339,22 @@ add_count(int a, int b)
 }
 
 /*
+ * grow_array
+ *		Double a backend-lifetime array of elements of elemsize (8 at
+ *		first); *max is its capacity.
+ */
+static void *
+grow_array(void *arr, int *max, Size elemsize)
+{
+	int			newmax = *max == 0 ? 8 : *max * 2;
+
+	arr = arr == NULL ? MemoryContextAlloc(TopMemoryContext, elemsize * newmax) :
+		repalloc(arr, elemsize * newmax);
+	*max = newmax;
+	return arr;
+}
+
+/*
  * note_for
  *		This transaction's note for a queue, created on first use.
  */
@@ -353,15 +369,7 @@ note_for(MqQueue *queue)
 			return &notes[i];
 
 	if (nnotes == maxnotes)
-	{
-		int			newmax = maxnotes == 0 ? 8 : maxnotes * 2;
-
-		if (notes == NULL)
-			notes = MemoryContextAlloc(TopMemoryContext, sizeof(MqXactNote) * newmax);
-		else
-			notes = repalloc(notes, sizeof(MqXactNote) * newmax);
-		maxnotes = newmax;
-	}
+		notes = grow_array(notes, &maxnotes, sizeof(MqXactNote));
 	note = &notes[nnotes++];
 	memset(note, 0, sizeof(*note));
 	note->state = queue->cursor;
@@ -1031,15 +1039,7 @@ mq_cursor_count(MqQueue *queue, MqCounter which, int n)
 	if (queue->cursor == NULL || n <= 0)
 		return;
 	if (ncounts == maxcounts)
-	{
-		int			newmax = maxcounts == 0 ? 8 : maxcounts * 2;
-
-		if (counts == NULL)
-			counts = MemoryContextAlloc(TopMemoryContext, sizeof(MqPendingCount) * newmax);
-		else
-			counts = repalloc(counts, sizeof(MqPendingCount) * newmax);
-		maxcounts = newmax;
-	}
+		counts = grow_array(counts, &maxcounts, sizeof(MqPendingCount));
 	c = &counts[ncounts++];
 	c->state = queue->cursor;
 	c->key.dbid = MyDatabaseId;

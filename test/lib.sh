@@ -14,10 +14,16 @@ as_pg() {
     fi
 }
 
-# Print a TCP port on 127.0.0.1 that nothing listens on.
+# Print a TCP port on 127.0.0.1 that nothing listens on, below the kernel's
+# ephemeral range: a port from that range may be taken by some client's
+# outgoing connection by the time the server (re)starts on it.
 free_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
+    local p lo=32768 hi=60999
+    read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if [ "$lo" -gt 12000 ]; then hi=$((lo - 1)); lo=10000;
+    elif [ "$hi" -lt 64000 ]; then lo=$((hi + 1)); hi=65535;
+    else lo=20000; hi=60000; fi
+    for p in $(shuf -i "$lo-$hi" -n 50); do
         if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
             echo "$p"
             return 0

@@ -454,6 +454,33 @@ mid_failure:
 	exit(mode == 'd' && !drained ? 3 : 0);
 }
 
+/*
+ * Fork a child that dies with us and runs producer p (when p >= 0) or
+ * consumer c in mode; its pid goes to kids.  -1 if fork failed.
+ */
+static int
+spawn(pid_t *kids, int *nkids, int p, int nprod, int c, char mode, double deadline)
+{
+	pid_t		pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+	{
+		perror("fork");
+		return -1;
+	}
+	if (pid == 0)
+	{
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (p >= 0)
+			producer(p, nprod, deadline);
+		consumer(c, mode, deadline);
+	}
+	kids[(*nkids)++] = pid;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -489,25 +516,9 @@ main(int argc, char **argv)
 			return 2;
 		}
 		for (i = 0; i < nprod + ncons; i++)
-		{
-			pid_t		pid;
-
-			fflush(stdout);
-			pid = fork();
-			if (pid < 0)
-			{
-				perror("fork");
+			if (spawn(kids, &nkids, i < nprod ? i : -1, nprod, i - nprod,
+					  i == nprod + ncons - 1 ? 's' : 'f', deadline) < 0)
 				return 2;
-			}
-			if (pid == 0)
-			{
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
-				if (i < nprod)
-					producer(i, nprod, deadline);
-				consumer(i - nprod, i == nprod + ncons - 1 ? 's' : 'f', deadline);
-			}
-			kids[nkids++] = pid;
-		}
 	}
 	else
 	{
@@ -519,23 +530,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 		for (i = 0; i < ncons; i++)
-		{
-			pid_t		pid;
-
-			fflush(stdout);
-			pid = fork();
-			if (pid < 0)
-			{
-				perror("fork");
+			if (spawn(kids, &nkids, -1, 0, 100 + i, 'd', deadline) < 0)
 				return 2;
-			}
-			if (pid == 0)
-			{
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
-				consumer(100 + i, 'd', deadline);
-			}
-			kids[nkids++] = pid;
-		}
 	}
 
 	for (i = 0; i < nkids; i++)
