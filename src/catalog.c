@@ -606,22 +606,21 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 		case MQ_PLAN_EXPIRE_MARK:
 			/*
 			 * The worker's sweep: record the expired lease of up to 100
-			 * messages that have had $2 deliveries (now $1) as their failure,
-			 * and release them, so they can be dead-lettered.  Scanning from
-			 * $3, the read cursor's start, skips the dead head of the queue.
+			 * messages (now $1) as their failure and release them; the
+			 * caller dead-letters those with no delivery left.  Scanning
+			 * from $2, the read cursor's start, skips the dead head of the
+			 * queue.
 			 */
-			*nargs = 3;
+			*nargs = 2;
 			types[0] = TIMESTAMPTZOID;
-			types[1] = INT4OID;
-			types[2] = INT8OID;
+			types[1] = INT8OID;
 			return psprintf("UPDATE %s SET leased = false,"
 							" last_error = " MQ_EXPIRED_NOTE "%s "
 							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM %s WHERE id OPERATOR(pg_catalog.>=) $3"
+							"SELECT id FROM %s WHERE id OPERATOR(pg_catalog.>=) $2"
 							" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
-							" AND deliveries OPERATOR(pg_catalog.>=) $2"
 							" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
-							"RETURNING id",
+							"RETURNING id, deliveries",
 							q, fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
 							" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
 							q);

@@ -24,8 +24,9 @@
  *	  commit-time lock would serialise every sender);
  *	- every mq.worker_naptime, check the extension is still there,
  *	  delete dedup keys and processed-keys whose time has passed, and
- *	  dead-letter messages whose last allowed delivery's lease expired
- *	  (a read would do it too, but a queue nobody reads keeps them).
+ *	  record expired leases as failed deliveries, dead-lettering messages
+ *	  that have no delivery left (a read does that too, but a queue nobody
+ *	  reads would keep them).
  *
  * Lifecycle: a worker terminated by pg_terminate_backend (or failing) is
  * started again by the launcher after a second; after a crash restart the
@@ -963,20 +964,22 @@ forget_expired_keys(void)
 
 /*
  * sweep_queue
- *		Dead-letter, in one transaction, the messages of one queue whose
- *		last allowed delivery's lease expired: record the lease expiry as
- *		their failure, then move them.  Returns whether a full batch was
- *		found (there may be more).
+ *		In one transaction, record up to 100 leases of one queue that
+ *		expired at least mq.worker_naptime ago and that no read took since,
+ *		as failed deliveries, and dead-letter those messages that have no
+ *		delivery left.  Returns whether a full batch was found (there may
+ *		be more).
  */
 static bool
 sweep_queue(const char *name)
 {
 	MqQueue    *queue;
-	Datum		values[3];
+	Datum		values[2];
 	int			ret;
 	uint64		n = 0;
 	uint64		i;
-	int64	   *ids;
+	int64	   *dead;
+	int			ndead = 0;
 
 	StartTransactionCommand();
 	SPI_connect();
@@ -988,33 +991,39 @@ sweep_queue(const char *name)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	/* A queue dropped since the list was made is skipped. */
 	queue = SPI_processed > 0 ? mq_lookup_queue(name) : NULL;
-	if (queue != NULL && queue->max_deliveries > 0)
+	if (queue != NULL)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		values[0] = TimestampTzGetDatum(now);
-		values[1] = Int32GetDatum(queue->max_deliveries);
-		values[2] = Int64GetDatum(mq_cursor_scan_from(queue, now));
+		/*
+		 * Only leases that ended a naptime ago: one a consumer reads soon
+		 * after is recorded by that read, in the same row version.
+		 */
+		values[0] = TimestampTzGetDatum(now - (int64) mq_worker_naptime * USECS_PER_SEC);
+		values[1] = Int64GetDatum(mq_cursor_scan_from(queue, now));
 		/* The rows we lock may lie below the read cursor. */
 		mq_cursor_touch(queue, 0);
 		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_EXPIRE_MARK), values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
-		ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
+		dead = palloc(sizeof(int64) * (n > 0 ? n : 1));
 		for (i = 0; i < n; i++)
 		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
 			bool		isnull;
 
-			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			if (queue->max_deliveries > 0 &&
+				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)) >= queue->max_deliveries)
+				dead[ndead++] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		SPI_freetuptable(SPI_tuptable);
 		mq_cursor_count(queue, MQ_COUNT_EXPIRED, (int) n);
-		for (i = 0; i < n; i++)
-			(void) mq_dead_letter(queue, ids[i], true, (Datum) 0, false, true);
+		for (i = 0; i < (uint64) ndead; i++)
+			(void) mq_dead_letter(queue, dead[i], true, (Datum) 0, false, true);
 		if (n > 0)
-			elog(DEBUG1, "mq worker dead-lettered " UINT64_FORMAT " messages of queue \"%s\" whose last lease expired",
-				 n, name);
+			elog(DEBUG1, "mq worker recorded " UINT64_FORMAT " expired leases of queue \"%s\" and dead-lettered %d",
+				 n, name, ndead);
 	}
 	PopActiveSnapshot();
 	SPI_finish();
@@ -1023,11 +1032,13 @@ sweep_queue(const char *name)
 }
 
 /*
- * dead_letter_expired
- *		sweep_queue for every queue with max_deliveries.
+ * sweep_expired_leases
+ *		sweep_queue for every queue, once the installed version has the
+ *		failure record (0.3.0): before ALTER EXTENSION UPDATE, reads alone
+ *		notice expired leases, as they did.
  */
 static void
-dead_letter_expired(void)
+sweep_expired_leases(void)
 {
 	Oid			nsp;
 	Oid			registry;
@@ -1045,8 +1056,7 @@ dead_letter_expired(void)
 	{
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		ret = SPI_execute("SELECT queue_name FROM mq.queue WHERE max_deliveries IS NOT NULL "
-						  "ORDER BY queue_name", true, 0);
+		ret = SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name", true, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		for (i = 0; i < SPI_processed; i++)
@@ -1063,7 +1073,7 @@ dead_letter_expired(void)
 
 	if (names != NIL)
 	{
-		pgstat_report_activity(STATE_RUNNING, "mq: dead-letter expired leases");
+		pgstat_report_activity(STATE_RUNNING, "mq: expired leases");
 		foreach(lc, names)
 		{
 			int			batches = 0;
@@ -1167,7 +1177,7 @@ mq_worker_main(Datum main_arg)
 				leave();
 			}
 			forget_expired_keys();
-			dead_letter_expired();
+			sweep_expired_leases();
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}
 

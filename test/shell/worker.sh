@@ -6,8 +6,9 @@
 #      without the extension ends up with none, and is left alone;
 #   3. a SIGHUP (mq.worker_naptime) keeps the worker; delayed-message wake
 #      still works;
-#   3b. the worker dead-letters a message whose last allowed lease expired
-#      in a queue nobody reads any more, and counts the expiry;
+#   3b. in queues nobody reads any more, the worker records an expired
+#      lease as a failed delivery (and counts it), and dead-letters a
+#      message whose last allowed lease expired;
 #   4. pg_terminate_backend of the worker: the launcher starts a new one;
 #      delayed-message wake works with it;
 #   5. DROP EXTENSION mq makes the worker leave (and stay away); CREATE
@@ -180,17 +181,20 @@ wake_check "after SIGHUP" d1 wq1
 expect "d1 worker still the same" "$W1" "$(q postgres "$(worker_sql d1)")"
 
 ########################################################################
-echo "== 3b. the worker dead-letters expired last leases"
+echo "== 3b. the worker records expired leases and dead-letters expired last leases"
 q d1 "SELECT mq.create_queue('sweep_dlq')" >/dev/null
 q d1 "SELECT mq.create_queue('sweep', max_deliveries => 1, dead_letter_queue => 'sweep_dlq')" >/dev/null
+q d1 "SELECT mq.create_queue('sweep_free')" >/dev/null
 SWEEP_ID=$(q d1 "SELECT mq.send('sweep', '{\"n\": 1}')")
+FREE_ID=$(q d1 "SELECT mq.send('sweep_free', '{\"n\": 2}')")
 expect "the one allowed delivery" "$SWEEP_ID|1" "$(q d1 "SELECT id, deliveries FROM mq.read('sweep', 1, '1 second')")"
+expect "a delivery on a queue without a limit" "$FREE_ID|1" "$(q d1 "SELECT id, deliveries FROM mq.read('sweep_free', 1, '1 second')")"
 t0=$(now_ms)
 for i in $(seq 1 300); do
     [ "$(q d1 "SELECT count(*) FROM mq.q_sweep_dlq")" = 1 ] && break
     sleep 0.1
 done
-echo "ok: dead-lettered by the worker $(( $(now_ms) - t0 )) ms after the read (lease 1 s, naptime 2 s)"
+echo "ok: dead-lettered by the worker $(( $(now_ms) - t0 )) ms after the read (lease 1 s, naptime 2 s: the lease must have ended a naptime ago)"
 expect "nothing left in the queue" 0 "$(q d1 "SELECT count(*) FROM mq.q_sweep")"
 expect "the dead-letter record" "$SWEEP_ID|1|1|lease expired (delivery 1)" \
     "$(q d1 "SELECT headers->'mq_dead_letter'->>'id', headers->'mq_dead_letter'->>'deliveries',
@@ -198,6 +202,18 @@ expect "the dead-letter record" "$SWEEP_ID|1|1|lease expired (delivery 1)" \
                FROM mq.q_sweep_dlq")"
 expect "counters of the queue" "1|1" \
     "$(q d1 "SELECT lease_expiries, dead_letters FROM mq.queues WHERE queue_name = 'sweep'")"
+for i in $(seq 1 300); do
+    [ "$(q d1 "SELECT failures FROM mq.q_sweep_free")" = 1 ] && break
+    sleep 0.1
+done
+expect "the unread expired lease, recorded by the worker" "1|1|f|lease expired (delivery 1)|t" \
+    "$(q d1 "SELECT deliveries, failures, leased, last_error, failed_at = vt FROM mq.q_sweep_free")"
+expect "counted once" "1|0" \
+    "$(q d1 "SELECT lease_expiries, dead_letters FROM mq.queues WHERE queue_name = 'sweep_free'")"
+expect "the next read delivers it again, noting nothing twice" "$FREE_ID|2|lease expired (delivery 1)" \
+    "$(q d1 "SELECT id, deliveries, last_error FROM mq.read('sweep_free')")"
+expect "still one failure, one expiry counted" "1|1" \
+    "$(q d1 "SELECT (SELECT failures FROM mq.q_sweep_free), lease_expiries FROM mq.queues WHERE queue_name = 'sweep_free'")"
 
 ########################################################################
 echo "== 4. pg_terminate_backend of the worker"
