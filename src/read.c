@@ -183,7 +183,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	uint64		n;
 	uint64		i;
 	ClaimedRow *rows;
-	int64	   *dead;
+	int64	   *dead = NULL;
 	int			nexpired = 0;
 	SPITupleTable *tt;
 
@@ -202,7 +202,6 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	rows = palloc(sizeof(ClaimedRow) * (n > 0 ? n : 1));
-	dead = palloc(sizeof(int64) * (n > 0 ? n : 1));
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -232,6 +231,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		if (queue->max_deliveries > 0 &&
 			DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)) > queue->max_deliveries)
 		{
+			if (dead == NULL)
+				dead = palloc(sizeof(int64) * n);
 			dead[(*ndead)++] = rows[i].id;
 			continue;
 		}
@@ -254,7 +255,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		(void) mq_dead_letter(queue, dead[i], true, (Datum) 0, true, true);
 
 	pfree(rows);
-	pfree(dead);
+	if (dead != NULL)
+		pfree(dead);
 	return n;
 }
 
