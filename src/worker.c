@@ -1012,10 +1012,19 @@ sweep_queue(const char *name)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 
 			if (queue->max_deliveries > 0 &&
 				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)) >= queue->max_deliveries)
-				dead[ndead++] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+				dead[ndead++] = id;
+			else
+			{
+				/*
+				 * Visible, and a reader may have skipped it while we held
+				 * it: at commit, let the cursor and a waiter see it.
+				 */
+				mq_cursor_vt_changed(queue, id, now);
+			}
 		}
 		SPI_freetuptable(SPI_tuptable);
 		mq_cursor_count(queue, MQ_COUNT_EXPIRED, (int) n);
