@@ -1,4 +1,4 @@
-/* mq--0.2.0--0.3.0.sql: delivery guarantees (in development) */
+/* mq--0.2.0--0.3.0.sql: delivery guarantees */
 
 \echo Use "ALTER EXTENSION mq UPDATE TO '0.3.0'" to load this file. \quit
 
