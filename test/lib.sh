@@ -62,3 +62,13 @@ cluster_stop() {
         as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null 2>&1 || true
     fi
 }
+
+# Helpers of the shell tests that run their own cluster in $C on $PORT and
+# talk to database $DB (a test may define its own variants after sourcing).
+fail() { echo "FAIL: $*" >&2; echo "--- server log tail ---" >&2; tail -n 40 "$C/server.log" >&2 || true; exit 1; }
+psql_() { "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+q() { psql_ -d "$DB" -c "$1"; }
+expect() {   # expect WHAT EXPECTED ACTUAL
+    if [ "$2" != "$3" ]; then fail "$1: expected [$2], got [$3]"; fi
+    echo "ok: $1 ($3)"
+}

@@ -29,13 +29,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "crash.sh: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-fail() { echo "FAIL: $*" >&2; echo "--- server log tail ---" >&2; tail -n 40 "$C/server.log" >&2 || true; exit 1; }
-psql_() { "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
-q() { psql_ -d "$DB" -c "$1"; }
-expect() {   # expect WHAT EXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then fail "$1: expected [$2], got [$3]"; fi
-    echo "ok: $1 ($3)"
-}
+# fail, psql_, q, expect: test/lib.sh
 recoveries() { grep -c "automatic recovery in progress" "$C/server.log" || true; }
 
 # Wait (bounded) until the background process $1 has exited.

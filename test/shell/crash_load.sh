@@ -55,13 +55,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "crash_load.sh: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-fail() { echo "FAIL: $*" >&2; echo "--- server log tail ---" >&2; tail -n 40 "$C/server.log" >&2 || true; exit 1; }
-psql_() { "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
-q() { psql_ -d "$DB" -c "$1"; }
-expect() {   # expect WHAT EXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then fail "$1: expected [$2], got [$3]"; fi
-    echo "ok: $1 ($3)"
-}
+# fail, psql_, q, expect: test/lib.sh
 loglines() { grep -c "$1" "$C/server.log" || true; }
 
 wait_gone() {   # bounded wait until background process $1 has exited
