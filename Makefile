@@ -10,7 +10,7 @@
 #   make valgrind   pg_regress + waiting-read checks against a server under valgrind
 
 EXTENSION  = mq
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 MODULE_big = mq
 OBJS = \
 	src/mq.o \
@@ -24,7 +24,9 @@ OBJS = \
 	src/wait.o \
 	src/redrive.o \
 	src/worker.o \
-	src/stats.o
+	src/stats.o \
+	src/acl.o \
+	src/shape.o
 
 DATA = $(wildcard sql/mq--*.sql)
 

@@ -3,6 +3,29 @@
 \echo Use "CREATE EXTENSION mq" to load this file. \quit
 
 /*
+ * Schema mq must belong to a superuser: its owner could drop or replace
+ * anything mq keeps there.  CREATE EXTENSION made it if it did not exist;
+ * one made earlier by another role is refused before anything goes in.
+ */
+DO $check$
+DECLARE
+    owner_name text;
+    owner_super boolean;
+BEGIN
+    SELECT r.rolname, r.rolsuper INTO owner_name, owner_super
+      FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'mq';
+    IF NOT owner_super THEN
+        RAISE EXCEPTION 'schema "mq" is owned by role "%", not by a superuser', owner_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Its owner could drop or replace anything mq keeps in it.',
+                  HINT = 'Check what the schema holds, make a superuser its owner (ALTER SCHEMA mq OWNER TO ...) or drop it, and try again.';
+    END IF;
+END
+$check$;
+
+/*
  * The queue registry.  Queues' own tables (mq.q_<name>, mq.a_<name>) are
  * made at run time by mq.create_queue and are not extension members, so
  * pg_dump dumps them with their rows; the registry names them, never by OID.

@@ -4,10 +4,11 @@
  *	  What a consumer does with a message it holds: mq.ack (remove),
  *	  mq.nack (make visible again, keep the error), mq.archive (move to the
  *	  archive), mq.set_vt (change the lease), plus mq.purge and
- *	  mq.archived.
+ *	  mq.archived, and mq.mark_processed (a consumer's record of what it
+ *	  processed).
  *
- * Each is one execution of a kept plan in the caller's transaction, so a
- * rollback undoes it.  Each tells cursor.c the lowest id it may lock
+ * Each needs the consume privilege (purge: manage) and is one execution of
+ * a kept plan in the caller's transaction, so a rollback undoes it.  Each tells cursor.c the lowest id it may lock
  * before locking (a rollback releases them, maybe below the read cursor);
  * nack and set_vt also report the new vt, which cursor.c applies when the
  * transaction commits.
@@ -21,12 +22,16 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 #include "cursor.h"
 #include "mq.h"
@@ -39,6 +44,7 @@ PG_FUNCTION_INFO_V1(mq_archive_many);
 PG_FUNCTION_INFO_V1(mq_set_vt);
 PG_FUNCTION_INFO_V1(mq_purge);
 PG_FUNCTION_INFO_V1(mq_archived);
+PG_FUNCTION_INFO_V1(mq_mark_processed);
 
 /*
  * id_arg
@@ -105,18 +111,68 @@ run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int 
 }
 
 /*
+ * dead_letter_target
+ *		The queue's dead-letter queue, opened to receive, or NULL with the
+ *		reason it cannot: gone, not as mq made it, or (with the privilege
+ *		model) the queue's owner may not send to it.  Then the message is
+ *		archived instead, with the reason, so that a broken dead-letter
+ *		queue never stops a consumer.
+ */
+static MqQueue *
+dead_letter_target(MqQueue *queue, char **why)
+{
+	MqQueue    *dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock, why);
+
+	if (dlq == NULL)
+		return NULL;
+	if (mq_model_active())
+	{
+		if ((mq_privileges(dlq, queue->owner) & MQ_PRIV_SEND) == 0)
+		{
+			*why = psprintf("the owner of queue \"%s\" may not send to it", queue->name);
+			return NULL;
+		}
+	}
+	else
+	{
+		/*
+		 * Before 0.4.0 a queue's owner is its table's owner, and sending
+		 * is inserting: the worker, a superuser, must not insert where
+		 * that owner could not.
+		 */
+		Oid			owner = InvalidOid;
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(queue->relid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+			ReleaseSysCache(tup);
+		}
+		if (!OidIsValid(owner) ||
+			pg_class_aclcheck(dlq->relid, owner, ACL_INSERT) != ACLCHECK_OK)
+		{
+			*why = psprintf("the owner of table mq.q_%s may not insert into it", queue->name);
+			return NULL;
+		}
+	}
+	return dlq;
+}
+
+/*
  * mq_dead_letter
  *		If message id has had the queue's max_deliveries, take it out of
  *		the queue: into the dead-letter queue (its headers gain an
  *		"mq_dead_letter" record: origin, deliveries, failures, first and
- *		last error, reason, times), or, without one, into the archive with
- *		the reason as its last error.  Returns whether it did.
+ *		last error, reason, times), or, without one (or with one that
+ *		cannot take it), into the archive with the reason as its last
+ *		error.  Returns whether it did.
  *
  * error is the failure that ends it (a nack's error), or null.  claimed:
  * the caller's read claimed the message just now, so its deliveries count
  * one that never reached a consumer.  failure_recorded: the row's failure
  * columns already hold this failure (a lease expiry noted by a read or
- * the worker); otherwise it is counted here.  Caller is connected to SPI.
+ * the worker); otherwise it is counted here.  Caller is connected to SPI
+ * and inside mq_enter.
  */
 bool
 mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
@@ -128,17 +184,33 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	Datum		payload;
 	Datum		headers;
 	bool		isnull;
+	MqQueue    *dlq = NULL;
+	char	   *why = NULL;
+
+	if (queue->dead_letter_queue[0] != '\0')
+		dlq = dead_letter_target(queue, &why);
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int32GetDatum(queue->max_deliveries);
-	if (queue->dead_letter_queue[0] == '\0')
+	if (dlq == NULL)
 	{
+		char	   *note = why == NULL ? NULL :
+			psprintf("dead-letter queue \"%s\" refused it: %s", queue->dead_letter_queue, why);
+
 		values[2] = error_null ? (Datum) 0 : error;
 		nulls[2] = error_null ? 'n' : ' ';
 		values[3] = TimestampTzGetDatum(now);
 		values[4] = Int32GetDatum(claimed ? 1 : 0);
+		values[5] = note ? CStringGetTextDatum(note) : (Datum) 0;
+		nulls[5] = note ? ' ' : 'n';
 		if (run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 			return false;
+		if (note != NULL)
+			ereport(WARNING,
+					(errmsg("message %lld of queue \"%s\" was archived, not dead-lettered",
+							(long long) id, queue->name),
+					 errdetail("Its dead-letter queue \"%s\" refused it: %s.",
+							   queue->dead_letter_queue, why)));
 		mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 		return true;
 	}
@@ -153,9 +225,33 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		return false;
 	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	(void) mq_send_message(queue->dead_letter_queue, payload, false, headers, now, now);
+	(void) mq_send_message(dlq, payload, false, headers, now, now);
 	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 	return true;
+}
+
+/*
+ * open_for
+ *		mq_enter, SPI_connect and open a queue for a consume-side entry
+ *		point.
+ */
+static MqQueue *
+open_for(MqContext *cx, const char *name, int privs, LOCKMODE lockmode)
+{
+	MqQueue    *queue;
+
+	mq_enter(cx);
+	queue = mq_open_queue(cx, name, privs, lockmode);
+	SPI_connect();
+	return queue;
+}
+
+/* The end of open_for. */
+static void
+close_for(MqContext *cx)
+{
+	SPI_finish();
+	mq_leave(cx);
 }
 
 /*
@@ -168,12 +264,12 @@ mq_ack(PG_FUNCTION_ARGS)
 	Datum		id = Int64GetDatum(id_arg(fcinfo, 1, name));
 	MqQueue    *queue;
 	uint64		n;
+	MqContext	cx;
 
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, DatumGetInt64(id));
 	n = run_plan(queue, MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
-	SPI_finish();
+	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -187,12 +283,12 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	Datum		ids = ids_arg(fcinfo, 1, name);
 	MqQueue    *queue;
 	uint64		n;
+	MqContext	cx;
 
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(ids));
 	n = run_plan(queue, MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
-	SPI_finish();
+	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -211,6 +307,7 @@ mq_nack(PG_FUNCTION_ARGS)
 	bool		backoff;
 	MqQueue    *queue;
 	uint64		n;
+	MqContext	cx;
 	bool		isnull;
 
 	/* An explicit delay wins; NULL applies the queue's backoff, if any. */
@@ -229,8 +326,7 @@ mq_nack(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';
 	values[5] = TimestampTzGetDatum(now);
 
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	if (backoff && queue->has_retry_delay)
 		values[3] = IntervalPGetDatum(&queue->retry_delay);
 	else
@@ -246,7 +342,7 @@ mq_nack(PG_FUNCTION_ARGS)
 		mq_dead_letter(queue, id, PG_ARGISNULL(2), values[2], false, false))
 	{
 		mq_cursor_count(queue, MQ_COUNT_NACK, 1);
-		SPI_finish();
+		close_for(&cx);
 		PG_RETURN_BOOL(true);
 	}
 
@@ -257,7 +353,7 @@ mq_nack(PG_FUNCTION_ARGS)
 		vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		mq_cursor_vt_changed(queue, id, vt);
 	}
-	SPI_finish();
+	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -270,16 +366,15 @@ mq_archive(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Datum		values[2];
 	uint64		n;
-
 	MqQueue    *queue;
+	MqContext	cx;
 
 	values[0] = Int64GetDatum(id_arg(fcinfo, 1, name));
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, DatumGetInt64(values[0]));
 	n = run_plan(queue, MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
-	SPI_finish();
+	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -292,16 +387,15 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Datum		values[2];
 	uint64		n;
-
 	MqQueue    *queue;
+	MqContext	cx;
 
 	values[0] = ids_arg(fcinfo, 1, name);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(values[0]));
 	n = run_plan(queue, MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
-	SPI_finish();
+	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -319,6 +413,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	MqQueue    *queue;
 	uint64		n;
+	MqContext	cx;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -330,13 +425,12 @@ mq_set_vt(PG_FUNCTION_ARGS)
 
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(vt);
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, id);
 	n = run_plan(queue, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
-	SPI_finish();
+	close_for(&cx);
 	if (n == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);
@@ -351,14 +445,13 @@ mq_purge(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	uint64		n;
-
 	MqQueue    *queue;
+	MqContext	cx;
 
-	SPI_connect();
-	queue = mq_lookup_queue(name);
+	queue = open_for(&cx, name, MQ_PRIV_MANAGE, RowExclusiveLock);
 	mq_cursor_touch(queue, 0);
 	n = run_plan(queue, MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
-	SPI_finish();
+	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -373,12 +466,14 @@ mq_archived(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	uint64		i;
 	int			natts;
+	MqQueue    *queue;
+	MqContext	cx;
 
 	InitMaterializedSRF(fcinfo, 0);
 	natts = rsinfo->setDesc->natts;
 
-	SPI_connect();
-	run_plan(mq_lookup_queue(name), MQ_PLAN_ARCHIVED, NULL, NULL, SPI_OK_SELECT);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, AccessShareLock);
+	run_plan(queue, MQ_PLAN_ARCHIVED, NULL, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		Datum		values[7];
@@ -389,6 +484,58 @@ mq_archived(PG_FUNCTION_ARGS)
 			values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
+	close_for(&cx);
 	return (Datum) 0;
+}
+
+/*
+ * mq.mark_processed(queue_name text, key text, keep interval) returns boolean
+ *
+ * Record that the consumers of a queue processed key: true the first time
+ * (within keep), false after.  Keys are kept per queue, so only roles that
+ * may consume from it can see or record them.  A concurrent call with the
+ * same key waits for the first transaction to end.
+ */
+Datum
+mq_mark_processed(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	text	   *key;
+	Interval   *keep;
+	Datum		args[3];
+	Oid			types[3] = {TEXTOID, TEXTOID, INTERVALOID};
+	int			ret;
+	bool		first;
+	MqContext	cx;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key and keep of a processed record for queue \"%s\" must not be null", name)));
+	key = PG_GETARG_TEXT_PP(1);
+	if (VARSIZE_ANY_EXHDR(key) > MQ_MAX_DEDUP_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("processed key for queue \"%s\" is too long", name),
+				 errdetail("A key is at most %d bytes; this one has %zu.",
+						   MQ_MAX_DEDUP_KEY_LEN, (size_t) VARSIZE_ANY_EXHDR(key))));
+	keep = PG_GETARG_INTERVAL_P(2);
+	mq_check_interval(name, "keep", keep);
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = PointerGetDatum(key);
+	args[2] = IntervalPGetDatum(keep);
+	(void) open_for(&cx, name, MQ_PRIV_CONSUME, AccessShareLock);
+	ret = SPI_execute_with_args("INSERT INTO mq.processed AS p (queue_name, key, expires_at) "
+								"VALUES ($1, $2, pg_catalog.now() OPERATOR(pg_catalog.+) $3) "
+								"ON CONFLICT ON CONSTRAINT processed_pkey DO UPDATE "
+								"SET processed_at = pg_catalog.now(), expires_at = EXCLUDED.expires_at "
+								"WHERE p.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() "
+								"RETURNING true",
+								3, types, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	first = SPI_processed > 0;
+	close_for(&cx);
+	PG_RETURN_BOOL(first);
 }

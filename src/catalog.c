@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Queue names, the queue registry and the per-backend plan cache.
+ *	  Queue names, the queue registry and the per-backend queue cache.
  *
  * Every SQL entry point names its queue by text.  The name is validated
  * here (a-z, 0-9 and '_', starting with a letter or '_', at most
@@ -10,14 +10,22 @@
  * itself only ever reaches SQL as a bound parameter.
  *
  * Each backend keeps a hash table, keyed by queue name, of MqQueue entries
- * holding the OIDs of the queue's relations, its options, and the SPI
- * plans prepared for it (SPI_prepare_cursor with a forced generic plan,
- * then SPI_keepplan): the hot paths never parse or plan.  Entries are
- * marked invalid by a relcache callback when one of the queue's relations
- * or the registry itself is invalidated (drop_queue, DROP EXTENSION, a
- * registry change), and rebuilt on the next lookup.  The plans themselves
- * are revalidated by the plan cache after DDL; we only free them when the
- * entry is rebuilt.
+ * holding the OIDs of the queue's relations, its options, its owner and
+ * the privileges granted on it, what shape.c found about its tables, and
+ * the SPI plans prepared for it (SPI_prepare_cursor with a forced generic
+ * plan, then SPI_keepplan): the hot paths never parse or plan.  Entries
+ * are marked invalid by a relcache callback when one of the queue's
+ * relations or the registry itself is invalidated (drop_queue, DROP
+ * EXTENSION, a registry or privilege change, DDL on a queue table), and
+ * rebuilt on the next lookup.  Role changes (membership, superuser) only
+ * forget the privileges worked out for the current role.
+ *
+ * Opening a queue (mq_open_queue) is the one way entry points get at it:
+ * look it up, lock its message table, and look again if the lock let an
+ * invalidation in (the queue was dropped or changed while we waited), so
+ * that a call racing mq.drop_queue ends with "queue does not exist", never
+ * with an error about a relation that vanished.  Then the tables' shape
+ * and the caller's privileges are checked.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -32,18 +40,26 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
+#include "cursor.h"
 #include "mq.h"
 
 static HTAB *queue_cache = NULL;
 static MemoryContext mq_cache_context = NULL;
+
+/* What we know of the registry; forgotten when it is invalidated. */
 static Oid	registry_relid = InvalidOid;
+static Oid	registry_owner = InvalidOid;
+static int	registry_model = -1;	/* has the owner column: 1, not: 0 */
 static SPIPlanPtr registry_plan = NULL;
+static SPIPlanPtr grants_plan = NULL;
 static bool registry_plan_stale = false;
 
 /*
@@ -102,35 +118,82 @@ mq_name_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * not_installed
+ *		The error of a call that finds the extension gone: dropped while it
+ *		waited for DROP EXTENSION mq to finish.
+ */
+static void
+not_installed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("extension \"mq\" is not installed in this database"),
+			 errhint("It may have been dropped while this call waited.")));
+}
+
+/*
  * mq_schema_oid
  *		OID of schema mq (the extension is not relocatable).
  */
 Oid
 mq_schema_oid(void)
 {
-	return get_namespace_oid("mq", false);
+	Oid			nsp = get_namespace_oid("mq", true);
+
+	if (!OidIsValid(nsp))
+		not_installed();
+	return nsp;
 }
 
 /*
  * mq_registry_relid
- *		OID of the registry table mq.queue.
+ *		OID of the registry table mq.queue, and with it its owner and
+ *		whether the installed version has the privilege model.
  */
 Oid
 mq_registry_relid(void)
 {
 	if (!OidIsValid(registry_relid))
-		registry_relid = get_relname_relid("queue", mq_schema_oid());
+	{
+		Oid			relid = get_relname_relid("queue", mq_schema_oid());
+		HeapTuple	tup;
+
+		if (!OidIsValid(relid))
+			not_installed();
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(tup))
+			not_installed();
+		registry_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+		registry_model = get_attnum(relid, "owner") != InvalidAttrNumber ? 1 : 0;
+		registry_relid = relid;
+	}
 	return registry_relid;
 }
 
 /*
- * invalidate_entry
- *		Mark one cache entry stale; it is rebuilt on its next lookup.
+ * mq_owner
+ *		The role that owns mq's objects: the owner of the registry, which
+ *		is the superuser that ran CREATE EXTENSION mq.
  */
-static void
-invalidate_entry(MqQueue *entry)
+Oid
+mq_owner(void)
 {
-	entry->valid = false;
+	(void) mq_registry_relid();
+	return registry_owner;
+}
+
+/*
+ * mq_model_active
+ *		Is the installed SQL version one with per-queue privileges (0.4.0
+ *		on)?  Before ALTER EXTENSION UPDATE, this library serves the older
+ *		versions as they were: every call runs as its caller.
+ */
+bool
+mq_model_active(void)
+{
+	(void) mq_registry_relid();
+	return registry_model == 1;
 }
 
 /*
@@ -146,32 +209,64 @@ mq_relcache_callback(Datum arg, Oid relid)
 	MqQueue    *entry;
 	bool		all;
 
-	if (queue_cache == NULL)
-		return;
-
 	all = !OidIsValid(relid) || relid == registry_relid;
 	if (all)
 	{
 		registry_relid = InvalidOid;
+		registry_owner = InvalidOid;
+		registry_model = -1;
 		registry_plan_stale = true;
 	}
+	if (queue_cache == NULL)
+		return;
 
 	hash_seq_init(&status, queue_cache);
 	while ((entry = (MqQueue *) hash_seq_search(&status)) != NULL)
 	{
-		if (all || entry->relid == relid || entry->archive_relid == relid)
-			invalidate_entry(entry);
+		if (all || entry->relid == relid || entry->archive_relid == relid ||
+			entry->seq_relid == relid)
+			entry->valid = false;
 	}
 }
 
 /*
+ * mq_invalidate_privileges
+ *		Forget every privilege worked out so far (a role or membership
+ *		changed).  Must not throw.
+ */
+void
+mq_invalidate_privileges(void)
+{
+	HASH_SEQ_STATUS status;
+	MqQueue    *entry;
+
+	if (queue_cache == NULL)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = (MqQueue *) hash_seq_search(&status)) != NULL)
+		entry->acl_valid = false;
+}
+
+/*
+ * mq_role_callback
+ *		Syscache invalidation of pg_authid or pg_auth_members.
+ */
+static void
+mq_role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	mq_invalidate_privileges();
+}
+
+/*
  * mq_catalog_init
- *		Called from _PG_init: register the invalidation callback.
+ *		Called from _PG_init: register the invalidation callbacks.
  */
 void
 mq_catalog_init(void)
 {
 	CacheRegisterRelcacheCallback(mq_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, mq_role_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, mq_role_callback, (Datum) 0);
 }
 
 /*
@@ -199,8 +294,7 @@ ensure_cache(void)
 
 /*
  * relation_for
- *		OID of relation mq.<prefix><name>; error if the registry names a
- *		queue whose relation is gone (only possible by hand-made damage).
+ *		OID of relation mq.<prefix><name>, InvalidOid if there is none.
  */
 static Oid
 relation_for(const char *prefix, const char *name)
@@ -208,12 +302,6 @@ relation_for(const char *prefix, const char *name)
 	char	   *relname = psprintf("%s%s", prefix, name);
 	Oid			relid = get_relname_relid(relname, mq_schema_oid());
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"mq.%s\" of queue \"%s\" does not exist",
-						relname, name),
-				 errhint("Drop the queue with mq.drop_queue and create it again.")));
 	pfree(relname);
 	return relid;
 }
@@ -232,14 +320,112 @@ registry_column(const char *column, const char *absent)
 }
 
 /*
+ * prepare_registry_plans
+ *		The kept plans that load a queue's registry row and its grants.
+ */
+static void
+prepare_registry_plans(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+
+	if (registry_plan_stale)
+	{
+		if (registry_plan != NULL)
+			SPI_freeplan(registry_plan);
+		if (grants_plan != NULL)
+			SPI_freeplan(grants_plan);
+		registry_plan = grants_plan = NULL;
+		registry_plan_stale = false;
+	}
+	if (registry_plan != NULL)
+		return;
+
+	/*
+	 * Older versions of the registry lack newer columns: the library may
+	 * be newer than the installed SQL until ALTER EXTENSION UPDATE.
+	 */
+	registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s, %s "
+										 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+										 registry_column("notify", "false"),
+										 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval"),
+										 registry_column("retry_delay", "NULL::pg_catalog.interval"),
+										 registry_column("retry_delay_max", "NULL::pg_catalog.interval"),
+										 registry_column("max_deliveries", "NULL::pg_catalog.int4"),
+										 registry_column("dead_letter_queue", "NULL::pg_catalog.text"),
+										 mq_model_active() ? "owner::pg_catalog.oid" : "0::pg_catalog.oid"),
+								1, argtypes);
+	if (registry_plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(registry_plan);
+
+	if (mq_model_active())
+	{
+		grants_plan = SPI_prepare("SELECT grantee::pg_catalog.oid, privilege FROM mq.privilege "
+								  "WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								  1, argtypes);
+		if (grants_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(grants_plan);
+	}
+}
+
+/*
+ * load_grants
+ *		The privileges granted on a queue, into its cache entry.  Caller is
+ *		connected to SPI.
+ */
+static void
+load_grants(MqQueue *entry, Datum arg)
+{
+	int			ret;
+	uint64		i;
+
+	entry->ngrants = 0;
+	entry->grants = NULL;
+	if (grants_plan == NULL)
+		return;
+	ret = SPI_execute_plan(grants_plan, &arg, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return;
+	entry->grants = MemoryContextAllocZero(mq_cache_context,
+										   sizeof(MqGrant) * SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			grantee = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *priv = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		int			j;
+		int			bit = strcmp(priv, "send") == 0 ? MQ_PRIV_SEND :
+			strcmp(priv, "consume") == 0 ? MQ_PRIV_CONSUME :
+			strcmp(priv, "manage") == 0 ? MQ_PRIV_MANAGE : 0;
+
+		for (j = 0; j < entry->ngrants; j++)
+			if (entry->grants[j].grantee == grantee)
+				break;
+		if (j == entry->ngrants)
+		{
+			entry->grants[j].grantee = grantee;
+			entry->ngrants++;
+		}
+		entry->grants[j].privs |= bit;
+	}
+}
+
+/*
  * mq_lookup_queue
  *		Return the cache entry for a queue, loading it from the registry if
- *		needed.  Raises 42704 if the queue does not exist.
+ *		needed.  A queue that is not registered raises 42704, or with
+ *		missing_ok returns NULL.  A registered queue whose message table
+ *		is missing comes back with relid InvalidOid and a problem.
  *
- * Caller must be connected to SPI.  The name must have been validated.
+ * Connects to SPI itself for a load (SPI nests).  The name must have been
+ * validated.  Nothing here locks the queue: see mq_open_queue.
  */
 MqQueue *
-mq_lookup_queue(const char *name)
+mq_lookup_queue(const char *name, bool missing_ok)
 {
 	MqQueue    *entry;
 	bool		found;
@@ -247,6 +433,8 @@ mq_lookup_queue(const char *name)
 	int			ret;
 	bool		isnull;
 	Datum		d;
+	HeapTuple	tup;
+	TupleDesc	desc;
 	int			i;
 
 	ensure_cache();
@@ -255,12 +443,23 @@ mq_lookup_queue(const char *name)
 		return entry;
 
 	if (!found)
+	{
 		memset(entry->plans, 0, sizeof(entry->plans));
+		entry->grants = NULL;
+		entry->problem = NULL;
+	}
 	entry->valid = false;
 	entry->cursor = NULL;
-	entry->layout_checked = false;
-	entry->layout_ok = false;
-	entry->seq_relid = InvalidOid;
+	entry->relid = entry->archive_relid = entry->seq_relid = InvalidOid;
+	entry->acl_valid = false;
+	entry->shape_checked = false;
+	if (entry->grants != NULL)
+		pfree(entry->grants);
+	entry->grants = NULL;
+	entry->ngrants = 0;
+	if (entry->problem != NULL)
+		pfree(entry->problem);
+	entry->problem = NULL;
 	for (i = 0; i < MQ_NUM_PLANS; i++)
 	{
 		if (entry->plans[i] != NULL)
@@ -270,81 +469,70 @@ mq_lookup_queue(const char *name)
 		}
 	}
 
-	if (registry_plan != NULL && registry_plan_stale)
-	{
-		SPI_freeplan(registry_plan);
-		registry_plan = NULL;
-	}
-	if (registry_plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
+	SPI_connect();
+	(void) mq_registry_relid();
+	prepare_registry_plans();
 
-		/*
-		 * Older versions of the registry lack newer columns: the library
-		 * may be newer than the installed SQL until ALTER EXTENSION UPDATE.
-		 */
-		registry_plan_stale = false;
-		registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s "
-											 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
-											 registry_column("notify", "false"),
-											 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval"),
-											 registry_column("retry_delay", "NULL::pg_catalog.interval"),
-											 registry_column("retry_delay_max", "NULL::pg_catalog.interval"),
-											 registry_column("max_deliveries", "NULL::pg_catalog.int4"),
-											 registry_column("dead_letter_queue", "NULL::pg_catalog.text")),
-									1, argtypes);
-		if (registry_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(registry_plan);
-	}
-
+	/* Not read-only: a fresh snapshot sees a drop that just committed. */
 	arg = CStringGetTextDatum(name);
-	ret = SPI_execute_plan(registry_plan, &arg, NULL, true, 1);
+	ret = SPI_execute_plan(registry_plan, &arg, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 	{
+		SPI_finish();
 		hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		if (missing_ok)
+			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name),
 				 errhint("Create it with mq.create_queue.")));
 	}
 
-	entry->visibility_timeout =
-		*DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	entry->unlogged = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 2, &isnull));
-	entry->notify = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 3, &isnull));
-	entry->dedup_window =
-		*DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 4, &isnull));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	entry->visibility_timeout = *DatumGetIntervalP(SPI_getbinval(tup, desc, 1, &isnull));
+	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	entry->dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 4, &isnull));
 	entry->has_retry_delay = false;
 	entry->has_retry_delay_max = false;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+	d = SPI_getbinval(tup, desc, 5, &isnull);
 	if (!isnull)
 	{
 		entry->retry_delay = *DatumGetIntervalP(d);
 		entry->has_retry_delay = true;
 	}
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
 	if (!isnull)
 	{
 		entry->retry_delay_max = *DatumGetIntervalP(d);
 		entry->has_retry_delay_max = true;
 	}
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
 	entry->max_deliveries = isnull ? 0 : DatumGetInt32(d);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull);
+	d = SPI_getbinval(tup, desc, 8, &isnull);
 	if (isnull)
 		entry->dead_letter_queue[0] = '\0';
 	else
 		strlcpy(entry->dead_letter_queue, TextDatumGetCString(d), NAMEDATALEN);
-	(void) mq_registry_relid();
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	entry->owner = isnull ? InvalidOid : DatumGetObjectId(d);
+	load_grants(entry, arg);
+	SPI_finish();
+
 	entry->relid = relation_for("q_", name);
 	entry->archive_relid = relation_for("a_", name);
+	if (!OidIsValid(entry->relid) || !OidIsValid(entry->archive_relid))
+	{
+		entry->problem = MemoryContextStrdup(mq_cache_context,
+											 psprintf("Table mq.%s%s is missing.",
+													  OidIsValid(entry->relid) ? "a_" : "q_", name));
+		entry->shape_checked = true;
+		entry->valid = true;
+		return entry;
+	}
 	entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
 	entry->cursor = mq_cursor_attach(entry->relid, name);
 	entry->valid = true;
@@ -352,25 +540,128 @@ mq_lookup_queue(const char *name)
 }
 
 /*
- * mq_get_queue
- *		mq_lookup_queue for callers not connected to SPI: a cached entry is
- *		returned without connecting; a miss connects just for the load.
+ * mq_queue_shape_ok
+ *		Look at the queue's tables once per cache entry (caller holds a lock
+ *		on the message table): are they as mq made them?  If not,
+ *		queue->problem says how.  Before the privilege model is installed,
+ *		calls run as their caller and any owner is accepted.
+ */
+bool
+mq_queue_shape_ok(MqQueue *queue)
+{
+	/*
+	 * Only "as mq made it" is remembered until the next invalidation: a
+	 * refusal is looked at again, since undoing some changes (dropping a
+	 * child table) sends no invalidation for the queue's table.
+	 */
+	if (queue->shape_checked && queue->problem != NULL)
+	{
+		pfree(queue->problem);
+		queue->problem = NULL;
+		queue->shape_checked = false;
+	}
+	if (!queue->shape_checked)
+	{
+		char	   *problem = mq_shape_problem(queue,
+											   mq_model_active() ? mq_owner() : InvalidOid);
+
+		if (problem != NULL)
+			queue->problem = MemoryContextStrdup(mq_cache_context, problem);
+		queue->shape_checked = true;
+	}
+	return queue->problem == NULL;
+}
+
+/*
+ * check_shape
+ *		Refuse a queue whose tables are not as mq made them (55000).
+ */
+static void
+check_shape(MqQueue *queue)
+{
+	if (!mq_queue_shape_ok(queue))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("queue \"%s\" cannot be used: its tables are not as mq made them",
+						queue->name),
+				 errdetail_internal("%s", queue->problem),
+				 errhint("A superuser must undo the change, or drop the queue with mq.drop_queue.")));
+}
+
+/*
+ * mq_open_queue
+ *		Look a queue up for an entry point: lock its message table in
+ *		lockmode (NoLock: leave locking to the plans), check its shape and
+ *		that the caller holds privs (0: any one of them will not do; none
+ *		are checked).  Raises 42704 for a queue that does not exist, also
+ *		one dropped while we waited for the lock.
+ *
+ * Caller is inside mq_enter.
  */
 MqQueue *
-mq_get_queue(const char *name)
+mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode)
 {
-	MqQueue    *entry;
+	MqQueue    *queue;
 
-	if (queue_cache != NULL)
+	for (;;)
 	{
-		entry = (MqQueue *) hash_search(queue_cache, name, HASH_FIND, NULL);
-		if (entry != NULL && entry->valid)
-			return entry;
+		Oid			relid;
+
+		queue = mq_lookup_queue(name, false);
+		relid = queue->relid;
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("queue \"%s\" does not exist", name),
+					 errdetail_internal("%s", queue->problem)));
+		if (lockmode == NoLock)
+			break;
+
+		/*
+		 * The lock may have waited for a drop, or for DDL on the table: if
+		 * it let an invalidation in, look the queue up again.
+		 */
+		LockRelationOid(relid, lockmode);
+		if (queue->valid)
+			break;
+		UnlockRelationOid(relid, lockmode);
 	}
-	SPI_connect();
-	entry = mq_lookup_queue(name);
-	SPI_finish();
-	return entry;
+	check_shape(queue);
+	if (privs != 0)
+		mq_require(queue, cx->caller, privs);
+	return queue;
+}
+
+/*
+ * mq_try_open_queue
+ *		mq_open_queue for a queue mq uses on its own account (a dead-letter
+ *		queue): no privilege is checked, and instead of an error, NULL with
+ *		*why saying what is wrong (missing, not as mq made it).
+ */
+MqQueue *
+mq_try_open_queue(const char *name, LOCKMODE lockmode, char **why)
+{
+	MqQueue    *queue;
+
+	for (;;)
+	{
+		queue = mq_lookup_queue(name, true);
+		if (queue == NULL || !OidIsValid(queue->relid))
+		{
+			*why = psprintf("queue \"%s\" does not exist", name);
+			return NULL;
+		}
+		LockRelationOid(queue->relid, lockmode);
+		if (queue->valid)
+			break;
+		UnlockRelationOid(queue->relid, lockmode);
+	}
+	if (!mq_queue_shape_ok(queue))
+	{
+		*why = psprintf("its tables are not as mq made them (%s)", queue->problem);
+		return NULL;
+	}
+	return queue;
 }
 
 /* A failed delivery that ended by lease expiry, as its error text. */
@@ -387,24 +678,6 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 {
 	switch (kind)
 	{
-		case MQ_PLAN_SEND:
-			*nargs = 4;
-			types[0] = TIMESTAMPTZOID;
-			types[1] = TIMESTAMPTZOID;
-			types[2] = JSONBOID;
-			types[3] = JSONBOID;
-			return psprintf("INSERT INTO %s (vt, enqueued_at, headers, payload) "
-							"VALUES ($1, $2, $3, $4) RETURNING id", q);
-		case MQ_PLAN_SEND_BATCH:
-			*nargs = 4;
-			types[0] = TIMESTAMPTZOID;
-			types[1] = TIMESTAMPTZOID;
-			types[2] = JSONBOID;
-			types[3] = JSONBARRAYOID;
-			return psprintf("INSERT INTO %s (vt, enqueued_at, headers, payload) "
-							"SELECT $1, $2, $3, u.p "
-							"FROM pg_catalog.unnest($4) WITH ORDINALITY AS u(p, n) "
-							"ORDER BY u.n RETURNING id", q);
 		case MQ_PLAN_READ:
 			*nargs = 4;
 			types[0] = INT8OID;
@@ -424,19 +697,19 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			 * "leased" it saw is the row the UPDATE changes.
 			 */
 			if (!fc)
-				return psprintf("UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
+				return psprintf("UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
 								" leased = true,"
 								" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END "
 								"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-								"SELECT id FROM %s"
+								"SELECT id FROM ONLY %s"
 								" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
 								" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
 								"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error, false",
 								q, q);
-			return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM %s"
+			return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM ONLY %s"
 							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
 							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
-							"UPDATE %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
+							"UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
 							" leased = true,"
 							" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END,"
 							" failures = CASE WHEN leased THEN failures OPERATOR(pg_catalog.+) 1 ELSE failures END,"
@@ -456,16 +729,16 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 							" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
 							" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
 							" pg_catalog.max(id) "
-							"FROM %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
+							"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
 							q);
 		case MQ_PLAN_ACK:
 			*nargs = 1;
 			types[0] = INT8OID;
-			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1", q);
+			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1", q);
 		case MQ_PLAN_ACK_MANY:
 			*nargs = 1;
 			types[0] = INT8ARRAYOID;
-			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
+			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
 		case MQ_PLAN_NACK:
 			/*
 			 * $2: when the message is visible again, or with a backoff base
@@ -481,7 +754,7 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			types[4] = INTERVALOID;
 			types[5] = TIMESTAMPTZOID;
 			/* $6: now, when the failure happened. */
-			return psprintf("UPDATE %s SET vt = CASE WHEN $4 IS NULL THEN $2 ELSE $2 OPERATOR(pg_catalog.+)"
+			return psprintf("UPDATE ONLY %s SET vt = CASE WHEN $4 IS NULL THEN $2 ELSE $2 OPERATOR(pg_catalog.+)"
 							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($4,"
 							" pg_catalog.power(2, LEAST(GREATEST(deliveries OPERATOR(pg_catalog.-) 1, 0), 20))),"
 							" COALESCE($5, pg_catalog.interval_mul($4, 1048576))),"
@@ -495,7 +768,7 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			*nargs = 2;
 			types[0] = (kind == MQ_PLAN_ARCHIVE) ? INT8OID : INT8ARRAYOID;
 			types[1] = TIMESTAMPTZOID;
-			return psprintf("WITH d AS (DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) %s"
+			return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) %s"
 							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
 							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
 							"SELECT id, payload, headers, enqueued_at, $2, deliveries, last_error FROM d",
@@ -504,14 +777,14 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			*nargs = 2;
 			types[0] = INT8OID;
 			types[1] = TIMESTAMPTZOID;
-			return psprintf("UPDATE %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1 RETURNING vt", q);
+			return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1 RETURNING vt", q);
 		case MQ_PLAN_PURGE:
 			*nargs = 0;
-			return psprintf("DELETE FROM %s", q);
+			return psprintf("DELETE FROM ONLY %s", q);
 		case MQ_PLAN_ARCHIVED:
 			*nargs = 0;
 			return psprintf("SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error "
-							"FROM %s ORDER BY id", a);
+							"FROM ONLY %s ORDER BY id", a);
 		case MQ_PLAN_DEDUP_CLAIM:
 			/*
 			 * Take key $2 of queue $1 until $3, unless a live holder has it
@@ -558,7 +831,7 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			types[4] = TIMESTAMPTZOID;
 			types[5] = INT4OID;
 			types[6] = BOOLOID;
-			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
+			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2 "
 							"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
 							" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
@@ -570,21 +843,25 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 							" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "");
 		case MQ_PLAN_DEAD_ARCHIVE:
 			/*
-			 * No dead-letter queue: archive message $1 with the reason.  $5
-			 * as $6 of MQ_PLAN_DEAD_TAKE.
+			 * No dead-letter queue (or one that refused it, $6 says why):
+			 * archive message $1 with the reason.  $5 as $6 of
+			 * MQ_PLAN_DEAD_TAKE.
 			 */
-			*nargs = 5;
+			*nargs = 6;
 			types[0] = INT8OID;
 			types[1] = INT4OID;
 			types[2] = TEXTOID;
 			types[3] = TIMESTAMPTZOID;
 			types[4] = INT4OID;
-			return psprintf("WITH d AS (DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1"
+			types[5] = TEXTOID;
+			return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2"
 							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error, %s) "
 							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
 							"SELECT id, payload, headers, enqueued_at, $4, deliveries OPERATOR(pg_catalog.-) $5,"
-							" 'dead: max_deliveries (' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) ') reached; last error: '"
+							" 'dead: max_deliveries (' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) ') reached'"
+							" OPERATOR(pg_catalog.||) COALESCE('; ' OPERATOR(pg_catalog.||) $6, '')"
+							" OPERATOR(pg_catalog.||) '; last error: '"
 							" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none')"
 							" OPERATOR(pg_catalog.||) '; first error: '"
 							" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
@@ -593,8 +870,8 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			/* Take up to $1 messages, oldest first, that nobody holds. */
 			*nargs = 1;
 			types[0] = INT8OID;
-			return psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"SELECT id FROM ONLY %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 							"RETURNING id, payload,"
 							" CASE WHEN headers OPERATOR(pg_catalog.?) 'mq_dead_letter' THEN"
 							" (headers OPERATOR(pg_catalog.-) 'mq_dead_letter'::pg_catalog.text) OPERATOR(pg_catalog.||)"
@@ -614,10 +891,10 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			*nargs = 2;
 			types[0] = TIMESTAMPTZOID;
 			types[1] = INT8OID;
-			return psprintf("UPDATE %s SET leased = false,"
+			return psprintf("UPDATE ONLY %s SET leased = false,"
 							" last_error = " MQ_EXPIRED_NOTE "%s "
 							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM %s WHERE id OPERATOR(pg_catalog.>=) $2"
+							"SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $2"
 							" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
 							" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
 							"RETURNING id, deliveries",

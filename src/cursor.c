@@ -65,16 +65,31 @@
  * scans from the head or does not write back, which is slower but never
  * misses a message.
  *
- * States are never removed before the server restarts (a dropped queue's
- * state just stays unused): if a queue could lose its state and get a new
- * one, a backend still holding the old answer "no state, table full" could
- * send without a slot while readers track the new one.  So a queue that
- * finds the table full stays untracked, and correct, until restart.
+ * Shared memory is fixed: mq.max_queues states, allocated at startup, and
+ * a hash table from (database, table) to a state, both sized once and
+ * never grown (the server's spare shared memory belongs to its lock table
+ * and others).  A state is given back when the queue's drop commits
+ * (mq.drop_queue, DROP EXTENSION mq: the states the dropping transaction
+ * saw, so that queues it created afterwards keep theirs) and when its
+ * database is dropped (the launcher).  Nothing can use a dropped queue's
+ * state then: every call holds a lock on the queue's table that the drop
+ * waited for, and a state's key is cleared under its spinlock before it
+ * is reused, so a stale pointer compares unequal (same_queue).
  *
- * Locking protocol: the hash table of queue states is protected by the
- * "mq" LWLock (shared to look up, exclusive to add or remove an entry).
- * Every field of one MqCursorState is protected by its spinlock `mutex`;
- * nothing is done while holding it but reading and writing those fields.
+ * Past mq.max_queues queues at once, a queue that finds no free state is
+ * marked "denied" in a small shared bitmap (by a hash of its key) and stays
+ * untracked, and correct, until the server restarts, even if states are
+ * given back meanwhile: a backend that saw "no state" may still send
+ * without a slot, so such a queue must never get a state that readers
+ * would track.  Other queues (dropped and created again, new ones) get
+ * the states given back.  The first denial is logged once.
+ *
+ * Locking protocol: the hash table of queue states, the free list, the
+ * denied bitmap and each state's in_use flag are protected by the "mq"
+ * LWLock (shared to look up, exclusive to add or remove an entry).  Every
+ * other field of one MqCursorState, its key included, is protected by its
+ * spinlock `mutex` (initialised once, at startup); nothing is done while
+ * holding it but reading and writing those fields.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -94,6 +109,7 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -124,8 +140,9 @@ typedef struct MqCursorKey
 
 typedef struct MqCursorState
 {
-	MqCursorKey key;
+	MqCursorKey key;			/* dbid InvalidOid: free */
 	slock_t		mutex;
+	bool		in_use;			/* taken (under the "mq" LWLock) */
 	bool		disabled;		/* lost track (prepared overflow): scan from head */
 	int64		pos;
 	uint64		gen;
@@ -144,13 +161,27 @@ typedef struct MqCursorState
 	MqSlot		slots[MQ_SLOTS];
 } MqCursorState;
 
+/* Bits of the denied set (queues untracked until restart). */
+#define MQ_DENIED_BITS 8192
+
 typedef struct MqCursorShared
 {
 	LWLock	   *lock;
 	slock_t		mutex;
 	volatile bool prepared_clean;	/* no prepared xact from before startup left */
 	TimestampTz next_prepared_check;
+	bool		warned_full;	/* the first denial was logged */
+	int			nfree;			/* free states, their indexes in free[] */
+	uint8		denied[MQ_DENIED_BITS / 8];
+	int			free[FLEXIBLE_ARRAY_MEMBER];
 } MqCursorShared;
+
+/* An entry of the hash table: which state serves a queue. */
+typedef struct MqCursorHashEntry
+{
+	MqCursorKey key;
+	int			index;
+} MqCursorHashEntry;
 
 /* What this backend's transaction did to one queue. */
 typedef struct MqXactNote
@@ -198,7 +229,19 @@ static int	ncounts = 0;
 static int	maxcounts = 0;
 
 static MqCursorShared *cursor_shared = NULL;
+static MqCursorState *cursor_states = NULL;
 static HTAB *cursor_hash = NULL;
+
+/* States this transaction's drops give back at commit (their keys). */
+typedef struct MqForget
+{
+	MqCursorKey key;
+	SubTransactionId subid;
+} MqForget;
+
+static MqForget *forgets = NULL;
+static int	nforgets = 0;
+static int	maxforgets = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -209,10 +252,18 @@ static int	maxnotes = 0;
 static TransactionId prepare_xid = InvalidTransactionId;
 
 static Size
+cursor_shared_size(void)
+{
+	return add_size(offsetof(MqCursorShared, free), mul_size(mq_max_queues, sizeof(int)));
+}
+
+static Size
 cursor_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(MqCursorShared)),
-					hash_estimate_size(mq_max_queues, sizeof(MqCursorState)));
+	Size		size = MAXALIGN(cursor_shared_size());
+
+	size = add_size(size, MAXALIGN(mul_size(mq_max_queues, sizeof(MqCursorState))));
+	return add_size(size, hash_estimate_size(mq_max_queues, sizeof(MqCursorHashEntry)));
 }
 
 static void
@@ -228,25 +279,43 @@ static void
 cursor_shmem_startup(void)
 {
 	bool		found;
+	bool		found_states;
 	HASHCTL		info;
+	int			i;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	cursor_shared = ShmemInitStruct("mq cursor", sizeof(MqCursorShared), &found);
+	cursor_shared = ShmemInitStruct("mq cursor", cursor_shared_size(), &found);
+	cursor_states = ShmemInitStruct("mq cursor states",
+									mul_size(mq_max_queues, sizeof(MqCursorState)),
+									&found_states);
 	if (!found)
 	{
+		memset(cursor_shared, 0, cursor_shared_size());
 		cursor_shared->lock = &(GetNamedLWLockTranche("mq"))->lock;
 		SpinLockInit(&cursor_shared->mutex);
 		cursor_shared->prepared_clean = false;
 		cursor_shared->next_prepared_check = 0;
+		cursor_shared->warned_full = false;
+		cursor_shared->nfree = mq_max_queues;
+		for (i = 0; i < mq_max_queues; i++)
+			cursor_shared->free[i] = mq_max_queues - 1 - i;
 	}
+	if (!found_states)
+	{
+		memset(cursor_states, 0, mul_size(mq_max_queues, sizeof(MqCursorState)));
+		for (i = 0; i < mq_max_queues; i++)
+			SpinLockInit(&cursor_states[i].mutex);
+	}
+
+	/* Every entry allocated now; HASH_FIXED_SIZE: never one more. */
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(MqCursorKey);
-	info.entrysize = sizeof(MqCursorState);
+	info.entrysize = sizeof(MqCursorHashEntry);
 	cursor_hash = ShmemInitHash("mq cursor hash", mq_max_queues, mq_max_queues,
-								&info, HASH_ELEM | HASH_BLOBS);
+								&info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -272,16 +341,30 @@ mq_cursor_init(void)
 }
 
 /*
+ * denied_bit
+ *		The bit of a queue in the denied set.
+ */
+static inline uint32
+denied_bit(const MqCursorKey *key)
+{
+	return hash_bytes((const unsigned char *) key, sizeof(MqCursorKey)) % MQ_DENIED_BITS;
+}
+
+/*
  * mq_cursor_attach
  *		The shared state for a queue table, created if needed; NULL when
- *		not preloaded or the table of states is full.
+ *		not preloaded, or when no state is free (then the queue stays
+ *		untracked until restart: see the file header).
  */
 MqCursorState *
 mq_cursor_attach(Oid relid, const char *name)
 {
 	MqCursorKey key;
-	MqCursorState *state;
+	MqCursorHashEntry *ent;
+	MqCursorState *state = NULL;
 	bool		found;
+	bool		warn = false;
+	uint32		bit;
 
 	if (cursor_hash == NULL)
 		return NULL;
@@ -291,16 +374,38 @@ mq_cursor_attach(Oid relid, const char *name)
 	key.relid = relid;
 
 	LWLockAcquire(cursor_shared->lock, LW_SHARED);
-	state = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	ent = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	if (ent != NULL)
+		state = &cursor_states[ent->index];
 	LWLockRelease(cursor_shared->lock);
 	if (state != NULL)
 		return state;
 
+	bit = denied_bit(&key);
 	LWLockAcquire(cursor_shared->lock, LW_EXCLUSIVE);
-	state = hash_search(cursor_hash, &key, HASH_ENTER_NULL, &found);
-	if (state != NULL && !found)
+	ent = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	if (ent != NULL)
+		state = &cursor_states[ent->index];
+	else if ((cursor_shared->denied[bit / 8] & (1 << (bit % 8))) != 0)
+		state = NULL;
+	else if (cursor_shared->nfree == 0)
 	{
-		SpinLockInit(&state->mutex);
+		cursor_shared->denied[bit / 8] |= (1 << (bit % 8));
+		warn = !cursor_shared->warned_full;
+		cursor_shared->warned_full = true;
+	}
+	else
+	{
+		int			index = cursor_shared->free[--cursor_shared->nfree];
+
+		ent = hash_search(cursor_hash, &key, HASH_ENTER_NULL, &found);
+		Assert(ent != NULL && !found);
+		ent->index = index;
+		state = &cursor_states[index];
+		state->in_use = true;
+
+		SpinLockAcquire(&state->mutex);
+		state->key = key;
 		state->disabled = false;
 		state->pos = 0;
 		state->gen = 0;
@@ -316,9 +421,134 @@ mq_cursor_attach(Oid relid, const char *name)
 		strlcpy(state->name, name, NAMEDATALEN);
 		memset(state->counters, 0, sizeof(state->counters));
 		memset(state->slots, 0, sizeof(state->slots));
+		SpinLockRelease(&state->mutex);
 	}
 	LWLockRelease(cursor_shared->lock);
+
+	if (warn)
+		ereport(LOG,
+				(errmsg("mq cannot track queue \"%s\": all %d read cursors (mq.max_queues) are in use",
+						name, mq_max_queues),
+				 errdetail("Such queues work, but reads scan them from the head and waiting reads poll them every second, until the server restarts."),
+				 errhint("Raise mq.max_queues.")));
 	return state;
+}
+
+/*
+ * free_state
+ *		Give back the state of one queue, if it has one.  Caller holds the
+ *		"mq" LWLock exclusively.  Does not throw.
+ */
+static void
+free_state(const MqCursorKey *key)
+{
+	MqCursorHashEntry *ent = hash_search(cursor_hash, key, HASH_FIND, NULL);
+	MqCursorState *state;
+
+	if (ent == NULL)
+		return;
+	state = &cursor_states[ent->index];
+	SpinLockAcquire(&state->mutex);
+	state->key.dbid = InvalidOid;
+	state->key.relid = InvalidOid;
+	state->nwaiters = 0;
+	state->nprepared = 0;
+	state->notify_pending = false;
+	SpinLockRelease(&state->mutex);
+	state->in_use = false;
+	cursor_shared->free[cursor_shared->nfree++] = ent->index;
+	(void) hash_search(cursor_hash, key, HASH_REMOVE, NULL);
+}
+
+/*
+ * mq_cursor_forget_at_commit
+ *		A queue (by name; or with whole_database, every queue of this
+ *		database) is being dropped: give back the states it has now when
+ *		this transaction commits.
+ */
+void
+mq_cursor_forget_at_commit(const char *name, bool whole_database)
+{
+	int			i;
+
+	if (cursor_hash == NULL)
+		return;
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	for (i = 0; i < mq_max_queues; i++)
+	{
+		MqCursorState *state = &cursor_states[i];
+		MqCursorKey key;
+		bool		match;
+
+		if (!state->in_use)
+			continue;
+		SpinLockAcquire(&state->mutex);
+		key = state->key;
+		match = key.dbid == MyDatabaseId &&
+			(whole_database || strcmp(state->name, name) == 0);
+		SpinLockRelease(&state->mutex);
+		if (!match)
+			continue;
+		if (nforgets == maxforgets)
+		{
+			int			newmax = maxforgets == 0 ? 8 : maxforgets * 2;
+
+			forgets = forgets == NULL ?
+				MemoryContextAlloc(TopMemoryContext, sizeof(MqForget) * newmax) :
+				repalloc(forgets, sizeof(MqForget) * newmax);
+			maxforgets = newmax;
+		}
+		forgets[nforgets].key = key;
+		forgets[nforgets].subid = GetCurrentSubTransactionId();
+		nforgets++;
+	}
+	LWLockRelease(cursor_shared->lock);
+}
+
+/*
+ * mq_cursor_forget_database
+ *		The launcher saw a database go: give back every state it had.
+ *		Does not throw.
+ */
+void
+mq_cursor_forget_database(Oid dbid)
+{
+	int			i;
+
+	if (cursor_hash == NULL)
+		return;
+	LWLockAcquire(cursor_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < mq_max_queues; i++)
+	{
+		MqCursorKey key;
+
+		if (!cursor_states[i].in_use)
+			continue;
+		SpinLockAcquire(&cursor_states[i].mutex);
+		key = cursor_states[i].key;
+		SpinLockRelease(&cursor_states[i].mutex);
+		if (key.dbid == dbid)
+			free_state(&key);
+	}
+	LWLockRelease(cursor_shared->lock);
+}
+
+/*
+ * apply_forgets
+ *		At commit: give back the states of the queues this transaction
+ *		dropped.  Does not throw.
+ */
+static void
+apply_forgets(void)
+{
+	int			i;
+
+	if (nforgets == 0)
+		return;
+	LWLockAcquire(cursor_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < nforgets; i++)
+		free_state(&forgets[i].key);
+	LWLockRelease(cursor_shared->lock);
 }
 
 /*
@@ -556,7 +786,6 @@ mq_cursor_request_notify(MqCursorState *state, const MqCursorKey *key)
 void
 mq_cursor_settle_database(void)
 {
-	HASH_SEQ_STATUS status;
 	MqCursorState *state;
 	MqCursorState **found = NULL;
 	int			nfound = 0;
@@ -574,10 +803,10 @@ mq_cursor_settle_database(void)
 		mq_wait_wake_database(MyDatabaseId);
 
 	LWLockAcquire(cursor_shared->lock, LW_SHARED);
-	hash_seq_init(&status, cursor_hash);
-	while ((state = (MqCursorState *) hash_seq_search(&status)) != NULL)
+	for (i = 0; i < mq_max_queues; i++)
 	{
-		if (state->key.dbid != MyDatabaseId || state->nprepared == 0)
+		state = &cursor_states[i];
+		if (!state->in_use || state->key.dbid != MyDatabaseId || state->nprepared == 0)
 			continue;
 		if (nfound == maxfound)
 		{
@@ -589,7 +818,7 @@ mq_cursor_settle_database(void)
 	}
 	LWLockRelease(cursor_shared->lock);
 
-	/* States are never removed, so the pointers stay valid. */
+	/* States stay in shared memory; settle_prepared checks the key. */
 	for (i = 0; i < nfound; i++)
 	{
 		MqCursorKey key = found[i]->key;
@@ -1101,6 +1330,7 @@ mq_cursor_counters(Oid relid, uint64 *out)
 {
 	MqCursorKey key;
 	MqCursorState *state;
+	MqCursorHashEntry *ent;
 	int			i;
 
 	for (i = 0; i < MQ_NUM_COUNTERS; i++)
@@ -1111,9 +1341,10 @@ mq_cursor_counters(Oid relid, uint64 *out)
 	key.dbid = MyDatabaseId;
 	key.relid = relid;
 	LWLockAcquire(cursor_shared->lock, LW_SHARED);
-	state = hash_search(cursor_hash, &key, HASH_FIND, NULL);
-	if (state != NULL)
+	ent = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	if (ent != NULL)
 	{
+		state = &cursor_states[ent->index];
 		SpinLockAcquire(&state->mutex);
 		for (i = 0; i < MQ_NUM_COUNTERS; i++)
 			out[i] = state->counters[i];
@@ -1142,6 +1373,7 @@ cursor_xact_callback(XactEvent event, void *arg)
 			for (i = 0; i < nnotes; i++)
 				at_commit(&notes[i]);
 			apply_counts();
+			apply_forgets();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -1160,6 +1392,7 @@ cursor_xact_callback(XactEvent event, void *arg)
 	}
 	nnotes = 0;
 	ncounts = 0;
+	nforgets = 0;
 }
 
 /*
@@ -1183,6 +1416,8 @@ cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	 */
 	while (ncounts > 0 && counts[ncounts - 1].subid >= mySubid)
 		ncounts--;
+	while (nforgets > 0 && forgets[nforgets - 1].subid >= mySubid)
+		nforgets--;
 
 	for (i = 0; i < nnotes; i++)
 	{
@@ -1256,7 +1491,6 @@ mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due)
 List *
 mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due)
 {
-	HASH_SEQ_STATUS status;
 	MqCursorState *state;
 	List	   *notify = NIL;
 	Oid		   *due = NULL;
@@ -1269,13 +1503,13 @@ mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due)
 		return NIL;
 
 	LWLockAcquire(cursor_shared->lock, LW_SHARED);
-	hash_seq_init(&status, cursor_hash);
-	while ((state = (MqCursorState *) hash_seq_search(&status)) != NULL)
+	for (i = 0; i < mq_max_queues; i++)
 	{
 		bool		fire = false;
 		bool		announce = false;
 
-		if (state->key.dbid != MyDatabaseId)
+		state = &cursor_states[i];
+		if (!state->in_use || state->key.dbid != MyDatabaseId)
 			continue;
 		SpinLockAcquire(&state->mutex);
 		if (state->nwaiters > 0 && state->has_future && !state->fut_woken)

@@ -52,5 +52,6 @@ extern void mq_cursor_settle_database(void);
 extern bool mq_cursor_waiters_add(struct MqCursorState *state, Oid relid, int delta);
 extern bool mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due);
 extern List *mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due);
+extern void mq_cursor_forget_database(Oid dbid);
 
 #endif							/* MQ_CURSOR_H */

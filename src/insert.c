@@ -5,17 +5,13 @@
  *
  * A send through SPI pays for an executor start and end around a one-row
  * INSERT; measured, that overhead put mq.send below a hand-written
- * INSERT.  For a queue table with the layout mq.create_queue gives it,
- * no triggers and no row-level security, this file inserts the messages
- * the way COPY does: ids from the table's own sequence (nextval, with its
- * permission check), tuples formed here, heap_multi_insert, then every
- * index of the table through ExecInsertIndexTuples.  Anything else (a
- * table someone altered, added a trigger or a policy to) returns false and
- * send.c falls back to the SPI INSERT, which handles all of it.
- *
- * The layout check runs once per cache entry (catalog.c invalidates the
- * entry when the table changes); triggers and row security are checked on
- * every call, from the relcache, for free.
+ * INSERT.  So sends insert the messages the way COPY does: ids from the
+ * table's own sequence (nextval, with its permission check), tuples formed
+ * here, heap_multi_insert, then the table's one index through
+ * ExecInsertIndexTuples.  That is all an INSERT would do, because mq only
+ * serves a queue whose table is in the shape mq made it (shape.c): no
+ * trigger, rule, policy, constraint or default beyond mq's own, and the
+ * primary key as the only index.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -42,107 +38,41 @@
 
 #include "mq.h"
 
-/*
- * Columns of mq.q_<name>, as mq.create_queue makes them: the first eight
- * since 0.1.0, the failure record since 0.3.0 (a table from an older
- * version lacks those until ALTER EXTENSION UPDATE adds them).
- */
-#define MQ_Q_NATTS_OLD 8
+/* Columns of mq.q_<name> since 0.3.0 (the failure record). */
 #define MQ_Q_NATTS 11
-static const struct
-{
-	const char *name;
-	Oid			type;
-}			q_columns[MQ_Q_NATTS] =
-{
-	{"id", INT8OID},
-	{"vt", TIMESTAMPTZOID},
-	{"deliveries", INT4OID},
-	{"leased", BOOLOID},
-	{"enqueued_at", TIMESTAMPTZOID},
-	{"last_error", TEXTOID},
-	{"headers", JSONBOID},
-	{"payload", JSONBOID},
-	{"failures", INT4OID},
-	{"first_error", TEXTOID},
-	{"failed_at", TIMESTAMPTZOID},
-};
-
-/*
- * check_layout
- *		Does the table still look as create_queue made it?  Caches the
- *		answer and the id sequence in the queue entry.
- */
-static bool
-check_layout(MqQueue *queue, Relation rel)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *seqs;
-	int			i;
-
-	queue->layout_checked = true;
-	queue->layout_ok = false;
-
-	if (rel->rd_rel->relkind != RELKIND_RELATION ||
-		(desc->natts != MQ_Q_NATTS && desc->natts != MQ_Q_NATTS_OLD))
-		return false;
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped || att->atttypid != q_columns[i].type ||
-			strcmp(NameStr(att->attname), q_columns[i].name) != 0 ||
-			att->attgenerated)
-			return false;
-	}
-	seqs = getOwnedSequences(RelationGetRelid(rel));
-	if (list_length(seqs) != 1)
-		return false;
-	queue->seq_relid = linitial_oid(seqs);
-	queue->layout_ok = true;
-	return true;
-}
 
 /*
  * mq_direct_insert
  *		Insert n messages into the queue's table; their ids go to ids[].
- *		Returns false, having done nothing, when the table is not one this
- *		path may write (see the file header).
+ *		The caller opened the queue (mq_open_queue) with RowExclusiveLock.
  */
-bool
+void
 mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 				 bool headers_null, Datum headers,
 				 TimestampTz vt, TimestampTz now, int64 *ids)
 {
 	Relation	rel;
-	AclResult	aclresult;
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
 	CommandId	cid;
 	int			i;
 
-	/*
-	 * Taking the lock processes invalidations: if the queue was dropped or
-	 * changed meanwhile, let the SPI path look it up again and report it.
-	 */
-	rel = try_relation_open(queue->relid, RowExclusiveLock);
-	if (rel == NULL)
-		return false;
-	if (!queue->valid ||
-		(!queue->layout_checked && !check_layout(queue, rel)) ||
-		!queue->layout_ok ||
-		rel->trigdesc != NULL || rel->rd_rel->relrowsecurity)
-	{
-		table_close(rel, RowExclusiveLock);
-		return false;
-	}
+	Assert(queue->shape_checked && queue->problem == NULL);
+	rel = table_open(queue->relid, NoLock);
 
-	/* The checks an INSERT would make. */
-	aclresult = pg_class_aclcheck(queue->relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
-					   RelationGetRelationName(rel));
+	/*
+	 * Before the privilege model is installed a send runs as its caller,
+	 * who needs INSERT on the table, as an INSERT would check.
+	 */
+	if (!mq_model_active())
+	{
+		AclResult	aclresult = pg_class_aclcheck(queue->relid, GetUserId(), ACL_INSERT);
+
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
+						   RelationGetRelationName(rel));
+	}
 
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
@@ -203,5 +133,4 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
-	return true;
 }

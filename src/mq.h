@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "storage/lockdefs.h"
 #include "utils/timestamp.h"
 
 /* Longest queue name, in bytes; keeps "q_" + name well under NAMEDATALEN. */
@@ -38,11 +39,40 @@
 extern int	mq_max_payload_size;
 extern int	mq_max_queues;
 
+/*
+ * Privileges on a queue (acl.c): send (send, send_batch, send_multi),
+ * consume (read, ack, nack, archive, set_vt, archived, mark_processed) and
+ * manage (alter, purge, drop, redrive from it, grant and revoke).  The
+ * right to create queues is per database and kept apart.
+ */
+#define MQ_PRIV_SEND	0x01
+#define MQ_PRIV_CONSUME 0x02
+#define MQ_PRIV_MANAGE	0x04
+#define MQ_PRIV_ALL		(MQ_PRIV_SEND | MQ_PRIV_CONSUME | MQ_PRIV_MANAGE)
+
+/* One grant of privileges on a queue; grantee InvalidOid is PUBLIC. */
+typedef struct MqGrant
+{
+	Oid			grantee;
+	int			privs;
+} MqGrant;
+
+/*
+ * The context an mq entry point runs its SQL in (acl.c): the caller whose
+ * privileges count, and what mq_leave restores.
+ */
+typedef struct MqContext
+{
+	Oid			caller;			/* GetUserId() when the call began */
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		switched;		/* running as the mq owner */
+	bool		pushed;			/* the fixed search path is in effect */
+} MqContext;
+
 /* Plans a queue keeps; each prepared on first use (catalog.c). */
 typedef enum MqPlanKind
 {
-	MQ_PLAN_SEND,
-	MQ_PLAN_SEND_BATCH,
 	MQ_PLAN_READ,
 	MQ_PLAN_READ_SUMMARY,
 	MQ_PLAN_ACK,
@@ -85,24 +115,47 @@ typedef struct MqQueue
 	bool		failure_cols;	/* the table has failures, first_error,
 								 * failed_at (0.3.0 on) */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
-	bool		layout_checked; /* insert.c looked at the table */
-	bool		layout_ok;		/* ... and may insert directly */
-	Oid			seq_relid;		/* the id sequence, when layout_ok */
+	Oid			owner;			/* the queue's owner (InvalidOid before 0.4.0) */
+	int			ngrants;
+	MqGrant    *grants;			/* privileges granted on it, in the cache */
+	Oid			acl_role;		/* the role acl_privs was worked out for */
+	int			acl_privs;
+	bool		acl_valid;
+	bool		shape_checked;	/* shape.c looked at the tables ... */
+	char	   *problem;		/* ... and found this wrong (NULL: nothing) */
+	Oid			seq_relid;		/* the id sequence, once shape_checked */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 
 /* catalog.c */
 extern void mq_validate_name(const char *name);
 extern char *mq_name_arg(FunctionCallInfo fcinfo, int argno);
-extern MqQueue *mq_lookup_queue(const char *name);
-extern MqQueue *mq_get_queue(const char *name);
+extern MqQueue *mq_lookup_queue(const char *name, bool missing_ok);
+extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode);
+extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, char **why);
+extern bool mq_queue_shape_ok(MqQueue *queue);
 extern SPIPlanPtr mq_queue_plan(MqQueue *queue, MqPlanKind kind);
 extern Oid	mq_registry_relid(void);
 extern Oid	mq_schema_oid(void);
+extern Oid	mq_owner(void);
+extern bool mq_model_active(void);
 extern void mq_catalog_init(void);
+extern void mq_invalidate_privileges(void);
+
+/* acl.c */
+extern void mq_enter(MqContext *cx);
+extern void mq_enter_worker(MqContext *cx);
+extern void mq_leave(MqContext *cx);
+extern int	mq_privileges(MqQueue *queue, Oid role);
+extern void mq_require(MqQueue *queue, Oid role, int privs);
+extern void mq_require_create(Oid role);
+extern const char *mq_priv_name(int priv);
+
+/* shape.c */
+extern char *mq_shape_problem(MqQueue *queue, Oid owner);
 
 /* insert.c */
-extern bool mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
+extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
 							 TimestampTz vt, TimestampTz now, int64 *ids);
 
@@ -111,7 +164,7 @@ extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum erro
 						   bool claimed, bool failure_recorded);
 
 /* send.c */
-extern int64 mq_send_message(const char *name, Datum payload, bool headers_null,
+extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,
 							 Datum headers, TimestampTz vt, TimestampTz now);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
 
@@ -122,5 +175,6 @@ extern void mq_check_interval(const char *queue, const char *what, Interval *iv)
 /* cursor.c */
 extern void mq_cursor_init(void);
 extern struct MqCursorState *mq_cursor_attach(Oid relid, const char *name);
+extern void mq_cursor_forget_at_commit(const char *name, bool whole_database);
 
 #endif							/* MQ_H */

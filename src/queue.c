@@ -31,15 +31,18 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
+#include "cursor.h"
 #include "mq.h"
 #include "worker.h"
 
@@ -119,13 +122,15 @@ check_nonnegative(FunctionCallInfo fcinfo, int argno, const char *name, const ch
  * dead_letter_args
  *		max_deliveries (argument argno) and dead_letter_queue (argno + 1) as
  *		registry values: NULL stays NULL (for alter_queue: unchanged); 0 and
- *		'' become the "remove it" markers -1 and '' (create_queue stores
- *		NULL for them).  The dead-letter queue must exist and not be the
- *		queue itself.  Caller is connected to SPI.
+ *		'' mean "remove it" (alter_queue turns them into NULL; create_queue
+ *		stores NULL for them).  The dead-letter queue must exist, not be the
+ *		queue itself, and every role in senders (the caller, and the queue's
+ *		owner) must hold the send privilege on it: dead-lettering sends in
+ *		the owner's name.  Caller is inside mq_enter.
  */
 static void
-dead_letter_args(FunctionCallInfo fcinfo, int argno, const char *name,
-				 Datum *values, char *nulls)
+dead_letter_args(MqContext *cx, FunctionCallInfo fcinfo, int argno, const char *name,
+				 const Oid *senders, int nsenders, Datum *values, char *nulls)
 {
 	if (PG_ARGISNULL(argno))
 		nulls[0] = 'n';
@@ -148,24 +153,24 @@ dead_letter_args(FunctionCallInfo fcinfo, int argno, const char *name,
 
 		if (dlq[0] != '\0')
 		{
-			Oid			argtype = TEXTOID;
-			Datum		arg = CStringGetTextDatum(dlq);
-			int			ret;
+			MqQueue    *target;
+			int			i;
 
 			mq_validate_name(dlq);
 			if (strcmp(dlq, name) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("queue \"%s\" cannot be its own dead-letter queue", name)));
-			ret = SPI_execute_with_args("SELECT 1 FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
-										1, &argtype, &arg, NULL, true, 1);
-			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-			if (SPI_processed == 0)
+			target = mq_lookup_queue(dlq, true);
+			if (target == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("dead-letter queue \"%s\" does not exist", dlq),
 						 errhint("Create it with mq.create_queue first.")));
+			target = mq_open_queue(cx, dlq, 0, AccessShareLock);
+			for (i = 0; i < nsenders; i++)
+				if (OidIsValid(senders[i]))
+					mq_require(target, senders[i], MQ_PRIV_SEND);
 		}
 		values[1] = CStringGetTextDatum(dlq);
 	}
@@ -182,11 +187,45 @@ check_dedup_window(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
+ * forget_keys
+ *		Delete the dedup keys and processed keys kept under a queue's name:
+ *		a new queue of that name starts clean.  Caller is connected to SPI.
+ */
+static void
+forget_keys(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	static const char *const tables[] = {"dedup", "processed"};
+	int			i;
+
+	args[0] = CStringGetTextDatum(name);
+	for (i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], mq_schema_oid());
+		int			ret;
+
+		/* Older versions lack the tables, or key processed by consumer. */
+		if (!OidIsValid(relid) || get_attnum(relid, "queue_name") == InvalidAttrNumber)
+			continue;
+		ret = SPI_execute_with_args(psprintf("DELETE FROM mq.%s WHERE queue_name OPERATOR(pg_catalog.=) $1",
+											 tables[i]),
+									1, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
+}
+
+/*
  * mq.create_queue(queue_name text, visibility_timeout interval,
- *				   unlogged boolean, notify boolean)
+ *				   unlogged boolean, notify boolean, dedup_window interval,
+ *				   retry_delay interval, retry_delay_max interval,
+ *				   max_deliveries integer, dead_letter_queue text)
  *
- * Older versions declared fewer options (0.1.0: no notify; 0.2.0: no
- * dedup_window); PG_NARGS tells which registry columns exist.
+ * Needs the create privilege; the caller becomes the queue's owner.  The
+ * tables belong to the owner of mq's objects (we run as it).  Older
+ * versions declared fewer options (0.1.0: no notify; 0.2.0: no
+ * dedup_window ...); PG_NARGS tells which registry columns exist.
  */
 Datum
 mq_create_queue(PG_FUNCTION_ARGS)
@@ -195,10 +234,10 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	Interval   *vt;
 	bool		unlogged;
 	bool		notify = false;
-	Oid			argtypes[9] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID,
-	INTERVALOID, INTERVALOID, INT4OID, TEXTOID};
-	Datum		args[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[10] = {TEXTOID, INTERVALOID, BOOLOID, BOOLOID, INTERVALOID,
+	INTERVALOID, INTERVALOID, INT4OID, TEXTOID, REGROLEOID};
+	Datum		args[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			nargs = PG_NARGS() > 7 ? 9 : PG_NARGS() > 5 ? 7 : PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
 	static const char *const columns[] = {
 		NULL, NULL, NULL,
@@ -214,12 +253,14 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	static const char *const params[] = {
 		NULL, NULL, NULL, "$1, $2, $3", "$1, $2, $3, $4", "$1, $2, $3, $4, $5", NULL,
 		"$1, $2, $3, $4, $5, $6, $7", NULL,
-		"$1, $2, $3, $4, $5, $6, $7, NULLIF($8, 0), NULLIF($9, '')"
+		"$1, $2, $3, $4, $5, $6, $7, $8, $9"
 	};
 	int			ret;
 	const char *q;
 	const char *a;
 	const char *kind;
+	MqContext	cx;
+	bool		model;
 
 	vt = check_visibility_timeout(fcinfo, 1, name);
 	unlogged = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
@@ -233,24 +274,38 @@ mq_create_queue(PG_FUNCTION_ARGS)
 		args[6] = IntervalPGetDatum(check_nonnegative(fcinfo, 6, name, "maximum retry delay"));
 	}
 
-	SPI_connect();
+	mq_enter(&cx);
+	mq_require_create(cx.caller);
+	model = mq_model_active();
 	if (nargs > 7)
-		dead_letter_args(fcinfo, 7, name, &args[7], &nulls[7]);
+	{
+		dead_letter_args(&cx, fcinfo, 7, name, &cx.caller, 1, &args[7], &nulls[7]);
+		/* 0 and '' mean none. */
+		if (nulls[7] == ' ' && DatumGetInt32(args[7]) == 0)
+			nulls[7] = 'n';
+		if (nulls[8] == ' ' && VARSIZE_ANY_EXHDR(DatumGetPointer(args[8])) == 0)
+			nulls[8] = 'n';
+	}
 
+	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
 	args[1] = IntervalPGetDatum(vt);
 	args[2] = BoolGetDatum(unlogged);
 	args[3] = BoolGetDatum(notify);
-	ret = SPI_execute_with_args(psprintf("INSERT INTO mq.queue (%s) VALUES (%s) "
+	args[nargs] = ObjectIdGetDatum(cx.caller);
+	ret = SPI_execute_with_args(psprintf("INSERT INTO mq.queue (%s%s) VALUES (%s%s) "
 										 "ON CONFLICT (queue_name) DO NOTHING RETURNING queue_name",
-										 columns[nargs], params[nargs]),
-								nargs, argtypes, args, nulls, false, 1);
+										 columns[nargs], model ? ", owner" : "",
+										 params[nargs], model ? psprintf(", $%d", nargs + 1) : ""),
+								nargs + (model ? 1 : 0), argtypes, args, nulls, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("queue \"%s\" already exists", name)));
+	if (model)
+		forget_keys(name);
 
 	q = qualified("q_", name);
 	a = qualified("a_", name);
@@ -287,12 +342,17 @@ mq_create_queue(PG_FUNCTION_ARGS)
 					 kind, a));
 
 	SPI_finish();
+	mq_leave(&cx);
 	PG_RETURN_VOID();
 }
 
 /*
- * mq.alter_queue(queue_name text, visibility_timeout interval, notify boolean)
- *		Change a queue's options; a NULL option stays as it is.
+ * mq.alter_queue(queue_name text, visibility_timeout interval, notify boolean,
+ *				  dedup_window interval, retry_delay interval,
+ *				  retry_delay_max interval, max_deliveries integer,
+ *				  dead_letter_queue text)
+ *		Change a queue's options (manage privilege); a NULL option stays
+ *		as it is.
  */
 Datum
 mq_alter_queue(PG_FUNCTION_ARGS)
@@ -305,6 +365,8 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 	int			nargs = PG_NARGS() > 6 ? 8 : PG_NARGS() > 4 ? 6 : PG_NARGS() > 3 ? 4 : 3;
 	int			i;
 	int			ret;
+	MqContext	cx;
+	MqQueue    *queue;
 
 	args[0] = CStringGetTextDatum(name);
 	if (PG_ARGISNULL(1))
@@ -335,9 +397,17 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 			args[i] = IntervalPGetDatum(check_nonnegative(fcinfo, i, name, what[i]));
 	}
 
-	SPI_connect();
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, name, MQ_PRIV_MANAGE, AccessShareLock);
 	if (nargs > 6)
-		dead_letter_args(fcinfo, 6, name, &args[6], &nulls[6]);
+	{
+		Oid			senders[2];
+
+		senders[0] = cx.caller;
+		senders[1] = mq_model_active() ? queue->owner : InvalidOid;
+		dead_letter_args(&cx, fcinfo, 6, name, senders, 2, &args[6], &nulls[6]);
+	}
+	SPI_connect();
 	ret = SPI_execute_with_args(nargs > 6 ?
 								"UPDATE mq.queue SET"
 								" visibility_timeout = COALESCE($2, visibility_timeout),"
@@ -380,11 +450,49 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 	/* Every backend reloads its cached options at its next call. */
 	CacheInvalidateRelcacheByRelid(mq_registry_relid());
 	SPI_finish();
+	mq_leave(&cx);
 	PG_RETURN_VOID();
 }
 
 /*
+ * drop_relation
+ *		Drop mq.<prefix><name> if it exists, with the DROP its kind needs
+ *		(an older version's queue table may have been replaced by hand).
+ */
+static void
+drop_relation(const char *prefix, const char *name)
+{
+	char	   *relname = psprintf("%s%s", prefix, name);
+	Oid			relid = get_relname_relid(relname, mq_schema_oid());
+	const char *what;
+
+	if (!OidIsValid(relid))
+		return;
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_VIEW:
+			what = "VIEW";
+			break;
+		case RELKIND_MATVIEW:
+			what = "MATERIALIZED VIEW";
+			break;
+		case RELKIND_FOREIGN_TABLE:
+			what = "FOREIGN TABLE";
+			break;
+		case RELKIND_SEQUENCE:
+			what = "SEQUENCE";
+			break;
+		default:
+			what = "TABLE";
+			break;
+	}
+	run_ddl(psprintf("DROP %s IF EXISTS %s", what, qualified(prefix, name)));
+}
+
+/*
  * mq.drop_queue(queue_name text, if_exists boolean) returns boolean
+ *		Needs the manage privilege.  A queue whose tables are not as mq
+ *		made them can be dropped (that is the remedy the error suggests).
  */
 Datum
 mq_drop_queue(PG_FUNCTION_ARGS)
@@ -394,6 +502,36 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	int			ret;
+	MqContext	cx;
+	MqQueue    *queue;
+
+	mq_enter(&cx);
+	for (;;)
+	{
+		queue = mq_lookup_queue(name, true);
+		if (queue == NULL)
+		{
+			mq_leave(&cx);
+			if (if_exists)
+			{
+				ereport(NOTICE,
+						(errmsg("queue \"%s\" does not exist, skipping", name)));
+				PG_RETURN_BOOL(false);
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("queue \"%s\" does not exist", name)));
+		}
+		mq_require(queue, cx.caller, MQ_PRIV_MANAGE);
+		if (!OidIsValid(queue->relid))
+			break;
+
+		/* Running calls finish first; later ones wait, then find it gone. */
+		LockRelationOid(queue->relid, AccessExclusiveLock);
+		if (queue->valid)
+			break;
+		UnlockRelationOid(queue->relid, AccessExclusiveLock);
+	}
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
@@ -402,7 +540,7 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 	if (get_attnum(mq_registry_relid(), "dead_letter_queue") != InvalidAttrNumber)
 	{
 		ret = SPI_execute_with_args("SELECT queue_name FROM mq.queue WHERE dead_letter_queue OPERATOR(pg_catalog.=) $1 "
-									"ORDER BY 1 LIMIT 1", 1, argtypes, args, NULL, true, 1);
+									"ORDER BY 1 LIMIT 1", 1, argtypes, args, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed > 0)
@@ -419,22 +557,14 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		if (if_exists)
-		{
-			ereport(NOTICE,
-					(errmsg("queue \"%s\" does not exist, skipping", name)));
-			PG_RETURN_BOOL(false);
-		}
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
-	}
 
-	run_ddl(psprintf("DROP TABLE IF EXISTS %s, %s",
-					 qualified("q_", name), qualified("a_", name)));
-	/* Its dedup keys go too (0.3.0 on); a new queue of that name starts clean. */
+	drop_relation("q_", name);
+	drop_relation("a_", name);
+
+	/* Its keys and grants go too; a new queue of that name starts clean. */
 	if (OidIsValid(get_relname_relid("dedup", mq_schema_oid())))
 	{
 		ret = SPI_execute_with_args("DELETE FROM mq.dedup WHERE queue_name OPERATOR(pg_catalog.=) $1",
@@ -442,17 +572,32 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	}
+	if (mq_model_active())
+	{
+		forget_keys(name);
+		ret = SPI_execute_with_args("DELETE FROM mq.privilege WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									1, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
+
+	/* Its shared read cursor is given back when this commits. */
+	mq_cursor_forget_at_commit(name, false);
+
 	/* Other backends drop their cached entry through the relcache callback. */
 	CacheInvalidateRelcacheByRelid(mq_registry_relid());
 	SPI_finish();
+	mq_leave(&cx);
 	PG_RETURN_BOOL(true);
 }
 
 /*
  * mq._drop_extension() event trigger, ddl_command_start of DROP EXTENSION.
  *
- * If the command drops extension mq, drop every queue's relations first so
- * that the extension's schema can go and nothing is left behind.
+ * If the command drops extension mq, take the registry's lock exclusively
+ * (running mq calls finish first; calls that start meanwhile wait, then
+ * find the extension gone), then drop every queue's relations so that the
+ * extension's schema can go and nothing is left behind.
  */
 Datum
 mq_drop_extension_trigger(PG_FUNCTION_ARGS)
@@ -463,6 +608,9 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 	bool		ours = false;
 	uint64		i;
 	int			ret;
+	MqContext	cx;
+	Oid			nsp;
+	Oid			registry;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -486,11 +634,19 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 	if (!ours)
 		PG_RETURN_VOID();
 
+	nsp = get_namespace_oid("mq", true);
+	registry = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
+	if (!OidIsValid(registry))
+		PG_RETURN_VOID();
+	LockRelationOid(registry, AccessExclusiveLock);
+
 	/* When the drop commits, this database's worker must leave. */
 	mq_worker_recheck_at_commit();
+	mq_cursor_forget_at_commit(NULL, true);
 
+	mq_enter(&cx);
 	SPI_connect();
-	ret = SPI_execute("SELECT queue_name FROM mq.queue", true, 0);
+	ret = SPI_execute("SELECT queue_name FROM mq.queue", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed > 0)
@@ -502,10 +658,11 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 		{
 			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
 
-			run_ddl(psprintf("DROP TABLE IF EXISTS %s, %s",
-							 qualified("q_", name), qualified("a_", name)));
+			drop_relation("q_", name);
+			drop_relation("a_", name);
 		}
 	}
 	SPI_finish();
+	mq_leave(&cx);
 	PG_RETURN_VOID();
 }

@@ -3,7 +3,7 @@
  * read.c
  *	  mq.read: claim up to qty visible messages, oldest first.
  *
- * A read is one execution of a kept plan: pick the first qty messages by
+ * A read needs the consume privilege.  It is one execution of a kept plan: pick the first qty messages by
  * id whose vt has passed, FOR UPDATE SKIP LOCKED, and in the same
  * statement set their lease (vt = now + visibility timeout), bump
  * deliveries and mark them leased.  Concurrent readers therefore never
@@ -338,6 +338,7 @@ mq_read(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	MemoryContext loopcxt;
 	MemoryContext oldcxt;
+	MqContext	cx;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -382,8 +383,9 @@ mq_read(PG_FUNCTION_ARGS)
 					 errhint("Wait in a READ COMMITTED transaction, or read without wait.")));
 	}
 
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	SPI_connect();
-	queue = mq_lookup_queue(name);
 	deadline = wait ? mq_add_interval(GetCurrentTimestamp(), wait) : 0;
 	n = read_some(rsinfo, queue, qty, vt);
 
@@ -402,7 +404,8 @@ mq_read(PG_FUNCTION_ARGS)
 				MemoryContextReset(loopcxt);
 				oldcxt = MemoryContextSwitchTo(loopcxt);
 				(void) mq_wait_consume();
-				queue = mq_lookup_queue(name);
+				/* The queue may have changed meanwhile, or our privilege. */
+				queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 				n = read_some(rsinfo, queue, qty, vt);
 				MemoryContextSwitchTo(oldcxt);
 				if (n > 0)
@@ -432,5 +435,6 @@ mq_read(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	mq_leave(&cx);
 	return (Datum) 0;
 }

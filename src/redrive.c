@@ -9,7 +9,9 @@
  * a consumer holds, and sends each as a new message (deliveries start
  * again at 0) to the given target or else to its origin; the record moves
  * into the headers' "mq_history" array, so the history is kept.  One
- * transaction: an unknown target anywhere moves nothing.
+ * transaction: an unknown target anywhere moves nothing.  The caller
+ * needs the manage privilege on the dead-letter queue and the send
+ * privilege on every queue a message goes to.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -47,6 +49,7 @@ mq_redrive(PG_FUNCTION_ARGS)
 	uint64		n;
 	uint64		i;
 	int			ret;
+	MqContext	cx;
 
 	if (max < 0)
 		ereport(ERROR,
@@ -57,10 +60,11 @@ mq_redrive(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot redrive queue \"%s\" into itself", dlq)));
 
-	SPI_connect();
-	queue = mq_lookup_queue(dlq);
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, dlq, MQ_PRIV_MANAGE, RowExclusiveLock);
 	if (target != NULL)
-		(void) mq_lookup_queue(target);
+		(void) mq_open_queue(&cx, target, MQ_PRIV_SEND, RowExclusiveLock);
+	SPI_connect();
 	mq_cursor_touch(queue, 0);
 
 	arg = Int64GetDatum(max);
@@ -92,9 +96,11 @@ mq_redrive(PG_FUNCTION_ARGS)
 			to = TextDatumGetCString(origin);
 			mq_validate_name(to);
 		}
-		(void) mq_send_message(to, payload, headers_null, headers, now, now);
+		(void) mq_send_message(mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock),
+							   payload, headers_null, headers, now, now);
 	}
 
 	SPI_finish();
+	mq_leave(&cx);
 	PG_RETURN_INT64((int64) n);
 }

@@ -4,14 +4,14 @@
  *	  mq.send and mq.send_batch: enqueue messages in the caller's
  *	  transaction.
  *
- * A send inserts the message in the caller's transaction, directly
- * (insert.c) or, for a table that path may not write, through a kept
- * INSERT plan; the message is invisible to readers until the caller
- * commits and never exists if it rolls back.
+ * A send checks the caller's send privilege, then inserts the message in
+ * the caller's transaction, directly (insert.c); the message is invisible
+ * to readers until the caller commits and never exists if it rolls back.
  * Before inserting, the sender registers with the queue's shared read
  * cursor (cursor.c) so that readers do not move their scan position past
  * an id that is still uncommitted; the registration ends at commit or
- * abort.
+ * abort.  The size limit applies to what the caller sent, uncompressed:
+ * a datum that arrives compressed (or toasted) counts at its full size.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -47,10 +48,10 @@ PG_FUNCTION_INFO_V1(mq_send_multi);
 void
 mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers)
 {
-	Size		size = VARSIZE_ANY_EXHDR(DatumGetPointer(payload));
+	Size		size = toast_raw_datum_size(payload) - VARHDRSZ;
 
 	if (!headers_null)
-		size += VARSIZE_ANY_EXHDR(DatumGetPointer(headers));
+		size += toast_raw_datum_size(headers) - VARHDRSZ;
 	if (size > (Size) mq_max_payload_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -77,44 +78,18 @@ delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
 
 /*
  * mq_send_message
- *		Insert one message into a queue in the caller's transaction; return
- *		its id.  The queue name is validated; the payload size checked.
+ *		Insert one message into an opened queue (mq_open_queue with
+ *		RowExclusiveLock) in the caller's transaction; return its id.
  */
 int64
-mq_send_message(const char *name, Datum payload, bool headers_null, Datum headers,
+mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
 				TimestampTz vt, TimestampTz now)
 {
-	MqQueue    *queue;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	int			ret;
-	bool		isnull;
 	int64		id;
 
-	queue = mq_get_queue(name);
 	mq_cursor_send_begin(queue);
-	if (mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now, &id))
-	{
-		mq_cursor_send_done(queue, id, 1, vt, now);
-		return id;
-	}
-
-	values[0] = TimestampTzGetDatum(vt);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = headers_null ? (Datum) 0 : headers;
-	if (headers_null)
-		nulls[2] = 'n';
-	values[3] = payload;
-
-	SPI_connect();
-	queue = mq_lookup_queue(name);
-	mq_cursor_send_begin(queue);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND), values, nulls, false, 1);
-	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now, &id);
 	mq_cursor_send_done(queue, id, 1, vt, now);
-	SPI_finish();
 	return id;
 }
 
@@ -147,18 +122,16 @@ check_dedup_key(const char *queue, Datum key)
  * takes the key.  So two racing sends enqueue one message.
  */
 static int64
-send_dedup(const char *name, text *key, Datum payload, bool headers_null,
+send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 		   Datum headers, TimestampTz vt, TimestampTz now)
 {
-	MqQueue    *queue;
 	Datum		args[4];
 	int			ret;
 	bool		isnull;
 	int64		id;
 
 	SPI_connect();
-	queue = mq_lookup_queue(name);
-	args[0] = CStringGetTextDatum(name);
+	args[0] = CStringGetTextDatum(queue->name);
 	args[1] = PointerGetDatum(key);
 	args[2] = TimestampTzGetDatum(mq_add_interval(now, &queue->dedup_window));
 	args[3] = TimestampTzGetDatum(now);
@@ -175,9 +148,8 @@ send_dedup(const char *name, text *key, Datum payload, bool headers_null,
 		return id;
 	}
 
-	id = mq_send_message(name, payload, headers_null, headers, vt, now);
+	id = mq_send_message(queue, payload, headers_null, headers, vt, now);
 	args[2] = Int64GetDatum(id);
-	queue = mq_lookup_queue(name);
 	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_SET), args, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -195,23 +167,32 @@ mq_send(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Interval   *delay;
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	bool		headers_null = PG_ARGISNULL(2);
+	Datum		headers = headers_null ? (Datum) 0 : PG_GETARG_DATUM(2);
+	text	   *key = NULL;
+	MqContext	cx;
+	MqQueue    *queue;
+	int64		id;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("payload of a message for queue \"%s\" must not be null", name)));
 	delay = delay_arg(fcinfo, 3, name);
-	mq_check_payload_size(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
-						  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
-
+	vt = delay ? mq_add_interval(now, delay) : now;
+	mq_check_payload_size(name, PG_GETARG_DATUM(1), headers_null, headers);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
-		PG_RETURN_INT64(send_dedup(name, check_dedup_key(name, PG_GETARG_DATUM(4)),
-								   PG_GETARG_DATUM(1), PG_ARGISNULL(2),
-								   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-								   delay ? mq_add_interval(now, delay) : now, now));
-	PG_RETURN_INT64(mq_send_message(name, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
-							 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-							 delay ? mq_add_interval(now, delay) : now, now));
+		key = check_dedup_key(name, PG_GETARG_DATUM(4));
+
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
+	if (key != NULL)
+		id = send_dedup(queue, key, PG_GETARG_DATUM(1), headers_null, headers, vt, now);
+	else
+		id = mq_send_message(queue, PG_GETARG_DATUM(1), headers_null, headers, vt, now);
+	mq_leave(&cx);
+	PG_RETURN_INT64(id);
 }
 
 /*
@@ -237,6 +218,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	Interval   *delay;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
+	MqContext	cx;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -277,25 +259,31 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	delay = delay_arg(fcinfo, 3, names[0]);
 	vt = delay ? mq_add_interval(now, delay) : now;
 
-	/* Everything that can be refused is refused before the first insert. */
+	/*
+	 * Everything that can be refused is refused before the first insert:
+	 * sizes, then every queue opened (existence, shape, send privilege).
+	 */
+	mq_check_payload_size(names[0], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+						  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
+	mq_enter(&cx);
 	for (i = 0; i < n; i++)
-	{
-		mq_check_payload_size(names[i], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
-							  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
-		(void) mq_get_queue(names[i]);
-	}
+		(void) mq_open_queue(&cx, names[i], MQ_PRIV_SEND, RowExclusiveLock);
 
 	for (i = 0; i < n; i++)
 	{
 		Datum		out[2];
 		bool		outnulls[2] = {false, false};
 
-		out[1] = Int64GetDatum(mq_send_message(names[i], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
-										PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-										vt, now));
+		/* Opened again: an earlier queue's open may have reloaded entries. */
+		MqQueue    *queue = mq_open_queue(&cx, names[i], MQ_PRIV_SEND, RowExclusiveLock);
+
+		out[1] = Int64GetDatum(mq_send_message(queue, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
+											   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+											   vt, now));
 		out[0] = CStringGetTextDatum(names[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
+	mq_leave(&cx);
 	return (Datum) 0;
 }
 
@@ -338,17 +326,18 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	ArrayType  *payloads;
 	Interval   *delay;
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	bool		headers_null = PG_ARGISNULL(2);
+	Datum		headers = headers_null ? (Datum) 0 : PG_GETARG_DATUM(2);
+	MqContext	cx;
 	MqQueue    *queue;
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			nelems;
 	int			i;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	int			ret;
-	uint64		k;
-	int64		min_id = 0;
 	int64	   *ids;
+	Datum	   *kelems = NULL;
+	bool	   *knulls = NULL;
 
 	init_id_srf(fcinfo);
 
@@ -362,6 +351,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("payloads for queue \"%s\" must be a one-dimensional array", name)));
 	delay = delay_arg(fcinfo, 3, name);
+	vt = delay ? mq_add_interval(now, delay) : now;
 
 	deconstruct_array(payloads, JSONBOID, -1, false, TYPALIGN_INT,
 					  &elems, &elem_nulls, &nelems);
@@ -371,26 +361,13 @@ mq_send_batch(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("payload %d of a batch for queue \"%s\" is null", i + 1, name)));
-		mq_check_payload_size(name, elems[i], PG_ARGISNULL(2),
-							  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
+		mq_check_payload_size(name, elems[i], headers_null, headers);
 	}
 
-	queue = mq_get_queue(name);
-	if (nelems == 0)
-		return (Datum) 0;
-
-	/*
-	 * With dedup keys, one message at a time: each key is claimed before
-	 * its message is written, and a key repeated inside the batch returns
-	 * the id of its first message.
-	 */
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
 		ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(4);
-		Datum	   *kelems;
-		bool	   *knulls;
 		int			nkeys;
-		TimestampTz vt = delay ? mq_add_interval(now, delay) : now;
 
 		if (ARR_NDIM(keys) > 1)
 			ereport(ERROR,
@@ -405,69 +382,44 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		for (i = 0; i < nelems; i++)
 			if (!knulls[i])
 				(void) check_dedup_key(name, kelems[i]);
-		for (i = 0; i < nelems; i++)
-		{
-			bool		isnull = false;
-			Datum		id;
+	}
 
-			if (knulls[i])
-				id = Int64GetDatum(mq_send_message(name, elems[i], PG_ARGISNULL(2),
-											PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-											vt, now));
-			else
-				id = Int64GetDatum(send_dedup(name, DatumGetTextPP(kelems[i]), elems[i],
-											  PG_ARGISNULL(2),
-											  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-											  vt, now));
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
-		}
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
+	if (nelems == 0)
+	{
+		mq_leave(&cx);
 		return (Datum) 0;
 	}
 
-	mq_cursor_send_begin(queue);
 	ids = palloc(sizeof(int64) * nelems);
-	if (mq_direct_insert(queue, nelems, elems, PG_ARGISNULL(2),
-						 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-						 delay ? mq_add_interval(now, delay) : now, now, ids))
+	if (kelems != NULL)
 	{
+		/*
+		 * With dedup keys, one message at a time: each key is claimed
+		 * before its message is written, and a key repeated inside the
+		 * batch returns the id of its first message.
+		 */
 		for (i = 0; i < nelems; i++)
-		{
-			Datum		id = Int64GetDatum(ids[i]);
-			bool		isnull = false;
-
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
-		}
-		mq_cursor_send_done(queue, ids[0], nelems,
-							delay ? mq_add_interval(now, delay) : now, now);
-		return (Datum) 0;
+			ids[i] = knulls[i] ?
+				mq_send_message(queue, elems[i], headers_null, headers, vt, now) :
+				send_dedup(queue, DatumGetTextPP(kelems[i]), elems[i],
+						   headers_null, headers, vt, now);
 	}
-
-	SPI_connect();
-	queue = mq_lookup_queue(name);
-	mq_cursor_send_begin(queue);
-
-	values[0] = TimestampTzGetDatum(delay ? mq_add_interval(now, delay) : now);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	if (PG_ARGISNULL(2))
-		nulls[2] = 'n';
-	values[3] = PointerGetDatum(payloads);
-
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_SEND_BATCH), values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-
-	for (k = 0; k < SPI_processed; k++)
+	else
 	{
-		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull);
+		mq_cursor_send_begin(queue);
+		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, ids);
+		mq_cursor_send_done(queue, ids[0], nelems, vt, now);
+	}
+	mq_leave(&cx);
 
-		if (k == 0 || DatumGetInt64(id) < min_id)
-			min_id = DatumGetInt64(id);
+	for (i = 0; i < nelems; i++)
+	{
+		Datum		id = Int64GetDatum(ids[i]);
+		bool		isnull = false;
+
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 	}
-	mq_cursor_send_done(queue, min_id, (int) SPI_processed,
-						DatumGetTimestampTz(values[0]), now);
-	SPI_finish();
 	return (Datum) 0;
 }

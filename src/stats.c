@@ -3,16 +3,19 @@
  * stats.c
  *	  mq._queue_stats(), the function behind the mq.queues view.
  *
- * One row per registered queue: its options and how many messages are
- * visible now (depth), leased (in_flight), waiting for a later vt
- * (delayed: sent with a delay or nacked with one), archived, the age of
- * the oldest message, the size of its relations, whether it notifies,
- * how many consumers wait on it now (shared memory, wait.c), its delivery
- * limit and dead-letter queue, how many of its messages have failed at
- * least once, and its failure counters (shared memory, cursor.c: nacks,
- * expired leases and dead letters committed since the server started).
- * Counting walks each queue table once; this is a monitoring path, not a
- * hot one.
+ * One row per queue the caller holds any privilege on (every queue for a
+ * superuser): its options and how many messages are visible now (depth),
+ * leased (in_flight), waiting for a later vt (delayed: sent with a delay
+ * or nacked with one), archived, the age of the oldest message, the size
+ * of its relations, whether it notifies, how many consumers wait on it now
+ * (shared memory, wait.c), its delivery limit and dead-letter queue, how
+ * many of its messages have failed at least once, its failure counters
+ * (shared memory, cursor.c: nacks, expired leases and dead letters
+ * committed since the server started), and its owner.  Counting walks each
+ * queue table once, as the owner of mq's objects; this is a monitoring
+ * path, not a hot one.  A queue that cannot be counted (dropped meanwhile,
+ * or its tables are not as mq made them) never fails the list: it is
+ * left out, or shown with its counts NULL.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -26,6 +29,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/lmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -40,7 +44,8 @@ PG_FUNCTION_INFO_V1(mq_queue_stats);
 
 #define STATS_COLS_0_1 11		/* version 0.1.0 of the function */
 #define STATS_COLS_0_2 13		/* version 0.2.0 */
-#define STATS_COLS 19
+#define STATS_COLS_0_3 19		/* version 0.3.0 */
+#define STATS_COLS 20
 
 /*
  * mq._queue_stats() returns setof record
@@ -54,25 +59,28 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 	uint64		nqueues;
 	uint64		i;
 	int			ret;
-
+	int			natts;
 	bool		v2;
 	bool		v3;
+	MqContext	cx;
 
 	InitMaterializedSRF(fcinfo, 0);
-	v3 = rsinfo->setDesc->natts == STATS_COLS;
-	v2 = v3 || rsinfo->setDesc->natts == STATS_COLS_0_2;
+	natts = rsinfo->setDesc->natts;
+	v3 = natts >= STATS_COLS_0_3;
+	v2 = v3 || natts == STATS_COLS_0_2;
 
+	mq_enter(&cx);
 	SPI_connect();
 	if (v3)
 		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged, notify,"
 						  " max_deliveries, dead_letter_queue "
-						  "FROM mq.queue ORDER BY queue_name", true, 0);
+						  "FROM mq.queue ORDER BY queue_name", false, 0);
 	else if (v2)
 		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged, notify "
-						  "FROM mq.queue ORDER BY queue_name", true, 0);
+						  "FROM mq.queue ORDER BY queue_name", false, 0);
 	else
 		ret = SPI_execute("SELECT queue_name, created_at, visibility_timeout, unlogged "
-						  "FROM mq.queue ORDER BY queue_name", true, 0);
+						  "FROM mq.queue ORDER BY queue_name", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	queues = SPI_tuptable;
@@ -89,57 +97,101 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 		Datum		arg = TimestampTzGetDatum(now);
 		char	   *sql;
 		int			c;
-		HeapTuple	t;
+		HeapTuple	t = NULL;
+		TupleDesc	td = NULL;
+		MqQueue    *queue;
+		Oid			relid;
+
+		/* Only queues the caller may do something with; none that vanished. */
+		for (;;)
+		{
+			queue = mq_lookup_queue(name, true);
+			if (queue == NULL || !OidIsValid(queue->relid))
+				break;
+			relid = queue->relid;
+			LockRelationOid(relid, AccessShareLock);
+			if (queue->valid)
+				break;
+			UnlockRelationOid(relid, AccessShareLock);
+		}
+		if (queue == NULL || mq_privileges(queue, cx.caller) == 0)
+			continue;
 
 		memset(nulls, 0, sizeof(nulls));
 		for (c = 0; c < 4; c++)
 			values[c] = SPI_getbinval(queues->vals[i], queues->tupdesc, c + 1, &nulls[c]);
 
-		/*
-		 * failing: messages whose delivery failed at least once (a nack,
-		 * or a lease that expired, noticed or not yet).
-		 */
-		sql = psprintf("SELECT pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $1),"
-					   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND leased),"
-					   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND NOT leased),"
-					   " (SELECT pg_catalog.count(*) FROM %s),"
-					   " $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at),"
-					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass),"
-					   " pg_catalog.pg_total_relation_size(%s::pg_catalog.regclass),"
-					   " %s "
-					   "FROM %s", a, quote_literal_cstr(q), quote_literal_cstr(a),
-					   v3 ? "pg_catalog.count(*) FILTER (WHERE failures OPERATOR(pg_catalog.>) 0"
-					   " OR (leased AND vt OPERATOR(pg_catalog.<=) $1))" : "0",
-					   q);
-		ret = SPI_execute_with_args(sql, 1, argtypes, &arg, NULL, true, 1);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-		t = SPI_tuptable->vals[0];
+		if (OidIsValid(queue->relid) && mq_queue_shape_ok(queue))
+		{
+			/*
+			 * failing: messages whose delivery failed at least once (a
+			 * nack, or a lease that expired, noticed or not yet).
+			 */
+			sql = psprintf("SELECT pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $1),"
+						   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND leased),"
+						   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND NOT leased),"
+						   " (SELECT pg_catalog.count(*) FROM ONLY %s),"
+						   " $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at),"
+						   " pg_catalog.pg_total_relation_size(%u::pg_catalog.oid),"
+						   " pg_catalog.pg_total_relation_size(%u::pg_catalog.oid),"
+						   " %s "
+						   "FROM ONLY %s", a, queue->relid, queue->archive_relid,
+						   queue->failure_cols ? "pg_catalog.count(*) FILTER (WHERE failures OPERATOR(pg_catalog.>) 0"
+						   " OR (leased AND vt OPERATOR(pg_catalog.<=) $1))" : "0",
+						   q);
+			ret = SPI_execute_with_args(sql, 1, argtypes, &arg, NULL, true, 1);
+			if (ret != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+			t = SPI_tuptable->vals[0];
+			td = SPI_tuptable->tupdesc;
+		}
 		for (c = 0; c < 7; c++)
-			values[4 + c] = SPI_getbinval(t, SPI_tuptable->tupdesc, c + 1, &nulls[4 + c]);
+		{
+			if (t != NULL)
+				values[4 + c] = SPI_getbinval(t, td, c + 1, &nulls[4 + c]);
+			else
+				nulls[4 + c] = true;
+		}
 		if (v2)
 		{
-			Oid			relid = get_relname_relid(psprintf("q_%s", name), mq_schema_oid());
-
+			relid = queue->relid;
 			values[11] = SPI_getbinval(queues->vals[i], queues->tupdesc, 5, &nulls[11]);
-			values[12] = Int32GetDatum(mq_wait_count(MyDatabaseId, relid));
+			values[12] = Int32GetDatum(OidIsValid(relid) ? mq_wait_count(MyDatabaseId, relid) : 0);
 			if (v3)
 			{
 				uint64		counters[MQ_NUM_COUNTERS];
 
 				values[13] = SPI_getbinval(queues->vals[i], queues->tupdesc, 6, &nulls[13]);
 				values[14] = SPI_getbinval(queues->vals[i], queues->tupdesc, 7, &nulls[14]);
-				values[15] = SPI_getbinval(t, SPI_tuptable->tupdesc, 8, &nulls[15]);
+				if (t != NULL)
+					values[15] = SPI_getbinval(t, td, 8, &nulls[15]);
+				else
+					nulls[15] = true;
 				/* Without shared memory nothing is counted: NULL. */
 				nulls[16] = nulls[17] = nulls[18] = !mq_cursor_counters(relid, counters);
 				values[16] = Int64GetDatum((int64) counters[MQ_COUNT_NACK]);
 				values[17] = Int64GetDatum((int64) counters[MQ_COUNT_EXPIRED]);
 				values[18] = Int64GetDatum((int64) counters[MQ_COUNT_DEAD]);
 			}
+			if (natts == STATS_COLS)
+			{
+				char	   *owner = OidIsValid(queue->owner) ?
+					GetUserNameFromId(queue->owner, true) : NULL;
+
+				nulls[19] = owner == NULL;
+				if (owner != NULL)
+				{
+					NameData   *n = palloc(NAMEDATALEN);
+
+					namestrcpy(n, owner);
+					values[19] = NameGetDatum(n);
+				}
+			}
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
 	SPI_finish();
+	mq_leave(&cx);
 	return (Datum) 0;
 }

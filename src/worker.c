@@ -23,10 +23,15 @@
  *	  senders never run NOTIFY (PREPARE TRANSACTION refuses it, and its
  *	  commit-time lock would serialise every sender);
  *	- every mq.worker_naptime, check the extension is still there,
- *	  delete dedup keys and processed-keys whose time has passed, and
- *	  record expired leases as failed deliveries, dead-lettering messages
- *	  that have no delivery left (a read does that too, but a queue nobody
- *	  reads would keep them).
+ *	  delete dedup keys and processed-keys whose time has passed, forget
+ *	  privileges of dropped roles, and record expired leases as failed
+ *	  deliveries, dead-lettering messages that have no delivery left (a
+ *	  read does that too, but a queue nobody reads would keep them).
+ *
+ * Its SQL runs as the owner of mq's objects in a security-restricted
+ * operation (acl.c), only on queue tables in the shape mq made them
+ * (shape.c); each queue is swept in a transaction of its own, and an error
+ * in one is logged once and does not stop the others.
  *
  * Lifecycle: a worker terminated by pg_terminate_backend (or failing) is
  * started again by the launcher after a second; after a crash restart the
@@ -76,6 +81,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -594,11 +600,17 @@ scan_databases(void)
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 
-	/* Forget dropped databases whose worker is gone. */
+	/*
+	 * Forget dropped databases whose worker is gone, and give back the
+	 * read cursors of their queues.
+	 */
 	for (i = 0; i < nldbs;)
 	{
 		if (!ldbs[i].seen && ldbs[i].handle == NULL)
+		{
+			mq_cursor_forget_database(ldbs[i].dbid);
 			ldbs[i] = ldbs[--nldbs];
+		}
 		else
 			i++;
 	}
@@ -924,22 +936,124 @@ leave(void)
 }
 
 /*
+ * Problems already logged, as "queue: message" strings: a queue the
+ * worker cannot serve is logged once, not every naptime, and again only
+ * if the problem changes or comes back after the queue was served.
+ */
+static List *logged = NIL;
+
+/*
+ * log_once
+ *		LOG that the worker skips a queue (name NULL: a step of its own),
+ *		unless it said so already.
+ */
+static void
+log_once(const char *name, const char *message, const char *detail)
+{
+	char	   *key = psprintf("%s: %s", name ? name : "", message);
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, logged)
+		if (strcmp((char *) lfirst(lc), key) == 0)
+			return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	logged = lappend(logged, pstrdup(key));
+	MemoryContextSwitchTo(old);
+	if (name != NULL)
+		ereport(LOG,
+				(errmsg("mq worker for database %u skips queue \"%s\": %s",
+						MyDatabaseId, name, message),
+				 detail ? errdetail_internal("%s", detail) : 0));
+	else
+		ereport(LOG,
+				(errmsg("mq worker for database %u: %s", MyDatabaseId, message),
+				 detail ? errdetail_internal("%s", detail) : 0));
+}
+
+/*
+ * served
+ *		The worker served a queue: forget what was logged about it.
+ */
+static void
+served(const char *name)
+{
+	size_t		len = strlen(name);
+	ListCell   *lc;
+
+	foreach(lc, logged)
+	{
+		char	   *key = (char *) lfirst(lc);
+
+		if (strncmp(key, name, len) == 0 && key[len] == ':')
+		{
+			logged = foreach_delete_current(logged, lc);
+			pfree(key);
+		}
+	}
+}
+
+typedef bool (*WorkerStep) (const char *name);
+
+/*
+ * run_step
+ *		Run one unit of the worker's work (a transaction of its own); an
+ *		error in it is logged once and rolled back, and the worker goes on
+ *		with the next unit: one queue it cannot process must not keep every
+ *		other queue of the database from being served.  Returns what the
+ *		step returned, false after an error.
+ */
+static bool
+run_step(WorkerStep step, const char *name)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool result = false;
+
+	PG_TRY();
+	{
+		result = step(name);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		log_once(name, edata->message, edata->detail);
+		FreeErrorData(edata);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		result = false;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * forget_expired_keys
  *		Delete dedup keys whose window has passed (a send would reuse such
  *		a key anyway; this keeps mq.dedup small), and processed-keys of
- *		mq.mark_processed past their keep time.
+ *		mq.mark_processed past their keep time.  With the privilege model,
+ *		also forget grants to roles that were dropped, and give queues
+ *		whose owner was dropped to the owner of mq's objects (so that a
+ *		new role that happens to get the old OID inherits nothing).
  */
-static void
-forget_expired_keys(void)
+static bool
+forget_expired_keys(const char *unused)
 {
 	Oid			nsp;
 	int			ret;
+	uint64		i;
+	MqContext	cx;
 
 	StartTransactionCommand();
 	nsp = get_namespace_oid("mq", true);
-	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("dedup", nsp)))
+	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("queue", nsp)) &&
+		OidIsValid(get_relname_relid("dedup", nsp)))
 	{
-		pgstat_report_activity(STATE_RUNNING, "mq: forget expired dedup keys");
+		pgstat_report_activity(STATE_RUNNING, "mq: forget expired keys");
+		mq_enter_worker(&cx);
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		ret = SPI_execute("DELETE FROM mq.dedup WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()",
@@ -955,11 +1069,41 @@ forget_expired_keys(void)
 			if (ret != SPI_OK_DELETE)
 				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		}
+		if (mq_model_active())
+		{
+			ret = SPI_execute("DELETE FROM mq.privilege WHERE grantee OPERATOR(pg_catalog.<>) 0"
+							  " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"
+							  " WHERE r.oid OPERATOR(pg_catalog.=) grantee::pg_catalog.oid)", false, 0);
+			if (ret != SPI_OK_DELETE)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+			if (SPI_processed > 0)
+				ereport(LOG,
+						(errmsg("mq worker for database %u forgot " UINT64_FORMAT " queue privileges of dropped roles",
+								MyDatabaseId, SPI_processed)));
+			ret = SPI_execute_with_args("UPDATE mq.queue SET owner = $1 WHERE NOT EXISTS"
+										" (SELECT 1 FROM pg_catalog.pg_roles r"
+										" WHERE r.oid OPERATOR(pg_catalog.=) owner::pg_catalog.oid)"
+										" RETURNING queue_name",
+										1, (Oid[]) {REGROLEOID},
+										(Datum[]) {ObjectIdGetDatum(mq_owner())}, NULL, false, 0);
+			if (ret != SPI_OK_UPDATE_RETURNING)
+				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+			for (i = 0; i < SPI_processed; i++)
+				ereport(LOG,
+						(errmsg("mq worker for database %u gave queue \"%s\", whose owner was dropped, to role \"%s\"",
+								MyDatabaseId,
+								SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+								GetUserNameFromId(mq_owner(), false))));
+			if (SPI_processed > 0)
+				CacheInvalidateRelcacheByRelid(mq_registry_relid());
+		}
 		PopActiveSnapshot();
 		SPI_finish();
+		mq_leave(&cx);
 	}
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
 }
 
 /*
@@ -968,7 +1112,8 @@ forget_expired_keys(void)
  *		expired at least mq.worker_naptime ago and that no read took since,
  *		as failed deliveries, and dead-letter those messages that have no
  *		delivery left.  Returns whether a full batch was found (there may
- *		be more).
+ *		be more).  A queue whose tables are not as mq made them (and owned
+ *		by the owner of mq's objects) is skipped and logged once.
  */
 static bool
 sweep_queue(const char *name)
@@ -980,17 +1125,18 @@ sweep_queue(const char *name)
 	uint64		i;
 	int64	   *dead;
 	int			ndead = 0;
+	char	   *why = NULL;
+	MqContext	cx;
 
 	StartTransactionCommand();
+	mq_enter_worker(&cx);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	values[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT 1 FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
-								1, (Oid[]) {TEXTOID}, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+
 	/* A queue dropped since the list was made is skipped. */
-	queue = SPI_processed > 0 ? mq_lookup_queue(name) : NULL;
+	queue = mq_try_open_queue(name, RowExclusiveLock, &why);
+	if (queue == NULL && mq_lookup_queue(name, true) != NULL)
+		log_once(name, "its tables are not as mq made them", why);
 	if (queue != NULL)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -1033,36 +1179,39 @@ sweep_queue(const char *name)
 		if (n > 0)
 			elog(DEBUG1, "mq worker recorded " UINT64_FORMAT " expired leases of queue \"%s\" and dead-lettered %d",
 				 n, name, ndead);
+		served(name);
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	mq_leave(&cx);
 	CommitTransactionCommand();
 	return n >= 100;
 }
 
 /*
- * sweep_expired_leases
- *		sweep_queue for every queue, once the installed version has the
- *		failure record (0.3.0): before ALTER EXTENSION UPDATE, reads alone
- *		notice expired leases, as they did.
+ * list_queues
+ *		The names of every queue, into the worker's sweep context, once the
+ *		installed version has the failure record (0.3.0): before ALTER
+ *		EXTENSION UPDATE, reads alone notice expired leases, as they did.
  */
-static void
-sweep_expired_leases(void)
+static List *queue_names = NIL;
+
+static bool
+list_queues(const char *unused)
 {
 	Oid			nsp;
 	Oid			registry;
-	List	   *names = NIL;
-	ListCell   *lc;
 	int			ret;
 	uint64		i;
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mq sweep",
-											  ALLOCSET_SMALL_SIZES);
+	MqContext	cx;
+	MemoryContext old;
 
 	StartTransactionCommand();
 	nsp = get_namespace_oid("mq", true);
 	registry = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
 	if (OidIsValid(registry) && get_attnum(registry, "max_deliveries") != InvalidAttrNumber)
 	{
+		mq_enter_worker(&cx);
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		ret = SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name", true, 0);
@@ -1070,29 +1219,43 @@ sweep_expired_leases(void)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		for (i = 0; i < SPI_processed; i++)
 		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
-			names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			queue_names = lappend(queue_names, pstrdup(name));
 			MemoryContextSwitchTo(old);
 		}
 		PopActiveSnapshot();
 		SPI_finish();
+		mq_leave(&cx);
 	}
 	CommitTransactionCommand();
+	return true;
+}
 
-	if (names != NIL)
+/*
+ * sweep_expired_leases
+ *		sweep_queue for every queue (at most 100 batches each per pass).
+ */
+static void
+sweep_expired_leases(void)
+{
+	ListCell   *lc;
+
+	list_free_deep(queue_names);
+	queue_names = NIL;
+	if (!run_step(list_queues, NULL) || queue_names == NIL)
+		return;
+
+	pgstat_report_activity(STATE_RUNNING, "mq: expired leases");
+	foreach(lc, queue_names)
 	{
-		pgstat_report_activity(STATE_RUNNING, "mq: expired leases");
-		foreach(lc, names)
-		{
-			int			batches = 0;
+		int			batches = 0;
 
-			while (sweep_queue((const char *) lfirst(lc)) && ++batches < 100)
-				CHECK_FOR_INTERRUPTS();
-		}
-		pgstat_report_activity(STATE_IDLE, NULL);
+		while (run_step(sweep_queue, (const char *) lfirst(lc)) && ++batches < 100)
+			CHECK_FOR_INTERRUPTS();
 	}
-	MemoryContextDelete(cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*
@@ -1185,7 +1348,7 @@ mq_worker_main(Datum main_arg)
 						(errmsg("mq worker leaving database %u: extension mq is not installed any more", dbid)));
 				leave();
 			}
-			forget_expired_keys();
+			(void) run_step(forget_expired_keys, NULL);
 			sweep_expired_leases();
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pg_dump / pg_restore carry queues, all their options (dead letters, retry,
 # dedup, notify), their messages (ids, leases, deliveries, errors, delays),
-# archives, id sequences, dedup keys and mq.mark_processed records; the
-# restored queue keeps working and continues its ids.
+# archives, id sequences, dedup keys, mq.mark_processed records, queue
+# owners and privileges; the restored queue keeps working, continues its
+# ids, belongs to the owner of mq's objects and obeys the same privileges.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 . "$here/test/lib.sh"
@@ -25,12 +26,22 @@ q mq_dump_src "SELECT mq.send('beta', '{\"later\": true}', NULL, '1 day')" >/dev
 q mq_dump_src "SELECT mq.create_queue('gamma', notify => true, dedup_window => '1 hour', retry_delay => '5 seconds',
                retry_delay_max => '2 minutes', max_deliveries => 4, dead_letter_queue => 'beta')"
 q mq_dump_src "SELECT mq.send('gamma', '{\"g\": 1}', dedup_key => 'g-1')" >/dev/null
-q mq_dump_src "SELECT mq.mark_processed('billing', 'order-9')" >/dev/null
+q mq_dump_src "SELECT mq.mark_processed('gamma', 'order-9')" >/dev/null
+# Owners and privileges (roles are the cluster's, so both databases see them).
+q postgres "DROP ROLE IF EXISTS mq_dump_app"
+q postgres "CREATE ROLE mq_dump_app"
+q mq_dump_src "SELECT mq.grant('alpha', 'send, consume', 'mq_dump_app')"
+q mq_dump_src "SELECT mq.grant('beta', 'send', 'public')"
+q mq_dump_src "SELECT mq.grant_create('mq_dump_app')"
+q mq_dump_src "SET ROLE mq_dump_app; SELECT mq.create_queue('delta')"
 
 snapshot() {
     q "$1" "SELECT * FROM mq.queue ORDER BY queue_name"
     q "$1" "SELECT * FROM mq.dedup ORDER BY 1, 2"
     q "$1" "SELECT * FROM mq.processed ORDER BY 1, 2"
+    q "$1" "SELECT queue_name, grantee, privilege FROM mq.privilege ORDER BY 1, 2::text, 3"
+    q "$1" "SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl FROM pg_class c
+            WHERE c.relnamespace = 'mq'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY 1"
     q "$1" "SELECT id, payload, headers, enqueued_at, vt, deliveries, leased, last_error, failures, first_error, failed_at FROM mq.q_alpha ORDER BY id"
     q "$1" "SELECT id, payload, vt, deliveries FROM mq.q_beta ORDER BY id"
     q "$1" "SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error FROM mq.a_alpha ORDER BY id"
@@ -48,9 +59,19 @@ if ! diff -u "$W/src.txt" "$W/dst.txt"; then
     echo "dump/restore changed the queues"; exit 1
 fi
 [ "$(wc -l < "$W/src.txt")" -gt 90 ] || { echo "snapshot unexpectedly small"; cat "$W/src.txt"; exit 1; }
-grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "billing|order-9|" "$W/src.txt" &&
+grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "gamma|order-9|" "$W/src.txt" &&
+    grep -q "^delta|.*|mq_dump_app$" "$W/src.txt" && grep -q "^alpha|mq_dump_app|consume$" "$W/src.txt" &&
+    grep -q "^beta|-|send$" "$W/src.txt" && grep -q "^|mq_dump_app|create$" "$W/src.txt" &&
     grep -q "|kept error|1|kept error|20" "$W/src.txt" ||
-    { echo "snapshot lacks the 0.3.0 options, dedup key, processed record or failure record"; cat "$W/src.txt"; exit 1; }
+    { echo "snapshot lacks the 0.3.0 options, dedup key, processed record, failure record or privileges"; cat "$W/src.txt"; exit 1; }
+
+# The restored privileges act: the role consumes alpha, may not touch gamma.
+got=$(q mq_dump_dst "SET ROLE mq_dump_app; SELECT count(*) FROM mq.queues")
+[ "$got" = 3 ] || { echo "mq_dump_app sees $got queues after restore, expected alpha, beta and its delta"; exit 1; }
+if q mq_dump_dst "SET ROLE mq_dump_app; SELECT mq.send('gamma', '{}')" 2>"$W/denied.txt"; then
+    echo "mq_dump_app sent to gamma after restore"; exit 1
+fi
+grep -q 'permission denied to send to queue "gamma"' "$W/denied.txt" || { cat "$W/denied.txt"; exit 1; }
 
 # The restored options act: the dedup key still deduplicates.
 dup=$(q mq_dump_dst "SELECT mq.send('gamma', '{\"g\": 2}', dedup_key => 'g-1') = (SELECT id FROM mq.q_gamma)")
@@ -76,4 +97,5 @@ snapshot mq_dump_sql > "$W/sql.txt"
 diff -u "$W/src.txt" "$W/sql.txt"
 
 q postgres "DROP DATABASE mq_dump_src"; q postgres "DROP DATABASE mq_dump_dst"; q postgres "DROP DATABASE mq_dump_sql"
+q postgres "DROP ROLE mq_dump_app"
 echo "dump/restore ok: $(wc -l < "$W/src.txt") snapshot lines identical"

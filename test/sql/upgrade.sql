@@ -76,3 +76,83 @@ RESET client_min_messages;
 SELECT extversion = default_version AS newest
   FROM pg_extension, pg_available_extensions WHERE extname = 'mq' AND name = 'mq';
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
+
+-- From 0.3.0, where roles used queues through table privileges, to 0.4.0:
+-- the update turns what each role could do into mq privileges, gives the
+-- tables to the owner of mq's objects, takes every table privilege away,
+-- and the queue, its messages and its roles keep working.
+SET client_min_messages = warning;
+DROP EXTENSION mq;
+CREATE EXTENSION mq VERSION '0.3.0';
+RESET client_min_messages;
+CREATE ROLE mq_up_creator;
+CREATE ROLE mq_up_producer;
+CREATE ROLE mq_up_consumer;
+CREATE ROLE mq_up_outsider;
+GRANT USAGE, CREATE ON SCHEMA mq TO mq_up_creator;
+GRANT SELECT, INSERT, UPDATE, DELETE ON mq.queue, mq.dedup TO mq_up_creator;
+GRANT USAGE ON SCHEMA mq TO mq_up_producer, mq_up_consumer;
+GRANT SELECT ON mq.queue TO mq_up_producer, mq_up_consumer;
+SET ROLE mq_up_creator;
+SELECT mq.create_queue('up_jobs');
+GRANT INSERT ON mq.q_up_jobs TO mq_up_producer;
+GRANT USAGE ON SEQUENCE mq.q_up_jobs_id_seq TO mq_up_producer;
+GRANT SELECT, UPDATE, DELETE ON mq.q_up_jobs TO mq_up_consumer;
+GRANT INSERT ON mq.a_up_jobs TO mq_up_consumer;
+RESET ROLE;
+SET ROLE mq_up_producer;
+SELECT mq.send('up_jobs', '{"n": 1}') AS before_update;
+RESET ROLE;
+SET ROLE mq_up_consumer;
+SELECT payload FROM mq.read('up_jobs', 1, '0');
+RESET ROLE;
+SELECT mq.create_queue('up_super');
+
+-- The creator could make anything in schema mq: the update refuses to run
+-- over objects that are not mq's, and says which.
+SET ROLE mq_up_creator;
+CREATE FUNCTION mq.send(queue_name text, payload text) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+RESET ROLE;
+SELECT pg_temp.err($$ALTER EXTENSION mq UPDATE TO '0.4.0'$$);
+SELECT extversion FROM pg_extension WHERE extname = 'mq';
+DROP FUNCTION mq.send(text, text);
+ALTER EXTENSION mq UPDATE TO '0.4.0';
+
+SELECT queue_name, owner FROM mq.queue ORDER BY 1;
+SELECT queue_name, grantee, privilege FROM mq.privilege ORDER BY 1, 2::text, 3;
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, c.relacl IS NULL
+       OR NOT EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) AS owner_only
+  FROM pg_class c WHERE c.relnamespace = 'mq'::regnamespace AND c.relkind IN ('r', 'S')
+ ORDER BY 1;
+SELECT r AS role, has_schema_privilege(r, 'mq', 'CREATE') AS may_create_in_schema
+  FROM unnest(ARRAY['mq_up_creator', 'mq_up_producer']) r;
+
+-- Each role does what it did before, with no table privilege, and no more.
+SET ROLE mq_up_producer;
+SELECT mq.send('up_jobs', '{"n": 2}') > 0 AS producer_sends;
+SELECT pg_temp.err($$SELECT mq.read('up_jobs')$$);
+SELECT pg_temp.err($$SELECT mq.create_queue('up_mine')$$);
+RESET ROLE;
+SET ROLE mq_up_consumer;
+SELECT string_agg(payload->>'n', ',' ORDER BY id) AS consumer_reads FROM mq.read('up_jobs', 10, '0');
+SELECT mq.ack('up_jobs', id) FROM mq.read('up_jobs', 10) ORDER BY id;
+SELECT pg_temp.err($$SELECT mq.send('up_jobs', '{}')$$);
+RESET ROLE;
+SET ROLE mq_up_creator;
+SELECT mq.alter_queue('up_jobs', visibility_timeout => '1 minute');
+SELECT mq.create_queue('up_more');
+SELECT queue_name, owner FROM mq.queues ORDER BY 1;
+SELECT mq.drop_queue('up_more');
+RESET ROLE;
+SET ROLE mq_up_outsider;
+SELECT count(*) AS outsider_sees FROM mq.queues;
+SELECT pg_temp.err($$SELECT mq.send('up_jobs', '{}')$$);
+RESET ROLE;
+SELECT mq.drop_queue('up_jobs');
+SELECT mq.drop_queue('up_super');
+SET client_min_messages = warning;
+DROP EXTENSION mq;
+CREATE EXTENSION mq;
+RESET client_min_messages;
+DROP OWNED BY mq_up_creator, mq_up_producer, mq_up_consumer;
+DROP ROLE mq_up_creator, mq_up_producer, mq_up_consumer, mq_up_outsider;

@@ -1,0 +1,315 @@
+/*-------------------------------------------------------------------------
+ *
+ * shape.c
+ *	  Is a queue's pair of tables still as mq.create_queue made them?
+ *
+ * mq issues SQL on a queue's tables as the owner of its objects (acl.c),
+ * and sends insert rows directly (insert.c).  Neither may run code that
+ * someone added to a table: a trigger, a rule, a row-level policy, a
+ * column default, a CHECK constraint, an index expression or predicate,
+ * a child table scanned with its parent, a table access method.  And a
+ * table that is not in the layout the plans were written for cannot be
+ * served at all.  So before a queue is used (once per cache entry: DDL on
+ * a table invalidates the entry), its message table mq.q_<name> and its
+ * archive mq.a_<name> are compared with what mq makes:
+ *
+ *	- ordinary heap tables in schema mq, logged or unlogged as the
+ *	  registry says, owned by the owner of mq's objects (when the privilege
+ *	  model is installed), not partitions, parents or children;
+ *	- exactly mq's columns, in order, with their types, nullability and
+ *	  collations; no dropped, generated or identity column;
+ *	- the only defaults: nextval of the table's own id sequence, and the
+ *	  constants 0 and false;
+ *	- no CHECK constraint, trigger, rule or row-level security;
+ *	- exactly one index: the btree primary key on id.
+ *
+ * Anything else is a problem, reported as one sentence; the caller
+ * refuses the queue (catalog.c) or the worker skips it (worker.c).
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/shape.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/primnodes.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "mq.h"
+
+/* The default a column may have. */
+typedef enum ShapeDefault
+{
+	DEF_NONE,
+	DEF_SEQUENCE,				/* nextval of the table's own sequence */
+	DEF_ZERO,					/* the integer 0 */
+	DEF_FALSE					/* the boolean false */
+} ShapeDefault;
+
+typedef struct ShapeColumn
+{
+	const char *name;
+	Oid			type;
+	bool		notnull;
+	ShapeDefault def;
+} ShapeColumn;
+
+/*
+ * mq.q_<name>: the first eight columns since 0.1.0, the failure record
+ * since 0.3.0 (a table of an older version lacks those until ALTER
+ * EXTENSION UPDATE adds them).
+ */
+#define Q_NATTS_OLD 8
+static const ShapeColumn q_columns[] = {
+	{"id", INT8OID, true, DEF_SEQUENCE},
+	{"vt", TIMESTAMPTZOID, true, DEF_NONE},
+	{"deliveries", INT4OID, true, DEF_ZERO},
+	{"leased", BOOLOID, true, DEF_FALSE},
+	{"enqueued_at", TIMESTAMPTZOID, true, DEF_NONE},
+	{"last_error", TEXTOID, false, DEF_NONE},
+	{"headers", JSONBOID, false, DEF_NONE},
+	{"payload", JSONBOID, true, DEF_NONE},
+	{"failures", INT4OID, true, DEF_ZERO},
+	{"first_error", TEXTOID, false, DEF_NONE},
+	{"failed_at", TIMESTAMPTZOID, false, DEF_NONE},
+};
+
+/* mq.a_<name> */
+static const ShapeColumn a_columns[] = {
+	{"id", INT8OID, true, DEF_NONE},
+	{"payload", JSONBOID, true, DEF_NONE},
+	{"headers", JSONBOID, false, DEF_NONE},
+	{"enqueued_at", TIMESTAMPTZOID, true, DEF_NONE},
+	{"archived_at", TIMESTAMPTZOID, true, DEF_NONE},
+	{"deliveries", INT4OID, true, DEF_NONE},
+	{"last_error", TEXTOID, false, DEF_NONE},
+};
+
+/*
+ * default_is
+ *		Is a column default expression exactly what def allows?
+ */
+static bool
+default_is(Node *expr, ShapeDefault def, Oid seq_relid)
+{
+	while (expr != NULL && IsA(expr, RelabelType))
+		expr = (Node *) ((RelabelType *) expr)->arg;
+	if (expr == NULL)
+		return false;
+
+	switch (def)
+	{
+		case DEF_SEQUENCE:
+			{
+				FuncExpr   *f = (FuncExpr *) expr;
+				Const	   *c;
+
+				if (!IsA(expr, FuncExpr) || f->funcid != F_NEXTVAL ||
+					list_length(f->args) != 1 || !IsA(linitial(f->args), Const))
+					return false;
+				c = (Const *) linitial(f->args);
+				return c->consttype == REGCLASSOID && !c->constisnull &&
+					DatumGetObjectId(c->constvalue) == seq_relid;
+			}
+		case DEF_ZERO:
+			return IsA(expr, Const) && ((Const *) expr)->consttype == INT4OID &&
+				!((Const *) expr)->constisnull &&
+				DatumGetInt32(((Const *) expr)->constvalue) == 0;
+		case DEF_FALSE:
+			return IsA(expr, Const) && ((Const *) expr)->consttype == BOOLOID &&
+				!((Const *) expr)->constisnull &&
+				!DatumGetBool(((Const *) expr)->constvalue);
+		case DEF_NONE:
+			break;
+	}
+	return false;
+}
+
+/* A role's name, or its OID when it is gone. */
+static const char *
+user_name(Oid role)
+{
+	char	   *name = GetUserNameFromId(role, true);
+
+	return name ? name : psprintf("%u", role);
+}
+
+/*
+ * table_problem
+ *		What is wrong with one of the queue's tables, or NULL.  rel is
+ *		open; owner InvalidOid accepts any owner.
+ */
+static char *
+table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old,
+			  bool unlogged, Oid owner, Oid *seq_relid)
+{
+	const char *rn = RelationGetRelationName(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
+	List	   *indexes;
+	int			i;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		return psprintf("Relation mq.%s is not an ordinary table.", rn);
+	if (rel->rd_rel->relnamespace != mq_schema_oid())
+		return psprintf("Table %s is not in schema mq.", rn);
+	if (OidIsValid(owner) && rel->rd_rel->relowner != owner)
+		return psprintf("Table mq.%s belongs to role \"%s\", not to \"%s\", the owner of mq's objects.",
+						rn, user_name(rel->rd_rel->relowner), user_name(owner));
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		return psprintf("Table mq.%s does not use the heap access method.", rn);
+	if ((rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED) != unlogged)
+		return psprintf("Table mq.%s is %s, the queue is not.", rn,
+						unlogged ? "logged" : "unlogged");
+	if (rel->rd_rel->relispartition || has_superclass(RelationGetRelid(rel)))
+		return psprintf("Table mq.%s inherits from another table.", rn);
+	if (find_inheritance_children(RelationGetRelid(rel), NoLock) != NIL)
+		return psprintf("Table mq.%s has child tables.", rn);
+	if (rel->trigdesc != NULL && rel->trigdesc->numtriggers > 0)
+		return psprintf("Table mq.%s has trigger \"%s\".", rn,
+						rel->trigdesc->triggers[0].tgname);
+	if (rel->rd_rules != NULL)	/* relhasrules may be stale */
+		return psprintf("Table mq.%s has rules.", rn);
+	if (rel->rd_rel->relrowsecurity || rel->rd_rel->relforcerowsecurity ||
+		rel->rd_rsdesc != NULL)
+		return psprintf("Table mq.%s has row-level security.", rn);
+	if (constr != NULL && constr->num_check > 0)
+		return psprintf("Table mq.%s has CHECK constraint \"%s\".", rn,
+						constr->check[0].ccname);
+
+	if (desc->natts != ncols && desc->natts != ncols_old)
+		return psprintf("Table mq.%s has %d columns, not the %d mq made.", rn,
+						desc->natts, ncols);
+
+	/* The id sequence, as the default of id must name it. */
+	*seq_relid = InvalidOid;
+	if (cols[0].def == DEF_SEQUENCE)
+	{
+		List	   *seqs = getOwnedSequences(RelationGetRelid(rel));
+
+		if (list_length(seqs) != 1)
+			return psprintf("Table mq.%s does not own exactly one sequence.", rn);
+		*seq_relid = linitial_oid(seqs);
+		if (OidIsValid(owner))
+		{
+			Relation	seq = relation_open(*seq_relid, AccessShareLock);
+			bool		ok = seq->rd_rel->relowner == owner &&
+			seq->rd_rel->relnamespace == rel->rd_rel->relnamespace;
+
+			relation_close(seq, AccessShareLock);
+			if (!ok)
+				return psprintf("The id sequence of mq.%s is not as mq made it.", rn);
+		}
+	}
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const ShapeColumn *c = &cols[i];
+		Oid			collation = (c->type == TEXTOID) ? DEFAULT_COLLATION_OID : InvalidOid;
+		int			d;
+		bool		has_default = false;
+
+		if (att->attisdropped)
+			return psprintf("Table mq.%s has a dropped column.", rn);
+		if (strcmp(NameStr(att->attname), c->name) != 0)
+			return psprintf("Column %d of mq.%s is \"%s\", not \"%s\".", i + 1, rn,
+							NameStr(att->attname), c->name);
+		if (att->atttypid != c->type || att->atttypmod != -1)
+			return psprintf("Column \"%s\" of mq.%s has type %s, not %s.", c->name, rn,
+							format_type_with_typemod(att->atttypid, att->atttypmod),
+							format_type_be(c->type));
+		if (att->attnotnull != c->notnull)
+			return psprintf("Column \"%s\" of mq.%s is %s.", c->name, rn,
+							att->attnotnull ? "NOT NULL" : "nullable");
+		if (att->attcollation != collation)
+			return psprintf("Column \"%s\" of mq.%s has another collation.", c->name, rn);
+		if (att->attgenerated != '\0' || att->attidentity != '\0')
+			return psprintf("Column \"%s\" of mq.%s is generated or an identity.", c->name, rn);
+
+		for (d = 0; constr != NULL && d < constr->num_defval; d++)
+		{
+			if (constr->defval[d].adnum != att->attnum)
+				continue;
+			has_default = true;
+			if (!default_is(stringToNode(constr->defval[d].adbin), c->def, *seq_relid))
+				return psprintf("Column \"%s\" of mq.%s has a default mq did not give it.",
+								c->name, rn);
+		}
+		if (!has_default && c->def != DEF_NONE)
+			return psprintf("Column \"%s\" of mq.%s lost its default.", c->name, rn);
+	}
+
+	indexes = RelationGetIndexList(rel);
+	if (list_length(indexes) != 1)
+		return psprintf("Table mq.%s has %d indexes, not its primary key alone.", rn,
+						list_length(indexes));
+	else
+	{
+		Relation	idx = index_open(linitial_oid(indexes), AccessShareLock);
+		Form_pg_index ix = idx->rd_index;
+		bool		ok = ix->indisprimary && ix->indnatts == 1 &&
+		ix->indkey.values[0] == 1 && idx->rd_rel->relam == BTREE_AM_OID &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL);
+
+		index_close(idx, AccessShareLock);
+		if (!ok)
+			return psprintf("The index of mq.%s is not its primary key on id.", rn);
+	}
+	return NULL;
+}
+
+/*
+ * mq_shape_problem
+ *		Check both tables of a queue; return what is wrong (a sentence) or
+ *		NULL.  Sets queue->seq_relid.  The caller holds a lock on the
+ *		message table; owner InvalidOid accepts any owner (the older
+ *		versions, whose calls run as their caller).
+ */
+char *
+mq_shape_problem(MqQueue *queue, Oid owner)
+{
+	Relation	rel;
+	char	   *problem;
+	Oid			seq = InvalidOid;
+	Oid			none;
+
+	rel = try_relation_open(queue->relid, AccessShareLock);
+	if (rel == NULL)
+		return psprintf("Table mq.q_%s is missing.", queue->name);
+	problem = table_problem(rel, q_columns, lengthof(q_columns), Q_NATTS_OLD,
+							queue->unlogged, owner, &seq);
+	relation_close(rel, AccessShareLock);
+	if (problem != NULL)
+		return problem;
+
+	rel = try_relation_open(queue->archive_relid, AccessShareLock);
+	if (rel == NULL)
+		return psprintf("Table mq.a_%s is missing.", queue->name);
+	problem = table_problem(rel, a_columns, lengthof(a_columns), lengthof(a_columns),
+							queue->unlogged, owner, &none);
+	relation_close(rel, AccessShareLock);
+	if (problem == NULL)
+		queue->seq_relid = seq;
+	return problem;
+}
