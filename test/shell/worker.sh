@@ -9,6 +9,11 @@
 #   3b. in queues nobody reads any more, the worker records an expired
 #      lease as a failed delivery (and counts it), and dead-letters a
 #      message whose last allowed lease expired;
+#   3c. a trigger planted on a queue table (one that makes its creator a
+#      superuser when a superuser fires it) never runs in the worker's
+#      sweep, and a queue whose table was replaced by a view does not stop
+#      the worker: both are skipped and logged once, the other queues are
+#      still swept, the worker keeps its pid; undone, they are swept again;
 #   4. pg_terminate_backend of the worker: the launcher starts a new one;
 #      delayed-message wake works with it;
 #   5. DROP EXTENSION mq makes the worker leave (and stay away); CREATE
@@ -214,6 +219,57 @@ expect "the next read delivers it again, noting nothing twice" "$FREE_ID|2|lease
     "$(q d1 "SELECT id, deliveries, last_error FROM mq.read('sweep_free')")"
 expect "still one failure, one expiry counted" "1|1" \
     "$(q d1 "SELECT (SELECT failures FROM mq.q_sweep_free), lease_expiries FROM mq.queues WHERE queue_name = 'sweep_free'")"
+
+########################################################################
+echo "== 3c. planted code never runs in the worker; a broken queue does not stop it"
+q postgres "CREATE ROLE mq_trap_creator"
+q d1 "SELECT mq.grant_create('mq_trap_creator')" >/dev/null
+q d1 "SET ROLE mq_trap_creator; SELECT mq.create_queue('trap')" >/dev/null
+q d1 "SELECT mq.create_queue('broken')" >/dev/null
+q d1 "SELECT mq.create_queue('healthy')" >/dev/null
+# What 0.3.0's queue creator could do, done here by a superuser: a
+# trigger that makes mq_trap_creator a superuser when a superuser fires
+# it, and a queue table replaced by a view that calls it too.
+q d1 "CREATE FUNCTION public.trap_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$
+      BEGIN IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+              EXECUTE 'ALTER ROLE mq_trap_creator SUPERUSER'; END IF; RETURN NEW; END \$\$"
+q d1 "CREATE FUNCTION public.trap_view_fn() RETURNS bigint LANGUAGE plpgsql AS \$\$
+      BEGIN IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+              EXECUTE 'ALTER ROLE mq_trap_creator SUPERUSER'; END IF; RETURN 1; END \$\$"
+TRAP_ID=$(q d1 "SELECT mq.send('trap', '{}')")
+q d1 "SELECT mq.send('broken', '{}')" >/dev/null
+HEALTHY_ID=$(q d1 "SELECT mq.send('healthy', '{}')")
+expect "a lease on trap" "$TRAP_ID" "$(q d1 "SELECT id FROM mq.read('trap', 1, '1 second')")"
+expect "a lease on healthy" "$HEALTHY_ID" "$(q d1 "SELECT id FROM mq.read('healthy', 1, '1 second')")"
+q d1 "CREATE TRIGGER trap AFTER UPDATE ON mq.q_trap FOR EACH ROW EXECUTE FUNCTION public.trap_fn()"
+q d1 "DROP TABLE mq.q_broken; CREATE VIEW mq.q_broken AS SELECT public.trap_view_fn() AS id"
+W1_BEFORE=$(q postgres "$(worker_sql d1)")
+# The healthy queue's expired lease is recorded by a sweep after the
+# broken ones were skipped (the sweep goes by name: broken, healthy, trap).
+for i in $(seq 1 300); do
+    [ "$(q d1 "SELECT failures FROM mq.q_healthy")" = 1 ] && break
+    sleep 0.1
+done
+expect "the healthy queue's expired lease, recorded past the broken queue" 1 "$(q d1 "SELECT failures FROM mq.q_healthy")"
+sleep 5   # two more sweeps (naptime 2 s): each would log again if it were not once
+expect "the trap's lease is not recorded (its table is skipped)" "0|t" "$(q d1 "SELECT failures, leased FROM mq.q_trap")"
+expect "the planted code never ran as a superuser" f "$(q postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'mq_trap_creator'")"
+expect "the trap skipped, logged once" 1 "$(grep -c 'skips queue "trap": its tables are not as mq made them' "$C/server.log")"
+expect "the view skipped, logged once" 1 "$(grep -c 'skips queue "broken": its tables are not as mq made them' "$C/server.log")"
+grep -A1 'skips queue "trap"' "$C/server.log" | grep -q 'Table mq.q_trap has trigger "trap"' || fail "the log does not say why trap was skipped"
+expect "the worker kept running" "$W1_BEFORE" "$(q postgres "$(worker_sql d1)")"
+# Undone: the trigger goes, and the next sweep records the trap's lease.
+q d1 "DROP TRIGGER trap ON mq.q_trap"
+for i in $(seq 1 300); do
+    [ "$(q d1 "SELECT failures FROM mq.q_trap")" = 1 ] && break
+    sleep 0.1
+done
+expect "the trap queue swept once undone" "1|f" "$(q d1 "SELECT failures, leased FROM mq.q_trap")"
+expect "still no superuser" f "$(q postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'mq_trap_creator'")"
+q d1 "SELECT mq.drop_queue(q) FROM unnest(ARRAY['trap', 'broken', 'healthy']) q" >/dev/null
+q d1 "SELECT mq.revoke_create('mq_trap_creator')" >/dev/null
+q d1 "DROP FUNCTION public.trap_fn(); DROP FUNCTION public.trap_view_fn()"
+q postgres "DROP ROLE mq_trap_creator"
 
 ########################################################################
 echo "== 4. pg_terminate_backend of the worker"
