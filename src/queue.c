@@ -457,7 +457,9 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 /*
  * drop_relation
  *		Drop mq.<prefix><name> if it exists, with the DROP its kind needs
- *		(an older version's queue table may have been replaced by hand).
+ *		(an older version's queue table may have been replaced by hand),
+ *		and whatever depends on it (a view someone made over a queue
+ *		table: anyone may, and it must not keep the queue from going).
  */
 static void
 drop_relation(const char *prefix, const char *name)
@@ -486,7 +488,7 @@ drop_relation(const char *prefix, const char *name)
 			what = "TABLE";
 			break;
 	}
-	run_ddl(psprintf("DROP %s IF EXISTS %s", what, qualified(prefix, name)));
+	run_ddl(psprintf("DROP %s IF EXISTS %s CASCADE", what, qualified(prefix, name)));
 }
 
 /*

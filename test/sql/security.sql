@@ -206,6 +206,10 @@ SELECT count(*) AS sent FROM mq.q_sec_size;
 SET mq.max_payload_size = '3MB';
 SELECT mq.send('sec_size', doc) > 0 AS sent_under_raised_limit FROM mq_sec_big;
 RESET mq.max_payload_size;
+-- Only a superuser may lift the limit (for a role: ALTER ROLE ... SET).
+SET ROLE mq_sec_attacker;
+SELECT pg_temp.err($$SET mq.max_payload_size = '3MB'$$);
+RESET ROLE;
 
 -- 7. Dedup keys are reachable only through send, with the send privilege
 -- on their queue: a producer of one queue can neither read another
@@ -232,6 +236,21 @@ SET ROLE mq_sec_attacker;
 SELECT queue_name, depth IS NOT NULL AS counted FROM mq.queues ORDER BY 1;
 RESET ROLE;
 SELECT queue_name, depth IS NOT NULL AS counted FROM mq.queues ORDER BY 1;
+
+-- Anyone may build a view over a queue table (PostgreSQL checks no
+-- privilege for that); it must not keep the queue's owner from dropping
+-- the queue, and goes with it.
+SET ROLE mq_sec_victim;
+SELECT mq.create_queue('sec_pinned');
+RESET ROLE;
+SET ROLE mq_sec_attacker;
+CREATE VIEW mq_sec_att.pin AS SELECT id FROM mq.q_sec_pinned;
+RESET ROLE;
+SET ROLE mq_sec_victim;
+SET client_min_messages = notice;
+SELECT mq.drop_queue('sec_pinned');
+RESET client_min_messages;
+RESET ROLE;
 
 -- LISTEN cannot be restricted: a role with no privilege on a queue can
 -- listen to its notification channel (documented); payloads never travel
