@@ -60,7 +60,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("mq.max_queues",
 								"Sets how many queues the shared read cursors track.",
-								"Counts every queue used since the server started, dropped ones included; further queues work, with reads that scan from the head.",
+								"Queues existing at once; a dropped queue's cursor is given back. A queue that finds none free works untracked (reads scan from the head) until the server restarts.",
 								&mq_max_queues,
 								1024,
 								16,
