@@ -640,6 +640,26 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 	registry = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
 	if (!OidIsValid(registry))
 		PG_RETURN_VOID();
+
+	/*
+	 * Lock in the order calls do.  A query of a view (mq.queues,
+	 * mq.privileges) locks the view when it is parsed, then the registry
+	 * in the view's function; every other call locks the registry first.
+	 * So: the views, then the registry (the drop would lock the views
+	 * last, after waiting for the registry, and deadlock with a reader).
+	 */
+	{
+		static const char *const views[] = {"queues", "privileges"};
+		int			v;
+
+		for (v = 0; v < lengthof(views); v++)
+		{
+			Oid			view = get_relname_relid(views[v], nsp);
+
+			if (OidIsValid(view))
+				LockRelationOid(view, AccessExclusiveLock);
+		}
+	}
 	LockRelationOid(registry, AccessExclusiveLock);
 
 	/* When the drop commits, this database's worker must leave. */
