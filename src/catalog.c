@@ -646,9 +646,14 @@ mq_try_open_queue(const char *name, LOCKMODE lockmode, char **why)
 	for (;;)
 	{
 		queue = mq_lookup_queue(name, true);
-		if (queue == NULL || !OidIsValid(queue->relid))
+		if (queue == NULL)
 		{
 			*why = psprintf("queue \"%s\" does not exist", name);
+			return NULL;
+		}
+		if (!OidIsValid(queue->relid))
+		{
+			*why = pstrdup(queue->problem);
 			return NULL;
 		}
 		LockRelationOid(queue->relid, lockmode);

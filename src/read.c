@@ -40,6 +40,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -404,7 +405,13 @@ mq_read(PG_FUNCTION_ARGS)
 				MemoryContextReset(loopcxt);
 				oldcxt = MemoryContextSwitchTo(loopcxt);
 				(void) mq_wait_consume();
-				/* The queue may have changed meanwhile, or our privilege. */
+
+				/*
+				 * The queue may have changed meanwhile, or our privilege.
+				 * We hold our locks already, so taking them again lets no
+				 * invalidation in: look for them here.
+				 */
+				AcceptInvalidationMessages();
 				queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 				n = read_some(rsinfo, queue, qty, vt);
 				MemoryContextSwitchTo(oldcxt);

@@ -24,6 +24,8 @@
  *	idle         50 waiters on empty queues use well under 1% of a core
  *	notify       one NOTIFY per committed sending transaction, none for
  *	             rollbacks or notify-off queues, works with 2PC
+ *	privilege    a consumer whose consume privilege is revoked while it
+ *	             waits gets 42501 at its next wake-up, and takes nothing
  *
  * usage: wait "conninfo"
  */
@@ -880,6 +882,35 @@ test_notify(PGconn *admin)
 	PQfinish(s);
 }
 
+static void
+test_privilege(PGconn *admin)
+{
+	Waiter		w;
+	int			done;
+
+	fresh_queue(admin, "p_wait", "");
+	run(admin, "DROP ROLE IF EXISTS mq_wait_consumer");
+	run(admin, "CREATE ROLE mq_wait_consumer");
+	run(admin, "SELECT mq.grant('p_wait', 'consume', 'mq_wait_consumer')");
+
+	waiter_open(&w);
+	run(w.c, "SET ROLE mq_wait_consumer");
+	waiter_start(&w, "SELECT id FROM mq.read('p_wait', 1, NULL, '20 seconds')");
+	done = waiter_wait(&w, 0.5);
+	check(!done, "privilege: a consumer with consume waits on an empty queue");
+	run(admin, "SELECT mq.revoke('p_wait', 'consume', 'mq_wait_consumer')");
+	run(admin, "SELECT mq.send('p_wait', '{}')");
+	done = waiter_wait(&w, 5.0);
+	check(done && strcmp(sqlstate(&w), "42501") == 0,
+		  "privilege: revoked while waiting, it gets 42501 at the wake-up (got %s after %.2f s)",
+		  done ? sqlstate(&w) : "nothing", w.ended - w.started);
+	check(scalar(admin, "SELECT count(*) FROM mq.q_p_wait WHERE deliveries = 0") == 1,
+		  "privilege: the message is still there, undelivered");
+	waiter_close(&w);
+	run(admin, "SELECT mq.drop_queue('p_wait')");
+	run(admin, "DROP ROLE mq_wait_consumer");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -910,6 +941,7 @@ main(int argc, char **argv)
 	T("herd", test_herd);
 	T("idle", test_idle);
 	T("notify", test_notify);
+	T("privilege", test_privilege);
 
 	PQfinish(admin);
 	printf("%s\n", failures == 0 ? "wait: all checks passed" : "wait: FAILED");
