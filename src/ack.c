@@ -512,13 +512,7 @@ mq_mark_processed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("key and keep of a processed record for queue \"%s\" must not be null", name)));
-	key = PG_GETARG_TEXT_PP(1);
-	if (VARSIZE_ANY_EXHDR(key) > MQ_MAX_DEDUP_KEY_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("processed key for queue \"%s\" is too long", name),
-				 errdetail("A key is at most %d bytes; this one has %zu.",
-						   MQ_MAX_DEDUP_KEY_LEN, (size_t) VARSIZE_ANY_EXHDR(key))));
+	key = mq_check_key(name, "processed", PG_GETARG_DATUM(1));
 	keep = PG_GETARG_INTERVAL_P(2);
 	mq_check_interval(name, "keep", keep);
 

@@ -243,6 +243,8 @@ static MqForget *forgets = NULL;
 static int	nforgets = 0;
 static int	maxforgets = 0;
 
+static void *grow_array(void *arr, int *max, Size elemsize);
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -490,14 +492,7 @@ mq_cursor_forget_at_commit(const char *name, bool whole_database)
 		if (!match)
 			continue;
 		if (nforgets == maxforgets)
-		{
-			int			newmax = maxforgets == 0 ? 8 : maxforgets * 2;
-
-			forgets = forgets == NULL ?
-				MemoryContextAlloc(TopMemoryContext, sizeof(MqForget) * newmax) :
-				repalloc(forgets, sizeof(MqForget) * newmax);
-			maxforgets = newmax;
-		}
+			forgets = grow_array(forgets, &maxforgets, sizeof(MqForget));
 		forgets[nforgets].key = key;
 		forgets[nforgets].subid = GetCurrentSubTransactionId();
 		nforgets++;

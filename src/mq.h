@@ -167,6 +167,7 @@ extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum erro
 extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,
 							 Datum headers, TimestampTz vt, TimestampTz now);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
+extern text *mq_check_key(const char *queue, const char *what, Datum key);
 
 /* read.c / ack.c helpers */
 extern TimestampTz mq_add_interval(TimestampTz t, Interval *iv);

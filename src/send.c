@@ -94,20 +94,21 @@ mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
 }
 
 /*
- * check_dedup_key
- *		A dedup key (NULL: none); refuse one longer than MQ_MAX_DEDUP_KEY_LEN.
+ * mq_check_key
+ *		A dedup or processed key ("what" says which); refuse one longer
+ *		than MQ_MAX_DEDUP_KEY_LEN (22023).
  */
-static text *
-check_dedup_key(const char *queue, Datum key)
+text *
+mq_check_key(const char *queue, const char *what, Datum key)
 {
 	text	   *t = DatumGetTextPP(key);
 
 	if (VARSIZE_ANY_EXHDR(t) > MQ_MAX_DEDUP_KEY_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dedup key for queue \"%s\" is too long", queue),
-				 errdetail("A dedup key is at most %d bytes; this one has %zu.",
-						   MQ_MAX_DEDUP_KEY_LEN, (size_t) VARSIZE_ANY_EXHDR(t))));
+				 errmsg("%s key for queue \"%s\" is too long", what, queue),
+				 errdetail("A %s key is at most %d bytes; this one has %zu.",
+						   what, MQ_MAX_DEDUP_KEY_LEN, (size_t) VARSIZE_ANY_EXHDR(t))));
 	return t;
 }
 
@@ -183,7 +184,7 @@ mq_send(PG_FUNCTION_ARGS)
 	vt = delay ? mq_add_interval(now, delay) : now;
 	mq_check_payload_size(name, PG_GETARG_DATUM(1), headers_null, headers);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
-		key = check_dedup_key(name, PG_GETARG_DATUM(4));
+		key = mq_check_key(name, "dedup", PG_GETARG_DATUM(4));
 
 	mq_enter(&cx);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
@@ -381,7 +382,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 					 errdetail("There are %d payloads and %d keys.", nelems, nkeys)));
 		for (i = 0; i < nelems; i++)
 			if (!knulls[i])
-				(void) check_dedup_key(name, kelems[i]);
+				(void) mq_check_key(name, "dedup", kelems[i]);
 	}
 
 	mq_enter(&cx);

@@ -516,6 +516,21 @@ test_interrupt(PGconn *admin)
 	PQfinish(w.c);
 }
 
+/* Poll (up to 60 s) until n consumers wait on queue; 1 if they do. */
+static int
+await_waiting(PGconn *admin, const char *queue, int n)
+{
+	double		until = now_s() + 60;
+
+	while (scalar(admin, "SELECT waiting FROM mq.queues WHERE queue_name = '%s'", queue) < n)
+	{
+		if (now_s() > until)
+			return 0;
+		sleep_s(0.05);
+	}
+	return 1;
+}
+
 static void
 test_priority(PGconn *admin)
 {
@@ -531,7 +546,7 @@ test_priority(PGconn *admin)
 	{
 		waiter_open(&w[i]);
 		waiter_start(&w[i], "SELECT id FROM mq.read('w_prio', 1, NULL, '30 s', %d)", prio[i]);
-		sleep_s(0.2);
+		check(await_waiting(admin, "w_prio", i + 1), "priority: waiter %d (priority %d) waits", i + 1, prio[i]);
 	}
 	for (k = 0; k < 3; k++)
 	{
@@ -563,7 +578,7 @@ test_priority(PGconn *admin)
 	{
 		waiter_open(&w[i]);
 		waiter_start(&w[i], "SELECT id FROM mq.read('w_prio', 1, NULL, '30 s')");
-		sleep_s(0.3);
+		check(await_waiting(admin, "w_prio", i + 1), "priority: equal-priority waiter %d waits", i + 1);
 	}
 	run(admin, "SELECT mq.send('w_prio', '{\"k\": 10}')");
 	done = waiter_wait(&w[0], 10);

@@ -8,12 +8,17 @@
 SET client_min_messages = warning;
 CREATE ROLE mq_sec_attacker;
 CREATE ROLE mq_sec_victim;
-SELECT mq.grant_create('mq_sec_attacker');
-SELECT mq.grant_create('mq_sec_victim');
-SET ROLE mq_sec_victim;
-SELECT mq.create_queue('sec_secret');
-SELECT mq.send('sec_secret', '{"card": "4111"}', dedup_key => 'order-41');
-RESET ROLE;
+-- Both may create queues; the victim has a queue with a message and a key.
+CREATE FUNCTION pg_temp.victim_setup() RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM mq.grant_create('mq_sec_attacker');
+  PERFORM mq.grant_create('mq_sec_victim');
+  SET LOCAL ROLE mq_sec_victim;
+  PERFORM mq.create_queue('sec_secret');
+  PERFORM mq.send('sec_secret', '{"card": "4111"}', dedup_key => 'order-41');
+  RESET ROLE;
+END $f$;
+SELECT pg_temp.victim_setup();
 SET ROLE mq_sec_attacker;
 SELECT mq.create_queue('sec_mine');
 RESET ROLE;
@@ -89,12 +94,7 @@ CREATE EXTENSION mq;
 SELECT has_schema_privilege('mq_sec_dbowner', 'mq', 'CREATE') AS dbowner_creates,
        has_schema_privilege('mq_sec_dbowner', 'mq', 'USAGE') AS dbowner_uses;
 SELECT pg_get_userbyid(nspowner) = current_user AS superuser_owns FROM pg_namespace WHERE nspname = 'mq';
-SELECT mq.grant_create('mq_sec_attacker');
-SELECT mq.grant_create('mq_sec_victim');
-SET ROLE mq_sec_victim;
-SELECT mq.create_queue('sec_secret');
-SELECT mq.send('sec_secret', '{"card": "4111"}', dedup_key => 'order-41');
-RESET ROLE;
+SELECT pg_temp.victim_setup();
 
 -- 4. A dead-letter queue must be one the queue's owner may send to: when
 -- it is set (create_queue, alter_queue), and when it is used.
