@@ -189,8 +189,23 @@ END
 $schema$;
 GRANT USAGE ON SCHEMA mq TO PUBLIC;
 
--- 3. Every queue table (and its id sequence) passes to the owner of mq's
--- objects, and no other role keeps a privilege on any table of mq.
+-- 3. Every queue whose tables are as mq made them passes to the owner of
+-- mq's objects (tables and id sequences).  A queue whose tables are not
+-- (a view or another kind of relation in place of a table, a trigger, an
+-- index, extended statistics, a publication row filter...) keeps them as
+-- they are, owned by their creator, and is refused by mq until a
+-- superuser fixes it: handing such a table to a superuser would let what
+-- someone attached to it run as that superuser (ANALYZE, decoding).
+-- Then no other role keeps a privilege on any relation of mq, on the
+-- relation or on any of its columns.
+CREATE FUNCTION mq._queue_problems(check_owner boolean DEFAULT true,
+                                   OUT queue_name text, OUT problem text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mq_queue_problems'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq._queue_problems(boolean) IS 'diagnostics: queues whose tables are not as mq made them, and why (superusers)';
+REVOKE ALL ON FUNCTION mq._queue_problems(boolean) FROM PUBLIC;
+
 DO $tables$
 DECLARE
     owner_name text := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
@@ -198,22 +213,40 @@ DECLARE
     r record;
     g record;
 BEGIN
-    FOR r IN SELECT c.oid, c.relname, c.relkind
+    FOR r IN SELECT p.queue_name, p.problem FROM mq._queue_problems(false) p LOOP
+        RAISE WARNING 'queue "%" keeps its tables as they are, and mq refuses it until they are fixed', r.queue_name
+            USING DETAIL = r.problem,
+                  HINT = pg_catalog.format('A superuser can undo the change and run ALTER TABLE mq.%I OWNER TO %I, ALTER TABLE mq.%I OWNER TO %I, or drop the queue with mq.drop_queue.',
+                                           'q_' OPERATOR(pg_catalog.||) r.queue_name, owner_name,
+                                           'a_' OPERATOR(pg_catalog.||) r.queue_name, owner_name);
+    END LOOP;
+    FOR r IN SELECT c.relname
                FROM pg_catalog.pg_class c, mq.queue q
               WHERE c.relnamespace OPERATOR(pg_catalog.=) 'mq'::pg_catalog.regnamespace
                 AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['q_' OPERATOR(pg_catalog.||) q.queue_name,
                                                                 'a_' OPERATOR(pg_catalog.||) q.queue_name])
-                AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'v', 'm', 'p', 'f']::pg_catalog."char"[]) LOOP
+                AND c.relkind OPERATOR(pg_catalog.=) 'r'
+                AND q.queue_name NOT IN (SELECT p.queue_name FROM mq._queue_problems(false) p) LOOP
         EXECUTE pg_catalog.format('ALTER TABLE mq.%I OWNER TO %I', r.relname, owner_name);
     END LOOP;
     FOR r IN SELECT c.oid, c.relname,
                     CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
                FROM pg_catalog.pg_class c
               WHERE c.relnamespace OPERATOR(pg_catalog.=) 'mq'::pg_catalog.regnamespace
-                AND c.relacl IS NOT NULL LOOP
-        FOR g IN SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+                AND c.relkind OPERATOR(pg_catalog.<>) 'i'
+                AND (c.relacl IS NOT NULL
+                     OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                 WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attacl IS NOT NULL)) LOOP
+        -- REVOKE ALL on a relation takes its column privileges along.
+        FOR g IN SELECT DISTINCT x.grantee
+                   FROM (SELECT (pg_catalog.aclexplode(c.relacl)).grantee FROM pg_catalog.pg_class c
+                          WHERE c.oid OPERATOR(pg_catalog.=) r.oid
+                         UNION ALL
+                         SELECT (pg_catalog.aclexplode(a.attacl)).grantee FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid OPERATOR(pg_catalog.=) r.oid AND a.attacl IS NOT NULL) x,
+                        pg_catalog.pg_class c
                   WHERE c.oid OPERATOR(pg_catalog.=) r.oid
-                    AND a.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
+                    AND x.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
             EXECUTE pg_catalog.format('REVOKE ALL ON %s mq.%I FROM %s', r.kind, r.relname,
                                       CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                                            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);

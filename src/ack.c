@@ -28,6 +28,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -121,7 +122,9 @@ run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int 
 static MqQueue *
 dead_letter_target(MqQueue *queue, char **why)
 {
-	MqQueue    *dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock, why);
+	/* The worker waits for no one: a busy queue is tried again later. */
+	MqQueue    *dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock,
+										IsBackgroundWorker, why);
 
 	if (dlq == NULL)
 		return NULL;
@@ -188,7 +191,11 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	char	   *why = NULL;
 
 	if (queue->dead_letter_queue[0] != '\0')
+	{
 		dlq = dead_letter_target(queue, &why);
+		if (dlq == NULL && why == NULL)
+			return false;		/* busy, the worker's next pass takes it */
+	}
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int32GetDatum(queue->max_deliveries);

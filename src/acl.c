@@ -428,6 +428,21 @@ change_grants(bool grant, const char *queue, Oid grantee, int privs, bool create
 	args[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 
 	SPI_connect();
+
+	/*
+	 * Touch the queue's registry row: a concurrent drop_queue then waits
+	 * for us and sees our grants (READ COMMITTED), or fails to serialize
+	 * (REPEATABLE READ), instead of leaving grants behind for a future
+	 * queue of the same name.
+	 */
+	if (!create)
+	{
+		ret = SPI_execute_with_args("UPDATE mq.queue SET queue_name = queue_name "
+									"WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									1, types, args, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
 	if (grant)
 		ret = SPI_execute_with_args("INSERT INTO mq.privilege (queue_name, grantee, privilege) "
 									"SELECT $1, $2, p FROM pg_catalog.unnest($3) AS p "

@@ -635,14 +635,18 @@ mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode)
 /*
  * mq_try_open_queue
  *		mq_open_queue for a queue mq uses on its own account (a dead-letter
- *		queue): no privilege is checked, and instead of an error, NULL with
- *		*why saying what is wrong (missing, not as mq made it).
+ *		queue, the worker's sweep): no privilege is checked, and instead of
+ *		an error, NULL with *why saying what is wrong (missing, not as mq
+ *		made it).  With nowait, a queue whose lock is not free at once (a
+ *		drop or alter in an open transaction) gives NULL with *why NULL:
+ *		the worker must not wait behind anyone's transaction.
  */
 MqQueue *
-mq_try_open_queue(const char *name, LOCKMODE lockmode, char **why)
+mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why)
 {
 	MqQueue    *queue;
 
+	*why = NULL;
 	for (;;)
 	{
 		queue = mq_lookup_queue(name, true);
@@ -656,7 +660,10 @@ mq_try_open_queue(const char *name, LOCKMODE lockmode, char **why)
 			*why = pstrdup(queue->problem);
 			return NULL;
 		}
-		LockRelationOid(queue->relid, lockmode);
+		if (!nowait)
+			LockRelationOid(queue->relid, lockmode);
+		else if (!ConditionalLockRelationOid(queue->relid, lockmode))
+			return NULL;
 		if (queue->valid)
 			break;
 		UnlockRelationOid(queue->relid, lockmode);

@@ -132,7 +132,7 @@ extern void mq_validate_name(const char *name);
 extern char *mq_name_arg(FunctionCallInfo fcinfo, int argno);
 extern MqQueue *mq_lookup_queue(const char *name, bool missing_ok);
 extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode);
-extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, char **why);
+extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why);
 extern bool mq_queue_shape_ok(MqQueue *queue);
 extern SPIPlanPtr mq_queue_plan(MqQueue *queue, MqPlanKind kind);
 extern Oid	mq_registry_relid(void);
@@ -168,6 +168,7 @@ extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,
 							 Datum headers, TimestampTz vt, TimestampTz now);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
 extern text *mq_check_key(const char *queue, const char *what, Datum key);
+extern void mq_check_headers(const char *queue, bool headers_null, Datum headers);
 
 /* read.c / ack.c helpers */
 extern TimestampTz mq_add_interval(TimestampTz t, Interval *iv);

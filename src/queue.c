@@ -34,10 +34,13 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -305,7 +308,20 @@ mq_create_queue(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("queue \"%s\" already exists", name)));
 	if (model)
+	{
+		Oid			t[1] = {TEXTOID};
+
+		/*
+		 * Nothing of an earlier queue of this name may pass to this one:
+		 * keys, and grants (a grant that committed while that queue's drop
+		 * ran under an older snapshot).
+		 */
 		forget_keys(name);
+		ret = SPI_execute_with_args("DELETE FROM mq.privilege WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									1, t, args, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
 
 	q = qualified("q_", name);
 	a = qualified("a_", name);
@@ -613,6 +629,7 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 	MqContext	cx;
 	Oid			nsp;
 	Oid			registry;
+	Oid			extoid;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -634,6 +651,15 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 			ours = true;
 	}
 	if (!ours)
+		PG_RETURN_VOID();
+
+	/*
+	 * Only for a caller that may drop the extension: PostgreSQL checks that
+	 * after this trigger, and anyone else must not get to lock (or drop)
+	 * anything here.
+	 */
+	extoid = get_extension_oid("mq", true);
+	if (!OidIsValid(extoid) || !pg_extension_ownercheck(extoid, GetUserId()))
 		PG_RETURN_VOID();
 
 	nsp = get_namespace_oid("mq", true);

@@ -61,6 +61,41 @@ mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum
 }
 
 /*
+ * mq_check_headers
+ *		Refuse headers that carry a key mq reserves for itself (22023):
+ *		"mq_dead_letter", the record dead-lettering writes (mq.redrive
+ *		sends a message back to the queue it names), and "mq_history".
+ *		Only mq writes them, so a producer cannot steer a redrive.
+ */
+void
+mq_check_headers(const char *queue, bool headers_null, Datum headers)
+{
+	static const char *const reserved[] = {"mq_dead_letter", "mq_history"};
+	Jsonb	   *jb;
+	int			i;
+
+	if (headers_null)
+		return;
+	jb = DatumGetJsonbP(headers);
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return;
+	for (i = 0; i < lengthof(reserved); i++)
+	{
+		JsonbValue	key;
+
+		key.type = jbvString;
+		key.val.string.val = (char *) reserved[i];
+		key.val.string.len = strlen(reserved[i]);
+		if (findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("header \"%s\" of a message for queue \"%s\" is reserved for mq",
+							reserved[i], queue),
+					 errdetail("mq writes it when it dead-letters a message; a send may not.")));
+	}
+}
+
+/*
  * delay_arg
  *		Fetch a delay interval argument (NULL means none); refuse negatives.
  */
@@ -183,6 +218,7 @@ mq_send(PG_FUNCTION_ARGS)
 	delay = delay_arg(fcinfo, 3, name);
 	vt = delay ? mq_add_interval(now, delay) : now;
 	mq_check_payload_size(name, PG_GETARG_DATUM(1), headers_null, headers);
+	mq_check_headers(name, headers_null, headers);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 		key = mq_check_key(name, "dedup", PG_GETARG_DATUM(4));
 
@@ -266,6 +302,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	 */
 	mq_check_payload_size(names[0], PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 						  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
+	mq_check_headers(names[0], PG_ARGISNULL(2), PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
 	mq_enter(&cx);
 	for (i = 0; i < n; i++)
 		(void) mq_open_queue(&cx, names[i], MQ_PRIV_SEND, RowExclusiveLock);
@@ -354,6 +391,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	delay = delay_arg(fcinfo, 3, name);
 	vt = delay ? mq_add_interval(now, delay) : now;
 
+	mq_check_headers(name, headers_null, headers);
 	deconstruct_array(payloads, JSONBOID, -1, false, TYPALIGN_INT,
 					  &elems, &elem_nulls, &nelems);
 	for (i = 0; i < nelems; i++)

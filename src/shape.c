@@ -21,7 +21,10 @@
  *	- the only defaults: nextval of the table's own id sequence, and the
  *	  constants 0 and false;
  *	- no CHECK constraint, trigger, rule or row-level security;
- *	- exactly one index: the btree primary key on id.
+ *	- exactly one index: the btree primary key on id;
+ *	- no extended statistics (ANALYZE, run by autovacuum as the table's
+ *	  owner, evaluates their expressions), and no publication row filter
+ *	  (evaluated when changes are decoded).
  *
  * Anything else is a problem, reported as one sentence; the caller
  * refuses the queue (catalog.c) or the worker skips it (worker.c).
@@ -44,7 +47,12 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_publication.h"
+#include "catalog/pg_publication_rel.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
@@ -53,8 +61,11 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_queue_problems);
 
 /* The default a column may have. */
 typedef enum ShapeDefault
@@ -154,6 +165,33 @@ user_name(Oid role)
 }
 
 /*
+ * has_row_filter
+ *		Is the table published anywhere with a row filter (an expression
+ *		evaluated while changes are decoded)?
+ */
+static bool
+has_row_filter(Oid relid)
+{
+	List	   *pubs = GetRelationPublications(relid);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, pubs)
+	{
+		HeapTuple	tup = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(relid),
+										  ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (!heap_attisnull(tup, Anum_pg_publication_rel_prqual, NULL))
+			found = true;
+		ReleaseSysCache(tup);
+	}
+	list_free(pubs);
+	return found;
+}
+
+/*
  * table_problem
  *		What is wrong with one of the queue's tables, or NULL.  rel is
  *		open; owner InvalidOid accepts any owner.
@@ -195,6 +233,10 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old,
 	if (constr != NULL && constr->num_check > 0)
 		return psprintf("Table mq.%s has CHECK constraint \"%s\".", rn,
 						constr->check[0].ccname);
+	if (RelationGetStatExtList(rel) != NIL)
+		return psprintf("Table mq.%s has extended statistics.", rn);
+	if (has_row_filter(RelationGetRelid(rel)))
+		return psprintf("Table mq.%s is published with a row filter.", rn);
 
 	if (desc->natts != ncols && desc->natts != ncols_old)
 		return psprintf("Table mq.%s has %d columns, not the %d mq made.", rn,
@@ -312,4 +354,63 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 	if (problem == NULL)
 		queue->seq_relid = seq;
 	return problem;
+}
+
+/*
+ * mq._queue_problems(check_owner boolean) returns setof (queue_name text,
+ *		problem text)
+ *
+ * Every registered queue whose tables are not as mq made them, and why.
+ * With check_owner false, any owner is accepted: ALTER EXTENSION UPDATE
+ * asks so before it hands the tables of older versions to the owner of
+ * mq's objects, and takes over only those in shape.  Superusers only.
+ */
+Datum
+mq_queue_problems(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		check_owner = PG_ARGISNULL(0) ? true : PG_GETARG_BOOL(0);
+	MqContext	cx;
+	int			ret;
+	uint64		i;
+	SPITupleTable *tt;
+	uint64		n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	mq_enter(&cx);
+	SPI_connect();
+	ret = SPI_execute("SELECT queue_name, unlogged FROM mq.queue ORDER BY queue_name", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		MqQueue		q;
+		bool		isnull;
+		char	   *problem;
+		char	   *rel;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		memset(&q, 0, sizeof(q));
+		strlcpy(q.name, SPI_getvalue(tt->vals[i], tt->tupdesc, 1), NAMEDATALEN);
+		q.unlogged = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		rel = psprintf("q_%s", q.name);
+		q.relid = get_relname_relid(rel, mq_schema_oid());
+		rel = psprintf("a_%s", q.name);
+		q.archive_relid = get_relname_relid(rel, mq_schema_oid());
+		if (!OidIsValid(q.relid) || !OidIsValid(q.archive_relid))
+			problem = psprintf("Table mq.%s_%s is missing.", OidIsValid(q.relid) ? "a" : "q", q.name);
+		else
+			problem = mq_shape_problem(&q, check_owner && mq_model_active() ? mq_owner() : InvalidOid);
+		if (problem == NULL)
+			continue;
+		values[0] = CStringGetTextDatum(q.name);
+		values[1] = CStringGetTextDatum(problem);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	mq_leave(&cx);
+	return (Datum) 0;
 }

@@ -1056,34 +1056,51 @@ forget_expired_keys(const char *unused)
 		mq_enter_worker(&cx);
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		ret = SPI_execute("DELETE FROM mq.dedup WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()",
-						  false, 0);
+		/*
+		 * Rows someone holds (a send claiming an expired key in an open
+		 * transaction) are left for the next pass: the worker waits for
+		 * no one.
+		 */
+		ret = SPI_execute("DELETE FROM mq.dedup WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+						  "SELECT ctid FROM mq.dedup WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+						  " FOR UPDATE SKIP LOCKED))", false, 0);
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed > 0)
 			elog(DEBUG1, "mq worker forgot " UINT64_FORMAT " expired dedup keys", SPI_processed);
 		if (OidIsValid(get_relname_relid("processed", nsp)))
 		{
-			ret = SPI_execute("DELETE FROM mq.processed WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()",
-							  false, 0);
+			ret = SPI_execute("DELETE FROM mq.processed WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+							  "SELECT ctid FROM mq.processed WHERE expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+							  " FOR UPDATE SKIP LOCKED))", false, 0);
 			if (ret != SPI_OK_DELETE)
 				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		}
 		if (mq_model_active())
 		{
-			ret = SPI_execute("DELETE FROM mq.privilege WHERE grantee OPERATOR(pg_catalog.<>) 0"
+			/*
+			 * Grants to roles that are gone, and grants on queues that are
+			 * gone (a grant that committed while the queue's drop ran
+			 * under an older snapshot; create_queue removes them too).
+			 */
+			ret = SPI_execute("DELETE FROM mq.privilege WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+							  "SELECT p.ctid FROM mq.privilege p WHERE (p.grantee OPERATOR(pg_catalog.<>) 0"
 							  " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"
-							  " WHERE r.oid OPERATOR(pg_catalog.=) grantee::pg_catalog.oid)", false, 0);
+							  " WHERE r.oid OPERATOR(pg_catalog.=) p.grantee::pg_catalog.oid))"
+							  " OR (p.queue_name OPERATOR(pg_catalog.<>) '' AND NOT EXISTS (SELECT 1 FROM mq.queue q"
+							  " WHERE q.queue_name OPERATOR(pg_catalog.=) p.queue_name))"
+							  " FOR UPDATE SKIP LOCKED))", false, 0);
 			if (ret != SPI_OK_DELETE)
 				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 			if (SPI_processed > 0)
 				ereport(LOG,
-						(errmsg("mq worker for database %u forgot " UINT64_FORMAT " queue privileges of dropped roles",
+						(errmsg("mq worker for database %u forgot " UINT64_FORMAT " privileges of dropped roles or queues",
 								MyDatabaseId, SPI_processed)));
-			ret = SPI_execute_with_args("UPDATE mq.queue SET owner = $1 WHERE NOT EXISTS"
+			ret = SPI_execute_with_args("UPDATE mq.queue SET owner = $1 WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+										"SELECT q.ctid FROM mq.queue q WHERE NOT EXISTS"
 										" (SELECT 1 FROM pg_catalog.pg_roles r"
-										" WHERE r.oid OPERATOR(pg_catalog.=) owner::pg_catalog.oid)"
-										" RETURNING queue_name",
+										" WHERE r.oid OPERATOR(pg_catalog.=) q.owner::pg_catalog.oid)"
+										" FOR UPDATE SKIP LOCKED)) RETURNING queue_name",
 										1, (Oid[]) {REGROLEOID},
 										(Datum[]) {ObjectIdGetDatum(mq_owner())}, NULL, false, 0);
 			if (ret != SPI_OK_UPDATE_RETURNING)
@@ -1133,9 +1150,13 @@ sweep_queue(const char *name)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	/* A queue dropped since the list was made is skipped. */
-	queue = mq_try_open_queue(name, RowExclusiveLock, &why);
-	if (queue == NULL && mq_lookup_queue(name, true) != NULL)
+	/*
+	 * A queue dropped since the list was made is skipped, and so is one
+	 * whose lock someone holds (a drop or alter in an open transaction):
+	 * the next pass looks again.
+	 */
+	queue = mq_try_open_queue(name, RowExclusiveLock, true, &why);
+	if (queue == NULL && why != NULL && mq_lookup_queue(name, true) != NULL)
 		log_once(name, "its tables are not as mq made them", why);
 	if (queue != NULL)
 	{

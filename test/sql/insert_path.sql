@@ -62,6 +62,22 @@ SELECT pg_temp.shape_case($$CREATE ROLE mq_ip_other; ALTER TABLE mq.q_ip OWNER T
                           $$ALTER TABLE mq.q_ip OWNER TO CURRENT_USER; DROP ROLE mq_ip_other$$);
 SELECT pg_temp.shape_case($$ALTER TABLE mq.q_ip SET UNLOGGED$$,
                           $$ALTER TABLE mq.q_ip SET LOGGED$$);
+-- What ANALYZE (autovacuum, as the table's owner) or logical decoding
+-- would evaluate: extended statistics, a publication row filter.
+SELECT pg_temp.shape_case($$CREATE STATISTICS public.ip_stats ON (payload->>'kind') FROM mq.q_ip$$,
+                          $$DROP STATISTICS public.ip_stats$$);
+SET client_min_messages = error;
+SELECT pg_temp.shape_case($$CREATE PUBLICATION ip_pub FOR TABLE mq.q_ip WHERE (deliveries > 0)$$,
+                          $$DROP PUBLICATION ip_pub$$);
+SELECT pg_temp.shape_case($$CREATE PUBLICATION ip_pub FOR TABLE mq.a_ip WHERE (deliveries > 0)$$,
+                          $$DROP PUBLICATION ip_pub$$);
+RESET client_min_messages;
+-- A publication without a row filter runs nothing: the queue stays usable.
+SET client_min_messages = error;
+CREATE PUBLICATION ip_pub_plain FOR TABLE mq.q_ip;
+RESET client_min_messages;
+SELECT pg_temp.err($$SELECT mq.send('ip', '{"t": 3}')$$) AS published_plain;
+DROP PUBLICATION ip_pub_plain;
 
 -- A column someone added (with a default that would run a function), even
 -- once dropped again, cannot be undone: the queue stays refused, the

@@ -227,6 +227,24 @@ SELECT mq.send('sec_secret', '{"order": 42}', dedup_key => 'order-42') AS victim
 SELECT count(*) AS victim_message_enqueued FROM mq.read('sec_secret', 100, '0') WHERE id = :victim_id;
 RESET ROLE;
 
+-- A producer cannot forge a dead-letter record (mq.redrive sends a message
+-- back to the queue its record names) nor a redrive history: those header
+-- keys are mq's.
+SET ROLE mq_sec_attacker;
+SELECT pg_temp.err($$SELECT mq.send('sec_size', '{}', '{"mq_dead_letter": {"queue": "sec_secret"}}')$$) AS send_forged;
+SELECT pg_temp.err($$SELECT mq.send_batch('sec_size', ARRAY['{}']::jsonb[], '{"mq_history": []}')$$) AS batch_forged;
+SELECT pg_temp.err($$SELECT mq.send_multi(ARRAY['sec_size'], '{}', '{"a": 1, "mq_dead_letter": {}}')$$) AS multi_forged;
+SELECT mq.send('sec_size', '{}', '{"mq_other": 1, "x": {"mq_dead_letter": 1}}') > 0 AS other_keys_fine;
+RESET ROLE;
+
+-- DROP EXTENSION by a role that may not drop it fails as PostgreSQL says,
+-- and mq's event trigger does nothing for it first (it would lock mq's
+-- registry, stalling every call, while the command waits).
+SET ROLE mq_sec_attacker;
+SELECT pg_temp.err($$DROP EXTENSION mq$$);
+RESET ROLE;
+SELECT count(*) AS queues_still_there FROM mq.queue;
+
 -- 12. mq.queues never fails because of another queue: a queue whose table
 -- is gone or replaced, or that the caller holds no privilege on, is left
 -- out of the caller's list or shown without counts.

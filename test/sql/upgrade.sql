@@ -108,6 +108,32 @@ SELECT payload FROM mq.read('up_jobs', 1, '0');
 RESET ROLE;
 SELECT mq.create_queue('up_super');
 
+-- What that creator could also do in 0.3.0, and what the update must not
+-- hand to a superuser: a "queue" whose table is a view (here over
+-- pg_authid, with its columns granted to PUBLIC), a queue table with
+-- extended statistics whose expression calls a function that makes the
+-- creator a superuser when a superuser runs it (ANALYZE runs them as the
+-- table's owner), and column privileges on a queue table.
+CREATE SCHEMA mq_up_evil AUTHORIZATION mq_up_creator;
+CREATE ROLE mq_up_plain;
+SET ROLE mq_up_creator;
+CREATE FUNCTION mq_up_evil.escalate() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    EXECUTE 'ALTER ROLE mq_up_creator SUPERUSER';
+  END IF;
+END $$;
+CREATE FUNCTION mq_up_evil.f(jsonb) RETURNS int LANGUAGE plpgsql IMMUTABLE AS
+  $$BEGIN PERFORM mq_up_evil.escalate(); RETURN 1; END$$;
+INSERT INTO mq.queue (queue_name, visibility_timeout) VALUES ('up_view', '30 seconds');
+CREATE VIEW mq.q_up_view AS SELECT rolname, rolsuper FROM pg_catalog.pg_authid;
+CREATE TABLE mq.a_up_view (id bigint);
+GRANT SELECT (rolname, rolsuper), UPDATE (rolsuper) ON mq.q_up_view TO PUBLIC;
+SELECT mq.create_queue('up_stats');
+CREATE STATISTICS mq_up_evil.s ON (mq_up_evil.f(payload)) FROM mq.q_up_stats;
+GRANT SELECT (payload) ON mq.q_up_jobs TO mq_up_plain;
+RESET ROLE;
+
 -- The creator could make anything in schema mq: the update refuses to run
 -- over objects that are not mq's, and says which.
 SET ROLE mq_up_creator;
@@ -126,6 +152,19 @@ SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, c.relacl IS NULL
  ORDER BY 1;
 SELECT r AS role, has_schema_privilege(r, 'mq', 'CREATE') AS may_create_in_schema
   FROM unnest(ARRAY['mq_up_creator', 'mq_up_producer']) r;
+-- The view and the table with statistics stayed their creator's (with a
+-- WARNING each above), are refused, and nothing of them runs as a
+-- superuser: not a PUBLIC update through the view, not ANALYZE.
+SELECT * FROM mq._queue_problems() ORDER BY 1;
+SELECT relname, pg_get_userbyid(relowner) AS owner FROM pg_class
+ WHERE relname IN ('q_up_view', 'q_up_stats') ORDER BY 1;
+SET ROLE mq_up_plain;
+SELECT pg_temp.err($$UPDATE mq.q_up_view SET rolsuper = true WHERE rolname = 'mq_up_creator'$$);
+SELECT pg_temp.err($$SELECT payload FROM mq.q_up_jobs$$) AS column_grant_gone;
+RESET ROLE;
+SELECT pg_temp.err($$SELECT mq.send('up_stats', '{}')$$);
+ANALYZE mq.q_up_stats;
+SELECT rolsuper AS creator_is_superuser FROM pg_roles WHERE rolname = 'mq_up_creator';
 
 -- Each role does what it did before, with no table privilege, and no more.
 SET ROLE mq_up_producer;
@@ -151,8 +190,10 @@ RESET ROLE;
 SELECT mq.drop_queue('up_jobs');
 SELECT mq.drop_queue('up_super');
 SET client_min_messages = warning;
+SELECT mq.drop_queue('up_view');
+SELECT mq.drop_queue('up_stats');
 DROP EXTENSION mq;
 CREATE EXTENSION mq;
 RESET client_min_messages;
-DROP OWNED BY mq_up_creator, mq_up_producer, mq_up_consumer;
-DROP ROLE mq_up_creator, mq_up_producer, mq_up_consumer, mq_up_outsider;
+DROP OWNED BY mq_up_creator, mq_up_producer, mq_up_consumer, mq_up_plain;
+DROP ROLE mq_up_creator, mq_up_producer, mq_up_consumer, mq_up_outsider, mq_up_plain;
