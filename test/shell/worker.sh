@@ -14,6 +14,8 @@
 #      sweep, and a queue whose table was replaced by a view does not stop
 #      the worker: both are skipped and logged once, the other queues are
 #      still swept, the worker keeps its pid; undone, they are swept again;
+#   3d. a drop of a queue held open in a transaction does not stall the
+#      worker: it skips that queue and sweeps the next;
 #   4. pg_terminate_backend of the worker: the launcher starts a new one;
 #      delayed-message wake works with it;
 #   5. DROP EXTENSION mq makes the worker leave (and stay away); CREATE
@@ -270,6 +272,28 @@ q d1 "SELECT mq.drop_queue(q) FROM unnest(ARRAY['trap', 'broken', 'healthy']) q"
 q d1 "SELECT mq.revoke_create('mq_trap_creator')" >/dev/null
 q d1 "DROP FUNCTION public.trap_fn(); DROP FUNCTION public.trap_view_fn()"
 q postgres "DROP ROLE mq_trap_creator"
+
+########################################################################
+echo "== 3d. the worker waits for no one's transaction"
+q d1 "SELECT mq.create_queue('aheld')" >/dev/null
+q d1 "SELECT mq.create_queue('zfree')" >/dev/null
+ZID=$(q d1 "SELECT mq.send('zfree', '{}')")
+expect "a lease on zfree" "$ZID" "$(q d1 "SELECT id FROM mq.read('zfree', 1, '1 second')")"
+# A manager's drop of aheld, left open (ACCESS EXCLUSIVE on its table) for
+# 20 s; the sweep goes by name, aheld before zfree.
+psql_ -d d1 -c "BEGIN" -c "SELECT mq.drop_queue('aheld')" -c "SELECT pg_sleep(20)" -c "ROLLBACK" >/dev/null &
+BG_PIDS+=($!)
+t0=$(now_ms)
+for i in $(seq 1 150); do
+    [ "$(q d1 "SELECT failures FROM mq.q_zfree")" = 1 ] && break
+    sleep 0.1
+done
+expect "zfree's expired lease recorded while aheld's drop is held open" 1 "$(q d1 "SELECT failures FROM mq.q_zfree")"
+echo "ok: recorded $(( $(now_ms) - t0 )) ms after the hold began (lease 1 s, naptime 2 s)"
+expect "the worker is not waiting on a lock" 0 \
+    "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker' AND wait_event_type = 'Lock'")"
+wait "${BG_PIDS[-1]}" || true
+q d1 "SELECT mq.drop_queue(q) FROM unnest(ARRAY['aheld', 'zfree']) q" >/dev/null
 
 ########################################################################
 echo "== 4. pg_terminate_backend of the worker"
