@@ -17,12 +17,25 @@
  * search path, and mq is the schema being checked.
  */
 
--- 1. The schema: a superuser's, and nothing in it that is not mq's.
+-- 1. The schema: a superuser's, nobody else may create in it, and nothing
+-- in it that is not mq's.  An object that a role created while it still
+-- could, in a transaction that is still open, is invisible here: so first
+-- make sure no other role may create there any more (that must have been
+-- revoked and committed before), then wait for every transaction older
+-- than this one to end, then look.
+CREATE FUNCTION mq._wait_for_older_transactions()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_wait_for_older_transactions'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq._wait_for_older_transactions() IS 'internal: wait until the transactions running now have ended (superusers)';
+REVOKE ALL ON FUNCTION mq._wait_for_older_transactions() FROM PUBLIC;
+
 DO $check$
 DECLARE
     nsp oid;
     owner_name text;
     owner_super boolean;
+    creators text;
     foreign_objects text;
 BEGIN
     SELECT n.oid, r.rolname, r.rolsuper INTO nsp, owner_name, owner_super
@@ -36,8 +49,31 @@ BEGIN
                   HINT = 'Check what the schema holds, make a superuser its owner (ALTER SCHEMA mq OWNER TO ...) or drop it, and try again.';
     END IF;
 
-    -- mq's own: extension members, and the relations of registered queues
-    -- (tables, their indexes and id sequences, their row types).
+    SELECT pg_catalog.string_agg(DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                               ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, ', ')
+      INTO creators
+      FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+     WHERE n.oid OPERATOR(pg_catalog.=) nsp
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+       AND (a.grantee OPERATOR(pg_catalog.=) 0
+            OR NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) a.grantee));
+    IF creators IS NOT NULL THEN
+        RAISE EXCEPTION 'roles that are not superusers may create objects in schema "mq"'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'CREATE on schema mq is granted to: ' OPERATOR(pg_catalog.||) creators OPERATOR(pg_catalog.||) '.',
+                  HINT = 'Revoke it first, in a transaction of its own (REVOKE CREATE ON SCHEMA mq FROM ...), then try again: mq grants the right to create queues by itself.';
+    END IF;
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'mq must be installed or updated in a READ COMMITTED transaction'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It must see what transactions that commit while it waits for them created.';
+    END IF;
+    PERFORM mq._wait_for_older_transactions();
+
+    -- mq's own: extension members, and the tables of registered queues
+    -- (with their indexes, id sequences and row types).  A relation of
+    -- another kind named like a queue's table is not mq's.
     WITH member AS (
         SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
          WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -47,6 +83,7 @@ BEGIN
     ours_table AS (
         SELECT c.oid FROM pg_catalog.pg_class c, mq.queue q
          WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp
+           AND c.relkind OPERATOR(pg_catalog.=) 'r'
            AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['q_' OPERATOR(pg_catalog.||) q.queue_name,
                                                            'a_' OPERATOR(pg_catalog.||) q.queue_name])
         UNION SELECT objid FROM member
@@ -67,7 +104,8 @@ BEGIN
           FROM pg_catalog.pg_class c
          WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp AND c.oid NOT IN (SELECT oid FROM ours)
         UNION ALL
-        SELECT 'function ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text
+        SELECT 'function mq.' OPERATOR(pg_catalog.||) p.proname OPERATOR(pg_catalog.||) '('
+               OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid) OPERATOR(pg_catalog.||) ')'
           FROM pg_catalog.pg_proc p
          WHERE p.pronamespace OPERATOR(pg_catalog.=) nsp
            AND p.oid NOT IN (SELECT objid FROM member
@@ -78,10 +116,11 @@ BEGIN
          WHERE t.typnamespace OPERATOR(pg_catalog.=) nsp
            AND t.oid NOT IN (SELECT objid FROM member
                               WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass)
-           AND t.typrelid NOT IN (SELECT oid FROM ours)
+           -- a relation's row type (and its array) is listed as the relation
+           AND t.typrelid OPERATOR(pg_catalog.=) 0
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e
                             WHERE e.oid OPERATOR(pg_catalog.=) t.typelem
-                              AND (e.typrelid IN (SELECT oid FROM ours)
+                              AND (e.typrelid OPERATOR(pg_catalog.<>) 0
                                    OR e.oid IN (SELECT objid FROM member)))
         UNION ALL
         SELECT 'operator mq.' OPERATOR(pg_catalog.||) o.oprname FROM pg_catalog.pg_operator o
@@ -139,7 +178,8 @@ COMMENT ON TABLE mq.privilege IS 'mq privileges: send, consume, manage on a queu
 -- What roles could do through table privileges becomes mq privileges:
 -- INSERT on a queue table (send), UPDATE on it (read, nack: consume),
 -- UPDATE on the registry (alter_queue: manage every queue), INSERT on the
--- registry with CREATE on the schema (create_queue: create).
+-- registry (create_queue, with CREATE on the schema, revoked before the
+-- update: create).
 INSERT INTO mq.privilege (queue_name, grantee, privilege)
 SELECT DISTINCT q.queue_name, a.grantee::pg_catalog.regrole,
        CASE a.privilege_type WHEN 'INSERT' THEN 'send' ELSE 'consume' END
@@ -164,8 +204,6 @@ SELECT DISTINCT '', a.grantee::pg_catalog.regrole, 'create'
  WHERE c.oid OPERATOR(pg_catalog.=) 'mq.queue'::pg_catalog.regclass
    AND a.privilege_type OPERATOR(pg_catalog.=) 'INSERT'
    AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
-   AND (a.grantee OPERATOR(pg_catalog.=) 0
-        OR pg_catalog.has_schema_privilege(a.grantee, 'mq', 'CREATE'))
 ON CONFLICT DO NOTHING;
 
 -- Nobody but the owner creates in schema mq; everyone may look up its
@@ -190,14 +228,15 @@ $schema$;
 GRANT USAGE ON SCHEMA mq TO PUBLIC;
 
 -- 3. Every queue whose tables are as mq made them passes to the owner of
--- mq's objects (tables and id sequences).  A queue whose tables are not
--- (a view or another kind of relation in place of a table, a trigger, an
+-- mq's objects (tables and id sequences), with no privilege of anyone else
+-- left on them: mq._adopt_queue locks both tables ACCESS EXCLUSIVE, looks,
+-- and hands them over under that lock, so nothing can be attached in
+-- between.  A queue whose tables are not as mq made them (a trigger, an
 -- index, extended statistics, a publication row filter...) keeps them as
--- they are, owned by their creator, and is refused by mq until a
--- superuser fixes it: handing such a table to a superuser would let what
--- someone attached to it run as that superuser (ANALYZE, decoding).
--- Then no other role keeps a privilege on any relation of mq, on the
--- relation or on any of its columns.
+-- they are, owned by their creator, and is refused by mq until a superuser
+-- fixes it: handing such a table to a superuser would let what someone
+-- attached to it run as that superuser (ANALYZE, decoding).  Then no other
+-- role keeps a privilege on any relation of mq or any of its columns.
 CREATE FUNCTION mq._queue_problems(check_owner boolean DEFAULT true,
                                    OUT queue_name text, OUT problem text)
 RETURNS SETOF record
@@ -206,28 +245,27 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq._queue_problems(boolean) IS 'diagnostics: queues whose tables are not as mq made them, and why (superusers)';
 REVOKE ALL ON FUNCTION mq._queue_problems(boolean) FROM PUBLIC;
 
+CREATE FUNCTION mq._adopt_queue(queue_name text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'mq_adopt_queue'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq._adopt_queue(text) IS 'give a queue''s tables, if as mq made them, to the owner of mq''s objects; NULL, or what is wrong (superusers)';
+REVOKE ALL ON FUNCTION mq._adopt_queue(text) FROM PUBLIC;
+
 DO $tables$
 DECLARE
-    owner_name text := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
-                         WHERE c.oid OPERATOR(pg_catalog.=) 'mq.queue'::pg_catalog.regclass);
     r record;
     g record;
+    problem text;
 BEGIN
-    FOR r IN SELECT p.queue_name, p.problem FROM mq._queue_problems(false) p LOOP
-        RAISE WARNING 'queue "%" keeps its tables as they are, and mq refuses it until they are fixed', r.queue_name
-            USING DETAIL = r.problem,
-                  HINT = pg_catalog.format('A superuser can undo the change and run ALTER TABLE mq.%I OWNER TO %I, ALTER TABLE mq.%I OWNER TO %I, or drop the queue with mq.drop_queue.',
-                                           'q_' OPERATOR(pg_catalog.||) r.queue_name, owner_name,
-                                           'a_' OPERATOR(pg_catalog.||) r.queue_name, owner_name);
-    END LOOP;
-    FOR r IN SELECT c.relname
-               FROM pg_catalog.pg_class c, mq.queue q
-              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'mq'::pg_catalog.regnamespace
-                AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['q_' OPERATOR(pg_catalog.||) q.queue_name,
-                                                                'a_' OPERATOR(pg_catalog.||) q.queue_name])
-                AND c.relkind OPERATOR(pg_catalog.=) 'r'
-                AND q.queue_name NOT IN (SELECT p.queue_name FROM mq._queue_problems(false) p) LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE mq.%I OWNER TO %I', r.relname, owner_name);
+    FOR r IN SELECT q.queue_name FROM mq.queue q ORDER BY 1 LOOP
+        problem := mq._adopt_queue(r.queue_name);
+        IF problem IS NOT NULL THEN
+            RAISE WARNING 'queue "%" keeps its tables as they are, and mq refuses it until they are fixed', r.queue_name
+                USING DETAIL = problem,
+                      HINT = pg_catalog.format('A superuser can undo the change, then run SELECT mq._adopt_queue(%L), or drop the queue with mq.drop_queue.',
+                                               r.queue_name);
+        END IF;
     END LOOP;
     FOR r IN SELECT c.oid, c.relname,
                     CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind

@@ -54,6 +54,9 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -67,6 +70,7 @@ PG_FUNCTION_INFO_V1(mq_revoke_create);
 PG_FUNCTION_INFO_V1(mq_has_privilege);
 PG_FUNCTION_INFO_V1(mq_set_owner);
 PG_FUNCTION_INFO_V1(mq_privileges_list);
+PG_FUNCTION_INFO_V1(mq_wait_for_older_transactions);
 
 /* pg_catalog alone: no temporary schema, nothing a user can create in. */
 static OverrideSearchPath safe_path = {NIL, true, false, 0};
@@ -688,4 +692,34 @@ mq_privileges_list(PG_FUNCTION_ARGS)
 	SPI_finish();
 	mq_leave(&cx);
 	return (Datum) 0;
+}
+
+/*
+ * mq._wait_for_older_transactions() returns void
+ *
+ * Wait until every transaction of this database that was running when the
+ * call began has ended, as CREATE INDEX CONCURRENTLY does.  ALTER EXTENSION
+ * UPDATE calls it after making sure no other role may create in schema mq
+ * any more, and before looking for objects there that are not mq's: an
+ * object created by a transaction still open when the right was revoked
+ * is invisible until that transaction commits.  Superusers only.
+ */
+Datum
+mq_wait_for_older_transactions(PG_FUNCTION_ARGS)
+{
+	VirtualTransactionId *vxids;
+	int			n;
+	int			i;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to wait for other transactions"),
+				 errdetail("Only superusers may.")));
+	vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
+								  PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
+	for (i = 0; i < n; i++)
+		(void) VirtualXactLock(vxids[i], true);
+	pfree(vxids);
+	PG_RETURN_VOID();
 }

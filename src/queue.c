@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -53,6 +54,7 @@ PG_FUNCTION_INFO_V1(mq_create_queue);
 PG_FUNCTION_INFO_V1(mq_alter_queue);
 PG_FUNCTION_INFO_V1(mq_drop_queue);
 PG_FUNCTION_INFO_V1(mq_drop_extension_trigger);
+PG_FUNCTION_INFO_V1(mq_adopt_queue);
 
 /*
  * run_ddl
@@ -500,6 +502,13 @@ drop_relation(const char *prefix, const char *name)
 		case RELKIND_SEQUENCE:
 			what = "SEQUENCE";
 			break;
+		case RELKIND_COMPOSITE_TYPE:
+			what = "TYPE";
+			break;
+		case RELKIND_INDEX:
+		case RELKIND_PARTITIONED_INDEX:
+			what = "INDEX";
+			break;
 		default:
 			what = "TABLE";
 			break;
@@ -713,4 +722,137 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 	SPI_finish();
 	mq_leave(&cx);
 	PG_RETURN_VOID();
+}
+
+/*
+ * revoke_all_from_others
+ *		Revoke every privilege (on the relation and its columns) that roles
+ *		other than its owner hold on relation mq.<relname>.  Caller is
+ *		connected to SPI.
+ */
+static void
+revoke_all_from_others(Oid relid, const char *kind)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		i;
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT DISTINCT x.grantee FROM ("
+								"SELECT (pg_catalog.aclexplode(c.relacl)).grantee FROM pg_catalog.pg_class c"
+								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
+								" UNION ALL SELECT (pg_catalog.aclexplode(a.attacl)).grantee"
+								" FROM pg_catalog.pg_attribute a"
+								" WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attacl IS NOT NULL) x,"
+								" pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1"
+								" AND x.grantee OPERATOR(pg_catalog.<>) c.relowner",
+								1, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			grantee = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+
+		/* REVOKE ALL on a relation takes its column privileges along. */
+		run_ddl(psprintf("REVOKE ALL ON %s %s FROM %s", kind,
+						 quote_qualified_identifier("mq", get_rel_name(relid)),
+						 OidIsValid(grantee) ? quote_identifier(GetUserNameFromId(grantee, false)) : "PUBLIC"));
+	}
+}
+
+/*
+ * mq._adopt_queue(queue_name text) returns text
+ *
+ * Give a queue's tables (made by a version before 0.4.0, when their
+ * creator owned them, or fixed by hand) to the owner of mq's objects, if
+ * they are as mq made them; then nobody else keeps a privilege on them.
+ * Both tables are locked ACCESS EXCLUSIVE before they are looked at, and
+ * stay locked until commit, so nothing can be attached to them between
+ * the look and the hand-over.  Returns NULL when adopted, else what is
+ * wrong (and changes nothing).  Superusers only; ALTER EXTENSION UPDATE
+ * calls it for every queue.
+ */
+Datum
+mq_adopt_queue(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	MqContext	cx;
+	MqQueue		q;
+	char	   *problem;
+	const char *owner;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	int			ret;
+	List	   *seqs;
+	ListCell   *lc;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to adopt queue \"%s\"", name),
+				 errdetail("Only superusers may.")));
+	mq_enter(&cx);
+	if (!mq_model_active())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("queue privileges need extension mq 0.4.0 or later")));
+	owner = quote_identifier(GetUserNameFromId(mq_owner(), false));
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT unlogged FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								1, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	memset(&q, 0, sizeof(q));
+	strlcpy(q.name, name, NAMEDATALEN);
+	q.unlogged = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	/* Lock, then look: a relation renamed or replaced meanwhile is seen. */
+	for (;;)
+	{
+		Oid			qrel = get_relname_relid(psprintf("q_%s", name), mq_schema_oid());
+		Oid			arel = get_relname_relid(psprintf("a_%s", name), mq_schema_oid());
+
+		if (OidIsValid(qrel))
+			LockRelationOid(qrel, AccessExclusiveLock);
+		if (OidIsValid(arel))
+			LockRelationOid(arel, AccessExclusiveLock);
+		q.relid = get_relname_relid(psprintf("q_%s", name), mq_schema_oid());
+		q.archive_relid = get_relname_relid(psprintf("a_%s", name), mq_schema_oid());
+		if (q.relid == qrel && q.archive_relid == arel)
+			break;
+	}
+	if (!OidIsValid(q.relid) || !OidIsValid(q.archive_relid))
+		problem = psprintf("Table mq.%s_%s is missing.", OidIsValid(q.relid) ? "a" : "q", name);
+	else
+		problem = mq_shape_problem(&q, InvalidOid);
+	if (problem != NULL)
+	{
+		SPI_finish();
+		mq_leave(&cx);
+		PG_RETURN_TEXT_P(cstring_to_text(problem));
+	}
+
+	run_ddl(psprintf("ALTER TABLE %s OWNER TO %s", qualified("q_", name), owner));
+	run_ddl(psprintf("ALTER TABLE %s OWNER TO %s", qualified("a_", name), owner));
+	revoke_all_from_others(q.relid, "TABLE");
+	revoke_all_from_others(q.archive_relid, "TABLE");
+	seqs = getOwnedSequences(q.relid);
+	foreach(lc, seqs)
+		revoke_all_from_others(lfirst_oid(lc), "SEQUENCE");
+	CacheInvalidateRelcacheByRelid(mq_registry_relid());
+	SPI_finish();
+	mq_leave(&cx);
+	PG_RETURN_NULL();
 }

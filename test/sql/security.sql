@@ -80,13 +80,19 @@ CREATE SCHEMA mq AUTHORIZATION mq_sec_dbowner;
 SELECT pg_temp.err($$CREATE EXTENSION mq$$);
 SELECT count(*) AS extension_rows FROM pg_extension WHERE extname = 'mq';
 SELECT count(*) AS objects_in_mq FROM pg_class WHERE relnamespace = 'mq'::regnamespace;
--- One owned by a superuser, but where someone planted an overload, too.
+-- One owned by a superuser, where another role may create: refused (that
+-- role could be creating an overload of mq's functions this very moment,
+-- invisible until it commits).  Once the right is revoked, an overload it
+-- planted is found (after waiting for transactions older than CREATE
+-- EXTENSION), and refused too.
 DROP SCHEMA mq;
 CREATE SCHEMA mq;
 GRANT CREATE, USAGE ON SCHEMA mq TO mq_sec_dbowner;
 SET ROLE mq_sec_dbowner;
 CREATE FUNCTION mq.send(queue_name text, payload text) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
 RESET ROLE;
+SELECT pg_temp.err($$CREATE EXTENSION mq$$);
+REVOKE CREATE ON SCHEMA mq FROM mq_sec_dbowner;
 SELECT pg_temp.err($$CREATE EXTENSION mq$$);
 DROP FUNCTION mq.send(text, text);
 -- Cleaned up, it installs, and nobody but its owner may create in it.
