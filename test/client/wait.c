@@ -910,12 +910,12 @@ test_privilege(PGconn *admin)
 
 	waiter_open(&w);
 	run(w.c, "SET ROLE mq_wait_consumer");
-	waiter_start(&w, "SELECT id FROM mq.read('p_wait', 1, NULL, '20 seconds')");
-	done = waiter_wait(&w, 0.5);
-	check(!done, "privilege: a consumer with consume waits on an empty queue");
+	waiter_start(&w, "SELECT id FROM mq.read('p_wait', 1, NULL, '60 seconds')");
+	check(await_waiting(admin, "p_wait", 1) && !waiter_poll(&w),
+		  "privilege: a consumer with consume waits on an empty queue");
 	run(admin, "SELECT mq.revoke('p_wait', 'consume', 'mq_wait_consumer')");
 	run(admin, "SELECT mq.send('p_wait', '{}')");
-	done = waiter_wait(&w, 5.0);
+	done = waiter_wait(&w, 30.0);
 	check(done && strcmp(sqlstate(&w), "42501") == 0,
 		  "privilege: revoked while waiting, it gets 42501 at the wake-up (got %s after %.2f s)",
 		  done ? sqlstate(&w) : "nothing", w.ended - w.started);
