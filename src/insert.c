@@ -34,12 +34,16 @@
 #include "nodes/execnodes.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "mq.h"
 
 /* Columns of mq.q_<name> since 0.3.0 (the failure record). */
 #define MQ_Q_NATTS 11
+
+/* Messages inserted per heap_multi_insert call. */
+#define MQ_INSERT_CHUNK 1000
 
 /*
  * mq_direct_insert
@@ -55,7 +59,12 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
+	TupleDesc	desc;
+	MemoryContext chunkcxt;
 	CommandId	cid;
+	int			nslots;
+	int			done;
+	int			m;
 	int			i;
 
 	Assert(queue->shape_checked && queue->problem == NULL);
@@ -80,55 +89,81 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 	CheckValidResultRel(rri, CMD_INSERT);
 	ExecOpenIndices(rri, false);
 
-	slots = palloc(sizeof(TupleTableSlot *) * n);
-	for (i = 0; i < n; i++)
-	{
-		TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
-														&TTSOpsVirtual);
-
-		ExecClearTuple(slot);
-		ids[i] = nextval_internal(queue->seq_relid, true);
-		slot->tts_values[0] = Int64GetDatum(ids[i]);
-		slot->tts_isnull[0] = false;
-		slot->tts_values[1] = TimestampTzGetDatum(vt);
-		slot->tts_isnull[1] = false;
-		slot->tts_values[2] = Int32GetDatum(0);
-		slot->tts_isnull[2] = false;
-		slot->tts_values[3] = BoolGetDatum(false);
-		slot->tts_isnull[3] = false;
-		slot->tts_values[4] = TimestampTzGetDatum(now);
-		slot->tts_isnull[4] = false;
-		slot->tts_values[5] = (Datum) 0;
-		slot->tts_isnull[5] = true;
-		slot->tts_values[6] = headers;
-		slot->tts_isnull[6] = headers_null;
-		slot->tts_values[7] = payloads[i];
-		slot->tts_isnull[7] = false;
-		if (slot->tts_tupleDescriptor->natts == MQ_Q_NATTS)
-		{
-			slot->tts_values[8] = Int32GetDatum(0);
-			slot->tts_isnull[8] = false;
-			slot->tts_values[9] = (Datum) 0;
-			slot->tts_isnull[9] = true;
-			slot->tts_values[10] = (Datum) 0;
-			slot->tts_isnull[10] = true;
-		}
-		ExecStoreVirtualTuple(slot);
-		slots[i] = slot;
-	}
-
+	/*
+	 * At most MQ_INSERT_CHUNK slots, reused chunk after chunk, over a copy
+	 * of the descriptor that no resource owner tracks (a slot per message,
+	 * each pinning the relation's descriptor, made a big batch quadratic),
+	 * and a memory context emptied after each chunk: time and memory grow
+	 * with the batch, and a cancel is seen between chunks.
+	 */
+	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	nslots = Min(n, MQ_INSERT_CHUNK);
+	slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	for (i = 0; i < nslots; i++)
+		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "mq insert chunk",
+									 ALLOCSET_DEFAULT_SIZES);
 	cid = GetCurrentCommandId(true);
-	heap_multi_insert(rel, slots, n, cid, 0, NULL);
 
-	for (i = 0; i < n; i++)
+	for (done = 0; done < n; done += m)
 	{
-		List	   *recheck;
+		MemoryContext oldcxt;
 
-		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
-		list_free(recheck);
-		ExecDropSingleTupleTableSlot(slots[i]);
+		CHECK_FOR_INTERRUPTS();
+		m = Min(nslots, n - done);
+		for (i = 0; i < m; i++)
+		{
+			TupleTableSlot *slot = slots[i];
+
+			ExecClearTuple(slot);
+			ids[done + i] = nextval_internal(queue->seq_relid, true);
+			slot->tts_values[0] = Int64GetDatum(ids[done + i]);
+			slot->tts_isnull[0] = false;
+			slot->tts_values[1] = TimestampTzGetDatum(vt);
+			slot->tts_isnull[1] = false;
+			slot->tts_values[2] = Int32GetDatum(0);
+			slot->tts_isnull[2] = false;
+			slot->tts_values[3] = BoolGetDatum(false);
+			slot->tts_isnull[3] = false;
+			slot->tts_values[4] = TimestampTzGetDatum(now);
+			slot->tts_isnull[4] = false;
+			slot->tts_values[5] = (Datum) 0;
+			slot->tts_isnull[5] = true;
+			slot->tts_values[6] = headers;
+			slot->tts_isnull[6] = headers_null;
+			slot->tts_values[7] = payloads[done + i];
+			slot->tts_isnull[7] = false;
+			if (desc->natts == MQ_Q_NATTS)
+			{
+				slot->tts_values[8] = Int32GetDatum(0);
+				slot->tts_isnull[8] = false;
+				slot->tts_values[9] = (Datum) 0;
+				slot->tts_isnull[9] = true;
+				slot->tts_values[10] = (Datum) 0;
+				slot->tts_isnull[10] = true;
+			}
+			ExecStoreVirtualTuple(slot);
+		}
+
+		oldcxt = MemoryContextSwitchTo(chunkcxt);
+		heap_multi_insert(rel, slots, m, cid, 0, NULL);
+		for (i = 0; i < m; i++)
+		{
+			List	   *recheck;
+
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+			list_free(recheck);
+			ExecClearTuple(slots[i]);
+		}
+		ResetPerTupleExprContext(estate);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(chunkcxt);
 	}
+
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
 	pfree(slots);
+	MemoryContextDelete(chunkcxt);
 
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);

@@ -396,6 +396,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 					  &elems, &elem_nulls, &nelems);
 	for (i = 0; i < nelems; i++)
 	{
+		if (i % 1000 == 999)
+			CHECK_FOR_INTERRUPTS();
 		if (elem_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -440,10 +442,13 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		 * batch returns the id of its first message.
 		 */
 		for (i = 0; i < nelems; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			ids[i] = knulls[i] ?
 				mq_send_message(queue, elems[i], headers_null, headers, vt, now) :
 				send_dedup(queue, DatumGetTextPP(kelems[i]), elems[i],
 						   headers_null, headers, vt, now);
+		}
 	}
 	else
 	{
