@@ -10,7 +10,7 @@
 #   make valgrind   pg_regress + waiting-read checks against a server under valgrind
 
 EXTENSION  = mq
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 MODULE_big = mq
 OBJS = \
 	src/mq.o \
@@ -21,6 +21,7 @@ OBJS = \
 	src/read.o \
 	src/ack.o \
 	src/cursor.o \
+	src/rollback.o \
 	src/wait.o \
 	src/redrive.o \
 	src/worker.o \

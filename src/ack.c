@@ -32,6 +32,10 @@
 #include "utils/array.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "cursor.h"
@@ -40,6 +44,12 @@
 PG_FUNCTION_INFO_V1(mq_ack);
 PG_FUNCTION_INFO_V1(mq_ack_many);
 PG_FUNCTION_INFO_V1(mq_nack);
+PG_FUNCTION_INFO_V1(mq_nack_many);
+PG_FUNCTION_INFO_V1(mq_set_vt_many);
+PG_FUNCTION_INFO_V1(mq_ack_text);
+PG_FUNCTION_INFO_V1(mq_archive_text);
+PG_FUNCTION_INFO_V1(mq_nack_text);
+PG_FUNCTION_INFO_V1(mq_set_vt_text);
 PG_FUNCTION_INFO_V1(mq_archive);
 PG_FUNCTION_INFO_V1(mq_archive_many);
 PG_FUNCTION_INFO_V1(mq_set_vt);
@@ -300,40 +310,26 @@ mq_ack_many(PG_FUNCTION_ARGS)
 }
 
 /*
- * mq.nack(queue_name text, id bigint, error text, delay interval) returns boolean
+ * nack_one
+ *		Give message id back: visible again at vt (a delay given by the
+ *		caller), or with backoff, after the queue's retry backoff; keep the
+ *		error.  A message whose last allowed delivery this was goes to the
+ *		dead-letter queue instead.  Returns whether there was such a
+ *		message.  Caller is inside open_for.
  */
-Datum
-mq_nack(PG_FUNCTION_ARGS)
+static bool
+nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
+		 TimestampTz vt, TimestampTz now)
 {
-	char	   *name = mq_name_arg(fcinfo, 0);
-	int64		id = id_arg(fcinfo, 1, name);
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz vt = now;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	bool		backoff;
-	MqQueue    *queue;
-	uint64		n;
-	MqContext	cx;
 	bool		isnull;
 
-	/* An explicit delay wins; NULL applies the queue's backoff, if any. */
-	backoff = PG_ARGISNULL(3);
-	if (!backoff)
-	{
-		Interval   *delay = PG_GETARG_INTERVAL_P(3);
-
-		mq_check_interval(name, "delay", delay);
-		vt = mq_add_interval(vt, delay);
-	}
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(vt);
-	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	if (PG_ARGISNULL(2))
+	values[2] = error_null ? (Datum) 0 : error;
+	if (error_null)
 		nulls[2] = 'n';
-	values[5] = TimestampTzGetDatum(now);
-
-	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	if (backoff && queue->has_retry_delay)
 		values[3] = IntervalPGetDatum(&queue->retry_delay);
 	else
@@ -342,26 +338,136 @@ mq_nack(PG_FUNCTION_ARGS)
 		values[4] = IntervalPGetDatum(&queue->retry_delay_max);
 	else
 		nulls[4] = 'n';
+	values[5] = TimestampTzGetDatum(now);
 	mq_cursor_touch(queue, id);
 
 	/* Its last allowed delivery failed: dead-letter it instead. */
 	if (queue->max_deliveries > 0 &&
-		mq_dead_letter(queue, id, PG_ARGISNULL(2), values[2], false, false))
+		mq_dead_letter(queue, id, error_null, error, false, false))
 	{
 		mq_cursor_count(queue, MQ_COUNT_NACK, 1);
-		close_for(&cx);
-		PG_RETURN_BOOL(true);
+		return true;
 	}
 
-	n = run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING);
-	if (n > 0)
+	if (run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING) == 0)
+		return false;
+	mq_cursor_count(queue, MQ_COUNT_NACK, 1);
+	vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	mq_cursor_vt_changed(queue, id, vt);
+	return true;
+}
+
+/*
+ * nack_delay
+ *		The delay argument (3) of mq.nack: with a delay,
+ *		*vt is now + delay; without, the queue's backoff applies.
+ */
+static bool
+nack_delay(FunctionCallInfo fcinfo, const char *name, TimestampTz now, TimestampTz *vt)
+{
+	*vt = now;
+	/* An explicit delay wins; NULL applies the queue's backoff, if any. */
+	if (PG_ARGISNULL(3))
+		return true;
+	mq_check_interval(name, "delay", PG_GETARG_INTERVAL_P(3));
+	*vt = mq_add_interval(now, PG_GETARG_INTERVAL_P(3));
+	return false;
+}
+
+/*
+ * mq.nack(queue_name text, id bigint, error text, delay interval) returns boolean
+ */
+Datum
+mq_nack(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int64		id = id_arg(fcinfo, 1, name);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	bool		backoff = nack_delay(fcinfo, name, now, &vt);
+	MqQueue    *queue;
+	bool		found;
+	MqContext	cx;
+
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
+	found = nack_one(queue, id, PG_ARGISNULL(2), PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+					 backoff, vt, now);
+	close_for(&cx);
+	PG_RETURN_BOOL(found);
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * ids_sorted
+ *		The distinct, non-null ids of a bigint[], ascending (the order in
+ *		which rows are locked, so that two callers cannot deadlock on the
+ *		same ids).
+ */
+static int64 *
+ids_sorted(Datum ids, int *n)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(ids);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int64	   *out;
+	int			i;
+	int			m = 0;
+
+	deconstruct_array(arr, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &nelems);
+	out = palloc(sizeof(int64) * Max(nelems, 1));
+	for (i = 0; i < nelems; i++)
+		if (!nulls[i])
+			out[m++] = DatumGetInt64(elems[i]);
+	if (m > 1)
+		qsort(out, m, sizeof(int64), int64_cmp);
+	*n = 0;
+	for (i = 0; i < m; i++)
+		if (i == 0 || out[i] != out[i - 1])
+			out[(*n)++] = out[i];
+	return out;
+}
+
+/*
+ * mq.nack(queue_name text, ids bigint[], error text, delay interval) returns bigint
+ *		mq.nack of each id (NULL elements and repeats ignored); how many
+ *		were given back or dead-lettered.
+ */
+Datum
+mq_nack_many(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Datum		ids = ids_arg(fcinfo, 1, name);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	bool		backoff = nack_delay(fcinfo, name, now, &vt);
+	MqQueue    *queue;
+	int64	   *sorted;
+	int			n;
+	int			i;
+	int64		found = 0;
+	MqContext	cx;
+
+	sorted = ids_sorted(ids, &n);
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
+	for (i = 0; i < n; i++)
 	{
-		mq_cursor_count(queue, MQ_COUNT_NACK, 1);
-		vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		mq_cursor_vt_changed(queue, id, vt);
+		CHECK_FOR_INTERRUPTS();
+		if (nack_one(queue, sorted[i], PG_ARGISNULL(2),
+					 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), backoff, vt, now))
+			found++;
 	}
 	close_for(&cx);
-	PG_RETURN_BOOL(n > 0);
+	PG_RETURN_INT64(found);
 }
 
 /*
@@ -441,6 +547,148 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	if (n == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);
+}
+
+/*
+ * mq.set_vt(queue_name text, ids bigint[], vt interval) returns bigint
+ *		How many of the messages were found (and got the new time).
+ */
+Datum
+mq_set_vt_many(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	Datum		values[2];
+	Interval   *iv;
+	TimestampTz vt;
+	MqQueue    *queue;
+	uint64		n;
+	uint64		i;
+	MqContext	cx;
+
+	values[0] = ids_arg(fcinfo, 1, name);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("visibility timeout for queue \"%s\" must not be null", name)));
+	iv = PG_GETARG_INTERVAL_P(2);
+	mq_check_interval(name, "visibility timeout", iv);
+	vt = mq_add_interval(GetCurrentTimestamp(), iv);
+	values[1] = TimestampTzGetDatum(vt);
+
+	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
+	mq_cursor_touch(queue, ids_min(values[0]));
+	n = run_plan(queue, MQ_PLAN_SET_VT_MANY, values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		mq_cursor_vt_changed(queue, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull)), vt);
+	}
+	close_for(&cx);
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * Untyped ids (mq--0.4.0--0.5.0.sql, section 4)
+ * ---------------------------------------------
+ * A driver that sends parameters untyped makes mq.ack($1, $2) ambiguous
+ * between the bigint and the bigint[] form; a text form wins that choice
+ * (PostgreSQL prefers the string category for unknown arguments).  It
+ * reads its argument as one id or as an array literal and calls the typed
+ * form, returning its result as jsonb (true/false, a count, a time or
+ * null), which drivers turn into the value the typed form would give.
+ */
+
+/*
+ * call_typed
+ *		Call fn with the arguments of fcinfo, argument 1 replaced by the
+ *		id (or ids) read from its text; the result as jsonb.
+ */
+static Datum
+call_typed(FunctionCallInfo fcinfo, PGFunction one, PGFunction many, Oid one_result)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	LOCAL_FCINFO(call, 4);
+	char	   *str;
+	char	   *p;
+	bool		is_array;
+	Datum		result;
+	Datum		json;
+	int			i;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message id for queue \"%s\" must not be null", name)));
+	str = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	for (p = str; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
+		;
+	is_array = (*p == '{' || *p == '[');
+
+	InitFunctionCallInfoData(*call, fcinfo->flinfo, PG_NARGS(), fcinfo->fncollation, NULL, NULL);
+	for (i = 0; i < PG_NARGS(); i++)
+	{
+		call->args[i].value = fcinfo->args[i].value;
+		call->args[i].isnull = fcinfo->args[i].isnull;
+	}
+	if (is_array)
+	{
+		Oid			input;
+		Oid			ioparam;
+
+		/* array_in keeps state in its flinfo: call it through one. */
+		getTypeInputInfo(INT8ARRAYOID, &input, &ioparam);
+		call->args[1].value = OidInputFunctionCall(input, str, ioparam, -1);
+	}
+	else
+		call->args[1].value = DirectFunctionCall1(int8in, CStringGetDatum(str));
+
+	result = (is_array ? many : one) (call);
+	if (call->isnull)
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
+	if (is_array)
+		json = DirectFunctionCall1(int8out, result);
+	else if (one_result == BOOLOID)
+		json = CStringGetDatum(DatumGetBool(result) ? "true" : "false");
+	else
+	{
+		char		buf[MAXDATELEN + 1];
+		StringInfoData quoted;
+
+		initStringInfo(&quoted);
+		escape_json(&quoted, JsonEncodeDateTime(buf, result, TIMESTAMPTZOID, NULL));
+		json = CStringGetDatum(quoted.data);
+	}
+	return DirectFunctionCall1(jsonb_in, json);
+}
+
+/* mq.ack(queue_name text, id text) returns jsonb */
+Datum
+mq_ack_text(PG_FUNCTION_ARGS)
+{
+	return call_typed(fcinfo, mq_ack, mq_ack_many, BOOLOID);
+}
+
+/* mq.archive(queue_name text, id text) returns jsonb */
+Datum
+mq_archive_text(PG_FUNCTION_ARGS)
+{
+	return call_typed(fcinfo, mq_archive, mq_archive_many, BOOLOID);
+}
+
+/* mq.nack(queue_name text, id text, error text, delay interval) returns jsonb */
+Datum
+mq_nack_text(PG_FUNCTION_ARGS)
+{
+	return call_typed(fcinfo, mq_nack, mq_nack_many, BOOLOID);
+}
+
+/* mq.set_vt(queue_name text, id text, vt interval) returns jsonb */
+Datum
+mq_set_vt_text(PG_FUNCTION_ARGS)
+{
+	return call_typed(fcinfo, mq_set_vt, mq_set_vt_many, TIMESTAMPTZOID);
 }
 
 /*

@@ -680,6 +680,17 @@ mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why)
 #define MQ_EXPIRED_NOTE "('lease expired (delivery ' OPERATOR(pg_catalog.||) deliveries OPERATOR(pg_catalog.||) ')')"
 
 /*
+ * Headers as an object: NULL as {}, and headers that are not an object
+ * (0.4.0 and earlier accepted any JSON) under "mq_original_headers".
+ */
+#define MQ_OBJECT_HEADERS(h) "(CASE WHEN " h " IS NULL THEN '{}'::pg_catalog.jsonb" \
+	" WHEN pg_catalog.jsonb_typeof(" h ") OPERATOR(pg_catalog.=) 'object' THEN " h \
+	" ELSE pg_catalog.jsonb_build_object('mq_original_headers', " h ") END)"
+
+/* A failed delivery that a rollback undid (r.delivery: its number). */
+#define MQ_ROLLED_BACK_NOTE "('rolled back (delivery ' OPERATOR(pg_catalog.||) r.delivery OPERATOR(pg_catalog.||) ')')"
+
+/*
  * plan_sql
  *		SQL text and parameter types of one plan kind for a queue.
  *
@@ -691,11 +702,12 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 	switch (kind)
 	{
 		case MQ_PLAN_READ:
-			*nargs = 4;
+			*nargs = 5;
 			types[0] = INT8OID;
 			types[1] = TIMESTAMPTZOID;
 			types[2] = INT4OID;
 			types[3] = TIMESTAMPTZOID;
+			types[4] = INT8ARRAYOID;
 			/*
 			 * The claim is an InitPlan feeding "id = ANY(array)": an index
 			 * scan whatever the generic plan's row estimate for LIMIT $3 (a
@@ -707,6 +719,9 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			 * the right of SET).  The last column tells the caller which
 			 * claimed messages these were; the claim locked the rows, so the
 			 * "leased" it saw is the row the UPDATE changes.
+			 *
+			 * $5: ids to skip, messages whose rolled-back deliveries are not
+			 * recorded yet (rollback.c); usually null.
 			 */
 			if (!fc)
 				return psprintf("UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
@@ -715,11 +730,13 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 								"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
 								"SELECT id FROM ONLY %s"
 								" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+								" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
 								" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
 								"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error, false",
 								q, q);
 			return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM ONLY %s"
 							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+							" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
 							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
 							"UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
 							" leased = true,"
@@ -845,7 +862,7 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			types[6] = BOOLOID;
 			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
 							" AND deliveries OPERATOR(pg_catalog.>=) $2 "
-							"RETURNING payload, COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
+							"RETURNING payload, " MQ_OBJECT_HEADERS("headers") " OPERATOR(pg_catalog.||)"
 							" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
 							"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,%s"
 							" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
@@ -879,19 +896,33 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 							" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
 							q, fc ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
 		case MQ_PLAN_REDRIVE_TAKE:
-			/* Take up to $1 messages, oldest first, that nobody holds. */
+			/*
+			 * Take up to $1 messages, oldest first, that nobody holds.  A
+			 * dead letter made by 0.3.0 from headers that were not an
+			 * object is an array ending in the {"mq_dead_letter": ...}
+			 * object: it is read as that record plus the original headers
+			 * under "mq_original_headers", and other headers that are not
+			 * an object are kept under that key too.
+			 */
 			*nargs = 1;
 			types[0] = INT8OID;
-			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM ONLY %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-							"RETURNING id, payload,"
-							" CASE WHEN headers OPERATOR(pg_catalog.?) 'mq_dead_letter' THEN"
-							" (headers OPERATOR(pg_catalog.-) 'mq_dead_letter'::pg_catalog.text) OPERATOR(pg_catalog.||)"
+			return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"SELECT id FROM ONLY %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+							" RETURNING id, payload, headers),"
+							" n AS (SELECT id, payload, CASE WHEN pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.=) 'array'"
+							" AND pg_catalog.jsonb_typeof(headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.=) 'object'"
+							" AND (headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.?) 'mq_dead_letter'"
+							" THEN pg_catalog.jsonb_build_object('mq_original_headers', headers OPERATOR(pg_catalog.-) (-1))"
+							" OPERATOR(pg_catalog.||) (headers OPERATOR(pg_catalog.->) (-1))"
+							" WHEN headers IS NULL THEN NULL ELSE " MQ_OBJECT_HEADERS("headers") " END AS h FROM d) "
+							"SELECT id, payload,"
+							" CASE WHEN h OPERATOR(pg_catalog.?) 'mq_dead_letter' THEN"
+							" (h OPERATOR(pg_catalog.-) 'mq_dead_letter'::pg_catalog.text) OPERATOR(pg_catalog.||)"
 							" pg_catalog.jsonb_build_object('mq_history',"
-							" COALESCE(headers OPERATOR(pg_catalog.->) 'mq_history', '[]'::pg_catalog.jsonb)"
-							" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(headers OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
-							" ELSE headers END,"
-							" headers OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue'", q, q);
+							" COALESCE(h OPERATOR(pg_catalog.->) 'mq_history', '[]'::pg_catalog.jsonb)"
+							" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(h OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
+							" ELSE h END,"
+							" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue' FROM n ORDER BY id", q, q);
 		case MQ_PLAN_EXPIRE_MARK:
 			/*
 			 * The worker's sweep: record the expired lease of up to 100
@@ -913,6 +944,103 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 							q, fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
 							" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
 							q);
+		case MQ_PLAN_ROLLBACK_MARK:
+			/*
+			 * The worker records rolled-back deliveries (rollback.c): $1
+			 * message ids, $2 how many deliveries of each were rolled back,
+			 * $3 the last such delivery's number, $4 now, $5/$6 the queue's
+			 * backoff (as $4/$5 of MQ_PLAN_NACK).  A message another
+			 * consumer holds now ("held": leased, lease running) keeps its
+			 * lease; otherwise it is released with the backoff applied.  A
+			 * lease that had expired before the rolled-back read took the
+			 * message was a failed delivery too, which that read recorded
+			 * and its rollback undid: it is recorded again here.  Rows
+			 * someone holds locked are left for later.  Only for tables
+			 * with the failure columns.
+			 */
+			*nargs = 6;
+			types[0] = INT8ARRAYOID;
+			types[1] = INT4ARRAYOID;
+			types[2] = INT4ARRAYOID;
+			types[3] = TIMESTAMPTZOID;
+			types[4] = INTERVALOID;
+			types[5] = INTERVALOID;
+			return psprintf("WITH r AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							" pg_catalog.unnest($3)) AS r(id, n, delivery)),"
+							" c AS MATERIALIZED (SELECT id, leased AND vt OPERATOR(pg_catalog.>) $4 AS held,"
+							" leased AND vt OPERATOR(pg_catalog.<=) $4 AS expired FROM ONLY %s"
+							" WHERE id OPERATOR(pg_catalog.=) ANY ($1) FOR UPDATE SKIP LOCKED) "
+							"UPDATE ONLY %s m SET deliveries = m.deliveries OPERATOR(pg_catalog.+) r.n,"
+							" failures = m.failures OPERATOR(pg_catalog.+) r.n"
+							" OPERATOR(pg_catalog.+) CASE WHEN c.expired THEN 1 ELSE 0 END,"
+							" last_error = " MQ_ROLLED_BACK_NOTE ","
+							" first_error = COALESCE(m.first_error, CASE WHEN c.expired THEN "
+							MQ_EXPIRED_NOTE " ELSE " MQ_ROLLED_BACK_NOTE " END),"
+							" failed_at = $4, leased = m.leased AND NOT c.expired,"
+							" vt = CASE WHEN c.held OR $5 IS NULL THEN m.vt ELSE $4 OPERATOR(pg_catalog.+)"
+							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($5,"
+							" pg_catalog.power(2, LEAST(GREATEST(m.deliveries OPERATOR(pg_catalog.+) r.n"
+							" OPERATOR(pg_catalog.-) 1, 0), 20))),"
+							" COALESCE($6, pg_catalog.interval_mul($5, 1048576))),"
+							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END "
+							"FROM r, c WHERE m.id OPERATOR(pg_catalog.=) r.id AND c.id OPERATOR(pg_catalog.=) r.id "
+							"RETURNING m.id, m.deliveries, c.held, m.vt, c.expired", q, q);
+		case MQ_PLAN_ROLLBACK_EXISTING:
+			/* Which of messages $1 are still there (locked: not recorded). */
+			*nargs = 1;
+			types[0] = INT8ARRAYOID;
+			return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
+		case MQ_PLAN_POP:
+			/*
+			 * mq.pop: the claim of MQ_PLAN_READ ($1, $2, $3, $5 alike),
+			 * deleting instead of leasing; messages with no delivery left
+			 * ($4: max_deliveries, 0 for none) are not taken.
+			 */
+			*nargs = 5;
+			types[0] = INT8OID;
+			types[1] = TIMESTAMPTZOID;
+			types[2] = INT4OID;
+			types[3] = INT4OID;
+			types[4] = INT8ARRAYOID;
+			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"SELECT id FROM ONLY %s"
+							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+							" AND ($4 OPERATOR(pg_catalog.=) 0 OR deliveries OPERATOR(pg_catalog.<) $4)"
+							" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
+							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+							"RETURNING id, payload, headers, enqueued_at, vt,"
+							" deliveries OPERATOR(pg_catalog.+) 1, last_error, false",
+							q, q);
+		case MQ_PLAN_PEEK_VISIBLE:
+			/* mq.peek: visible messages from $1 (now $2), by id. */
+			*nargs = 3;
+			types[0] = INT8OID;
+			types[1] = TIMESTAMPTZOID;
+			types[2] = INT4OID;
+			return psprintf("SELECT id, 'visible'::pg_catalog.text, vt, deliveries, %s, last_error,"
+							" enqueued_at, payload, headers FROM ONLY %s"
+							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+							" ORDER BY id LIMIT $3",
+							fc ? "failures" : "NULL::pg_catalog.int4", q);
+		case MQ_PLAN_PEEK_LATER:
+			/*
+			 * mq.peek: messages not visible at $1, by the time they become
+			 * visible; $3 true: leased only, false: delayed only, null: both.
+			 */
+			*nargs = 3;
+			types[0] = TIMESTAMPTZOID;
+			types[1] = INT4OID;
+			types[2] = BOOLOID;
+			return psprintf("SELECT id, CASE WHEN leased THEN 'leased' ELSE 'delayed' END::pg_catalog.text,"
+							" vt, deliveries, %s, last_error, enqueued_at, payload, headers FROM ONLY %s"
+							" WHERE vt OPERATOR(pg_catalog.>) $1 AND ($3 IS NULL OR leased OPERATOR(pg_catalog.=) $3)"
+							" ORDER BY vt, id LIMIT $2",
+							fc ? "failures" : "NULL::pg_catalog.int4", q);
+		case MQ_PLAN_SET_VT_MANY:
+			*nargs = 2;
+			types[0] = INT8ARRAYOID;
+			types[1] = TIMESTAMPTZOID;
+			return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) ANY ($1) RETURNING id", q);
 		case MQ_NUM_PLANS:
 			break;
 	}

@@ -158,6 +158,10 @@ typedef struct MqCursorState
 	bool		notify_pending; /* a send committed; the worker must NOTIFY */
 	char		name[NAMEDATALEN];	/* queue name, for the worker's NOTIFY */
 	uint64		counters[MQ_NUM_COUNTERS];	/* committed failures, since start */
+	int			rb_pending;		/* messages with rolled-back deliveries to
+								 * record (rollback.c) */
+	int			rb_prepared;	/* ... and with deliveries a prepared
+								 * transaction holds */
 	MqSlot		slots[MQ_SLOTS];
 } MqCursorState;
 
@@ -422,6 +426,8 @@ mq_cursor_attach(Oid relid, const char *name)
 		state->notify_pending = false;
 		strlcpy(state->name, name, NAMEDATALEN);
 		memset(state->counters, 0, sizeof(state->counters));
+		state->rb_pending = 0;
+		state->rb_prepared = 0;
 		memset(state->slots, 0, sizeof(state->slots));
 		SpinLockRelease(&state->mutex);
 	}
@@ -456,10 +462,13 @@ free_state(const MqCursorKey *key)
 	state->nwaiters = 0;
 	state->nprepared = 0;
 	state->notify_pending = false;
+	state->rb_pending = 0;
+	state->rb_prepared = 0;
 	SpinLockRelease(&state->mutex);
 	state->in_use = false;
 	cursor_shared->free[cursor_shared->nfree++] = ent->index;
 	(void) hash_search(cursor_hash, key, HASH_REMOVE, NULL);
+	mq_rollback_forget(key->dbid, key->relid);
 }
 
 /*
@@ -1544,4 +1553,75 @@ mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due)
 	if (due != NULL)
 		pfree(due);
 	return notify;
+}
+
+/*
+ * mq_cursor_pending_add
+ *		Count messages with rolled-back deliveries of a queue in (or out
+ *		of) its state: pending ones, to be recorded, and prepared ones,
+ *		waiting for their transaction's outcome.  Caller holds rollback.c's
+ *		lock.  Does not throw.
+ */
+void
+mq_cursor_pending_add(MqCursorState *state, Oid dbid, Oid relid, int pending, int prepared)
+{
+	SpinLockAcquire(&state->mutex);
+	if (state->key.dbid == dbid && state->key.relid == relid)
+	{
+		state->rb_pending = Max(state->rb_pending + pending, 0);
+		state->rb_prepared = Max(state->rb_prepared + prepared, 0);
+	}
+	SpinLockRelease(&state->mutex);
+}
+
+/*
+ * mq_cursor_pending_any
+ *		Has this queue messages with rolled-back deliveries not recorded yet
+ *		(pending or prepared)?  The read's quick test before it looks for
+ *		their ids.
+ */
+bool
+mq_cursor_pending_any(MqQueue *queue)
+{
+	MqCursorState *state = queue->cursor;
+	bool		any = false;
+
+	if (state == NULL)
+		return false;
+	SpinLockAcquire(&state->mutex);
+	if (state->key.dbid == MyDatabaseId && state->key.relid == queue->relid)
+		any = state->rb_pending > 0 || state->rb_prepared > 0;
+	SpinLockRelease(&state->mutex);
+	return any;
+}
+
+/*
+ * mq_cursor_pending_queues
+ *		Names of this database's queues with rolled-back deliveries to
+ *		record (for the worker).
+ */
+List *
+mq_cursor_pending_queues(void)
+{
+	List	   *names = NIL;
+	int			i;
+
+	if (cursor_hash == NULL)
+		return NIL;
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	for (i = 0; i < mq_max_queues; i++)
+	{
+		MqCursorState *state = &cursor_states[i];
+		bool		has;
+
+		if (!state->in_use)
+			continue;
+		SpinLockAcquire(&state->mutex);
+		has = state->key.dbid == MyDatabaseId && state->rb_pending > 0;
+		SpinLockRelease(&state->mutex);
+		if (has)
+			names = lappend(names, pstrdup(state->name));
+	}
+	LWLockRelease(cursor_shared->lock);
+	return names;
 }

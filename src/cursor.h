@@ -33,6 +33,7 @@ typedef enum MqCounter
 	MQ_COUNT_NACK,				/* nacks committed */
 	MQ_COUNT_EXPIRED,			/* leases found expired (neither acked nor nacked) */
 	MQ_COUNT_DEAD,				/* messages dead-lettered or archived as dead */
+	MQ_COUNT_ROLLBACK,			/* deliveries undone by a rollback, recorded */
 	MQ_NUM_COUNTERS
 } MqCounter;
 
@@ -53,5 +54,20 @@ extern bool mq_cursor_waiters_add(struct MqCursorState *state, Oid relid, int de
 extern bool mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due);
 extern List *mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due);
 extern void mq_cursor_forget_database(Oid dbid);
+extern void mq_cursor_pending_add(struct MqCursorState *state, Oid dbid, Oid relid,
+								  int pending, int prepared);
+extern bool mq_cursor_pending_any(MqQueue *queue);
+extern List *mq_cursor_pending_queues(void);
+
+/* rollback.c */
+extern void mq_rollback_init(void);
+extern void mq_rollback_delivered(MqQueue *queue, int64 id, int delivery);
+extern void mq_rollback_confirm(void);
+extern Datum mq_rollback_exclusions(MqQueue *queue, bool *isnull);
+extern bool mq_rollback_prepared_waiting(void);
+extern bool mq_rollback_settle(const char *unused);
+extern bool mq_rollback_apply(const char *name);
+extern void mq_rollback_forget(Oid dbid, Oid relid);
+extern void mq_rollback_prepared_done(void);
 
 #endif							/* MQ_CURSOR_H */

@@ -23,6 +23,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "cursor.h"
 #include "mq.h"
 #include "wait.h"
 #include "worker.h"
@@ -76,5 +77,6 @@ _PG_init(void)
 
 	mq_catalog_init();
 	mq_cursor_init();
+	mq_rollback_init();
 	mq_wait_init();
 }

@@ -57,6 +57,13 @@
 #define MQ_UNTRACKED_RECHECK_USECS USECS_PER_SEC
 
 PG_FUNCTION_INFO_V1(mq_read);
+PG_FUNCTION_INFO_V1(mq_pop);
+PG_FUNCTION_INFO_V1(mq_peek);
+
+/* Attributes of mq.peek's rows. */
+#define MQ_PEEK_NATTS 9
+
+static int	qty_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 /*
  * mq_add_interval
@@ -174,12 +181,15 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
  *		every call runs with a fresh snapshot under READ COMMITTED.
  */
 static uint64
-read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *ndead)
+read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *ndead, bool pop)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz lease_end = mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
+	TimestampTz lease_end = pop ? now :
+		mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 	MqReadScan	scan;
-	Datum		values[4];
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		noskip;
 	int			ret;
 	uint64		n;
 	uint64		i;
@@ -195,9 +205,13 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	values[0] = Int64GetDatum(scan.from);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(qty);
-	values[3] = TimestampTzGetDatum(lease_end);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_READ), values, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
+	values[3] = pop ? Int32GetDatum(queue->max_deliveries) : TimestampTzGetDatum(lease_end);
+	values[4] = mq_rollback_exclusions(queue, &noskip);
+	if (noskip)
+		nulls[4] = 'n';
+	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? MQ_PLAN_POP : MQ_PLAN_READ),
+						   values, nulls, false, 0);
+	if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
 	tt = SPI_tuptable;
@@ -238,13 +252,19 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 			continue;
 		}
 
+		/* If our transaction rolls back, this delivery still counts. */
+		if (!pop)
+			mq_rollback_delivered(queue, rows[i].id,
+								  DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)));
+
 		/* mq.message has 6 attributes before 0.3.0, 7 (last_error) after. */
 		for (c = 0; c < rsinfo->setDesc->natts && c < MQ_MESSAGE_NATTS; c++)
 			out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &outnulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
 
-	if (n > 0)
+	/* A pop's rows are gone once it commits; a rollback lowers pos (touch). */
+	if (n > 0 && !pop)
 		mq_cursor_claimed(queue, rows[0].id, (int) n, lease_end);
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 	if (scan.track)
@@ -275,7 +295,7 @@ read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 	for (;;)
 	{
 		int			ndead;
-		uint64		n = read_once(rsinfo, queue, qty - (int) delivered, vt, &ndead);
+		uint64		n = read_once(rsinfo, queue, qty - (int) delivered, vt, &ndead, false);
 
 		delivered += n - ndead;
 		if (ndead == 0 || delivered >= (uint64) qty)
@@ -343,20 +363,22 @@ mq_read(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("qty for queue \"%s\" must not be null", name)));
-	qty = PG_GETARG_INT32(1);
-	if (qty < 1 || qty > MQ_MAX_READ_QTY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty for queue \"%s\" must be between 1 and %d", name, MQ_MAX_READ_QTY),
-				 errdetail("The value given was %d.", qty)));
+	qty = qty_arg(fcinfo, 1, name);
 	if (!PG_ARGISNULL(2))
 	{
 		vt = PG_GETARG_INTERVAL_P(2);
 		mq_check_interval(name, "visibility timeout", vt);
+
+		/*
+		 * A lease of nothing: every such read would count as a failed
+		 * delivery once it "expired", and dead-letter messages that were
+		 * only looked at.
+		 */
+		if (vt->month == 0 && vt->day == 0 && vt->time == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("visibility timeout for queue \"%s\" must be greater than zero", name),
+					 errhint("To look at messages without taking them, use mq.peek; to take them without a lease, mq.pop.")));
 	}
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 	{
@@ -441,6 +463,152 @@ mq_read(PG_FUNCTION_ARGS)
 		MemoryContextDelete(loopcxt);
 	}
 
+	SPI_finish();
+	mq_leave(&cx);
+	/* The messages are ours to return: they were delivered. */
+	mq_rollback_confirm();
+	return (Datum) 0;
+}
+
+/*
+ * qty_arg
+ *		A qty argument: not null, between 1 and MQ_MAX_READ_QTY (22023).
+ */
+static int
+qty_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	int			qty;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("qty for queue \"%s\" must not be null", name)));
+	qty = PG_GETARG_INT32(argno);
+	if (qty < 1 || qty > MQ_MAX_READ_QTY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty for queue \"%s\" must be between 1 and %d", name, MQ_MAX_READ_QTY),
+				 errdetail("The value given was %d.", qty)));
+	return qty;
+}
+
+/*
+ * mq.pop(queue_name text, qty integer) returns setof (the columns of mq.read)
+ *
+ * Take up to qty visible messages, oldest first, and delete them in the
+ * same statement: at most once.  There is no lease; if the transaction
+ * rolls back, the messages are back as they were (not counted as a
+ * delivery).  Messages with no delivery left (their last lease expired)
+ * are left for a read or the worker to dead-letter.
+ */
+Datum
+mq_pop(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int			qty;
+	int			ndead;
+	MqQueue    *queue;
+	MqContext	cx;
+
+	InitMaterializedSRF(fcinfo, 0);
+	qty = qty_arg(fcinfo, 1, name);
+
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
+	SPI_connect();
+	(void) read_once((ReturnSetInfo *) fcinfo->resultinfo, queue, qty, NULL, &ndead, true);
+	SPI_finish();
+	mq_leave(&cx);
+	return (Datum) 0;
+}
+
+/*
+ * mq.peek(queue_name text, qty integer, state text) returns setof record
+ *
+ * Up to qty messages in the order reads would deliver them: the visible
+ * ones by id, then the others by the time they become visible (leased
+ * until, delayed until), with their state.  Nothing is locked, leased or
+ * counted: a plain read of the table under the caller's snapshot.  state
+ * ('visible', 'leased', 'delayed') keeps only messages in that state.
+ */
+Datum
+mq_peek(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = mq_name_arg(fcinfo, 0);
+	int			qty;
+	char	   *state = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	MqQueue    *queue;
+	MqContext	cx;
+	int			left;
+	int			pass;
+
+	InitMaterializedSRF(fcinfo, 0);
+	qty = qty_arg(fcinfo, 1, name);
+	if (!PG_ARGISNULL(2))
+	{
+		state = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		if (strcmp(state, "visible") != 0 && strcmp(state, "leased") != 0 &&
+			strcmp(state, "delayed") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown message state \"%s\" for queue \"%s\"", state, name),
+					 errhint("Use visible, leased, delayed, or NULL for all.")));
+	}
+
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, AccessShareLock);
+	SPI_connect();
+	left = qty;
+	for (pass = 0; pass < 2 && left > 0; pass++)
+	{
+		Datum		values[3];
+		char		nulls[3] = {' ', ' ', ' '};
+		int			ret;
+		uint64		i;
+
+		if (pass == 0)
+		{
+			if (state != NULL && strcmp(state, "visible") != 0)
+				continue;
+			/*
+			 * From the head: the read cursor may have passed messages that
+			 * open transactions hold (a claim not committed yet), which a
+			 * snapshot still sees as visible.
+			 */
+			values[0] = Int64GetDatum(0);
+			values[1] = TimestampTzGetDatum(now);
+			values[2] = Int32GetDatum(left);
+			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_PEEK_VISIBLE), values, NULL, true, 0);
+		}
+		else
+		{
+			if (state != NULL && strcmp(state, "visible") == 0)
+				continue;
+			values[0] = TimestampTzGetDatum(now);
+			values[1] = Int32GetDatum(left);
+			if (state != NULL)
+				values[2] = BoolGetDatum(strcmp(state, "leased") == 0);
+			else
+				nulls[2] = 'n';
+			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_PEEK_LATER), values, nulls, true, 0);
+		}
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			Datum		out[MQ_PEEK_NATTS];
+			bool		outnulls[MQ_PEEK_NATTS];
+			int			c;
+
+			for (c = 0; c < MQ_PEEK_NATTS; c++)
+				out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnulls[c]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
+		}
+		left -= (int) SPI_processed;
+		SPI_freetuptable(SPI_tuptable);
+	}
 	SPI_finish();
 	mq_leave(&cx);
 	return (Datum) 0;

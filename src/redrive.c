@@ -69,7 +69,7 @@ mq_redrive(PG_FUNCTION_ARGS)
 
 	arg = Int64GetDatum(max);
 	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_REDRIVE_TAKE), &arg, NULL, false, 0);
-	if (ret != SPI_OK_DELETE_RETURNING)
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
 	n = SPI_processed;

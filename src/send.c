@@ -78,7 +78,11 @@ mq_check_headers(const char *queue, bool headers_null, Datum headers)
 		return;
 	jb = DatumGetJsonbP(headers);
 	if (!JB_ROOT_IS_OBJECT(jb))
-		return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers of a message for queue \"%s\" must be a JSON object or NULL", queue),
+				 errdetail("The headers given are a JSON %s.",
+						   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "array")));
 	for (i = 0; i < lengthof(reserved); i++)
 	{
 		JsonbValue	key;

@@ -45,7 +45,8 @@ PG_FUNCTION_INFO_V1(mq_queue_stats);
 #define STATS_COLS_0_1 11		/* version 0.1.0 of the function */
 #define STATS_COLS_0_2 13		/* version 0.2.0 */
 #define STATS_COLS_0_3 19		/* version 0.3.0 */
-#define STATS_COLS 20
+#define STATS_COLS_0_4 20		/* version 0.4.0 */
+#define STATS_COLS 21
 
 /*
  * mq._queue_stats() returns setof record
@@ -173,7 +174,7 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 				values[17] = Int64GetDatum((int64) counters[MQ_COUNT_EXPIRED]);
 				values[18] = Int64GetDatum((int64) counters[MQ_COUNT_DEAD]);
 			}
-			if (natts == STATS_COLS)
+			if (natts >= STATS_COLS_0_4)
 			{
 				char	   *owner = OidIsValid(queue->owner) ?
 					GetUserNameFromId(queue->owner, true) : NULL;
@@ -186,6 +187,13 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 					namestrcpy(n, owner);
 					values[19] = NameGetDatum(n);
 				}
+			}
+			if (natts == STATS_COLS)
+			{
+				uint64		counters[MQ_NUM_COUNTERS];
+
+				nulls[20] = !mq_cursor_counters(relid, counters);
+				values[20] = Int64GetDatum((int64) counters[MQ_COUNT_ROLLBACK]);
 			}
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

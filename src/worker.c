@@ -467,7 +467,10 @@ mq_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 								queryEnv, dest, qc);
 
 	if (settle)
+	{
 		mq_cursor_settle_database();
+		mq_rollback_prepared_done();
+	}
 }
 
 /*
@@ -1302,6 +1305,42 @@ send_notifications(List *names)
 	elog(DEBUG2, "mq worker sent %d notifications", list_length(names));
 }
 
+/*
+ * record_rollbacks
+ *		Record rolled-back deliveries (rollback.c): see which prepared
+ *		transactions holding deliveries have ended, then record each
+ *		queue's, in batches.  Returns whether some were left for later.
+ */
+static bool
+record_rollbacks(void)
+{
+	List	   *names;
+	ListCell   *lc;
+	bool		again = false;
+
+	if (mq_rollback_prepared_waiting())
+		(void) run_step(mq_rollback_settle, NULL);
+	names = mq_cursor_pending_queues();
+	foreach(lc, names)
+	{
+		int			batches = 0;
+
+		while (run_step(mq_rollback_apply, (const char *) lfirst(lc)))
+		{
+			if (++batches == 100)
+			{
+				again = true;
+				break;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	/* Left: locked by someone, or a step that failed (logged once). */
+	if (names != NIL)
+		again |= mq_cursor_pending_queues() != NIL;
+	return again;
+}
+
 void
 mq_worker_main(Datum main_arg)
 {
@@ -1379,6 +1418,14 @@ mq_worker_main(Datum main_arg)
 		notify = mq_cursor_worker_pass(now, &next_due);
 		if (notify != NIL)
 			send_notifications(notify);
+		if (record_rollbacks())
+		{
+			/* Messages someone holds locked: look again in a second. */
+			TimestampTz retry = GetCurrentTimestamp() + USECS_PER_SEC;
+
+			if (next_due == 0 || retry < next_due)
+				next_due = retry;
+		}
 		MemoryContextSwitchTo(TopMemoryContext);
 
 		/*

@@ -32,6 +32,9 @@ run_doc() {
 }
 
 run_doc patterns.md 5
+# pattern 2: the failed attempt counted as delivery 1
+grep -qE '^ +2 \| rolled back \(delivery 1\)$' "$W/patterns.out" ||
+    { cat "$W/patterns.out"; echo "FAIL: the rolled-back attempt was not counted as delivery 1"; exit 1; }
 # the documented outcomes of deliveries 2 and 3 in pattern 3
 grep -A2 'second_delivery_first_time' "$W/patterns.out" | grep -qx ' t' ||
     { cat "$W/patterns.out"; echo "FAIL: the second delivery did not see a first time"; exit 1; }

@@ -19,12 +19,14 @@ SELECT deliveries, leased, failures, first_error, last_error,
        failed_at BETWEEN :'t0' AND :'t1' AS failed_in_nack
   FROM mq.q_fq;
 
--- delivery 2's lease (0 seconds) expires; the read of delivery 3 notes
+-- delivery 2's lease (1 ms) expires; the read of delivery 3 notes
 -- it, dated when the lease ended
 SELECT clock_timestamp() AS t0 \gset
-SELECT deliveries FROM mq.read('fq', 1, '0');
+SELECT deliveries FROM mq.read('fq', 1, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT clock_timestamp() AS t1 \gset
-SELECT deliveries, last_error FROM mq.read('fq', 1, '0');
+SELECT deliveries, last_error FROM mq.read('fq', 1, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT deliveries, failures, first_error, last_error,
        failed_at BETWEEN :'t0' AND :'t1' AS failed_at_lease_end
   FROM mq.q_fq;
@@ -58,7 +60,8 @@ SELECT mq.ack('fq', id) FROM mq.q_fq;
 -- without a dead-letter queue, the expired message is archived with both errors
 SELECT mq.create_queue('fq_arch', max_deliveries => 1);
 SELECT mq.send('fq_arch', '{"n": 5}');
-SELECT count(*) FROM mq.read('fq_arch', 1, '0');
+SELECT count(*) FROM mq.read('fq_arch', 1, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT count(*) AS delivered FROM mq.read('fq_arch', 1);
 SELECT deliveries, last_error FROM mq.archived('fq_arch');
 
@@ -73,8 +76,10 @@ SELECT (headers->'mq_dead_letter') - '{id,enqueued_at,dead_at,failed_at}'::text[
 -- a queue without max_deliveries counts failures and redelivers forever
 SELECT mq.create_queue('fq3');
 SELECT mq.send('fq3', '{"n": 7}');
-SELECT count(*) FROM mq.read('fq3', 1, '0');
-SELECT count(*) FROM mq.read('fq3', 1, '0');
+SELECT count(*) FROM mq.read('fq3', 1, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
+SELECT count(*) FROM mq.read('fq3', 1, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT mq.nack('fq3', id, NULL, '0') FROM mq.read('fq3');
 SELECT deliveries, failures, first_error, last_error FROM mq.q_fq3;
 
@@ -82,14 +87,16 @@ SELECT deliveries, failures, first_error, last_error FROM mq.q_fq3;
 SELECT nacks, lease_expiries, dead_letters FROM mq.queues WHERE queue_name = 'fq3';
 SELECT mq.send('fq3', '{"n": 8}');
 BEGIN;
-SELECT array_agg(id ORDER BY id) AS ids FROM mq.read('fq3', 2, '0') \gset
+SELECT array_agg(id ORDER BY id) AS ids FROM mq.read('fq3', 2, '1 ms') \gset
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT mq.nack('fq3', (:'ids'::bigint[])[1], 'kept', '0');
 SAVEPOINT s;
 SELECT mq.nack('fq3', (:'ids'::bigint[])[2], 'undone', '0');
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
+SELECT id AS held FROM mq.read('fq3', 1, '1 hour') \gset
 BEGIN;
-SELECT mq.nack('fq3', id, 'rolled back', '0') FROM mq.read('fq3');
+SELECT mq.nack('fq3', :held, 'rolled back', '0');
 ROLLBACK;
 SELECT payload, deliveries, failures, last_error FROM mq.q_fq3 ORDER BY id;
 SELECT queue_name, failing, nacks, lease_expiries, dead_letters

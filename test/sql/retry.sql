@@ -65,8 +65,10 @@ SELECT retry_delay, retry_delay_max FROM mq.queue WHERE queue_name = 'rq';
 -- previous delivery's lease expired without an ack or nack
 SELECT mq.create_queue('rq_err');
 SELECT mq.send('rq_err', '{}') AS ide \gset
-SELECT deliveries, last_error FROM mq.read('rq_err', vt => '0 seconds');
-SELECT deliveries, last_error FROM mq.read('rq_err', vt => '0 seconds');
+SELECT deliveries, last_error FROM mq.read('rq_err', vt => '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
+SELECT deliveries, last_error FROM mq.read('rq_err', vt => '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT deliveries, last_error FROM mq.read('rq_err', vt => '1 hour');
 SELECT mq.nack('rq_err', :ide, 'bad input', '0');
 SELECT deliveries, last_error FROM mq.read('rq_err');

@@ -64,7 +64,8 @@ RESET ROLE;
 -- A superuser's use of the queue and its listing run nothing of the
 -- attacker's: the queue's tables are as mq made them.
 SELECT mq.send('sec_mine', '{}') > 0 AS sent, count(*) AS listed FROM mq.queues WHERE queue_name = 'sec_mine';
-SELECT count(*) AS read FROM mq.read('sec_mine', 10, '0');
+SELECT count(*) AS read FROM mq.read('sec_mine', 10, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT pg_temp.trap_count() AS attacker_is_superuser;
 
 -- 3. A schema mq made beforehand by a non-superuser (here the database's
@@ -177,7 +178,8 @@ SELECT mq.alter_queue('sec_path', max_deliveries => 2, dead_letter_queue => 'sec
 SELECT mq.send('sec_path', '{"a": 1}', dedup_key => 'k') > 0 AS sent;
 SELECT count(*) FROM mq.send_batch('sec_path', ARRAY['{"b": 2}', '{"c": 3}']::jsonb[], dedup_keys => ARRAY['k2', NULL]);
 SELECT count(*) FROM mq.send_multi(ARRAY['sec_path', 'sec_secret'], '{"d": 4}');
-SELECT count(*) FROM mq.read('sec_path', 2, vt => '0');
+SELECT count(*) FROM mq.read('sec_path', 2, vt => '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT count(*) FROM mq.read('sec_path', 10);
 SELECT mq.nack('sec_path', 1, 'e') AND mq.set_vt('sec_path', 2, '0') IS NOT NULL AS nacked;
 SELECT mq.archive('sec_path', 3) AND mq.ack('sec_path', ARRAY[4]::bigint[]) = 1 AS archived_acked;
@@ -228,9 +230,11 @@ SELECT pg_temp.err($$SELECT mq.send('sec_secret', '{}', dedup_key => 'order-42')
 SELECT mq.send('sec_size', '{}', dedup_key => 'order-42') > 0 AS own_queue_key;
 RESET ROLE;
 SET ROLE mq_sec_victim;
-SELECT count(*) AS before FROM mq.read('sec_secret', 100, '0');
+SELECT count(*) AS before FROM mq.read('sec_secret', 100, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT mq.send('sec_secret', '{"order": 42}', dedup_key => 'order-42') AS victim_id \gset
-SELECT count(*) AS victim_message_enqueued FROM mq.read('sec_secret', 100, '0') WHERE id = :victim_id;
+SELECT count(*) AS victim_message_enqueued FROM mq.read('sec_secret', 100, '1 ms') WHERE id = :victim_id;
+SELECT pg_sleep(0.01) AS lease_over \gset
 RESET ROLE;
 
 -- A producer cannot forge a dead-letter record (mq.redrive sends a message

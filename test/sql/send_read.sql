@@ -23,9 +23,12 @@ FROM mq.read('work', 2);
 SELECT payload->>'task' AS task, deliveries FROM mq.read('work', 10);
 SELECT count(*) FROM mq.read('work', 10);
 SELECT depth, in_flight, delayed FROM mq.queues WHERE queue_name = 'work';
--- vt => 0 leases for no time: the message is visible again at once.
+-- A lease must last some time: vt => 0 is refused (22023); peek looks
+-- without taking.  A short lease makes the message visible again soon.
 SELECT mq.send('work', '{"task": "f"}') AS idf \gset
-SELECT payload->>'task' AS task, deliveries FROM mq.read('work', 1, vt => '0 seconds');
+SELECT pg_temp.err($$SELECT mq.read('work', 1, vt => '0 seconds')$$);
+SELECT payload->>'task' AS task, deliveries FROM mq.read('work', 1, vt => '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT payload->>'task' AS task, deliveries FROM mq.read('work', 1);
 
 -- set_vt makes a leased message visible again; NULL for an unknown id.

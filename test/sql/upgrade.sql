@@ -38,7 +38,8 @@ CREATE TABLE mq.a_old (id bigint PRIMARY KEY, payload jsonb NOT NULL, headers js
     deliveries integer NOT NULL, last_error text);
 SELECT mq.send('old', '{"v": "old"}') AS old1 \gset
 SELECT mq.nack('old', id, 'old error', '0') FROM mq.read('old');
-SELECT id = :old1 AS got_old, deliveries FROM mq.read('old', 5, '0');
+SELECT id = :old1 AS got_old, deliveries FROM mq.read('old', 5, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT deliveries, leased, last_error FROM mq.q_old;
 
 -- and on to the newest version
@@ -58,7 +59,8 @@ SELECT count(DISTINCT cols) AS layouts, count(*) AS tables FROM (
    WHERE t.relnamespace = 'mq'::regnamespace AND t.relname IN ('q_old', 'q_up', 'q_up2', 'q_up3')
      AND a.attnum > 0 AND NOT a.attisdropped
    GROUP BY t.relname) l;
-SELECT deliveries, last_error FROM mq.read('old', 5, '0');
+SELECT deliveries, last_error FROM mq.read('old', 5, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT mq.nack('old', id, 'new error', '0') FROM mq.read('old');
 SELECT deliveries, failures, first_error, last_error, failed_at IS NOT NULL AS dated FROM mq.q_old;
 SELECT mq.send('old', '{"v": "new"}') > :old1 AS sent_after_update;
@@ -104,7 +106,8 @@ SET ROLE mq_up_producer;
 SELECT mq.send('up_jobs', '{"n": 1}') AS before_update;
 RESET ROLE;
 SET ROLE mq_up_consumer;
-SELECT payload FROM mq.read('up_jobs', 1, '0');
+SELECT payload FROM mq.read('up_jobs', 1, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 RESET ROLE;
 SELECT mq.create_queue('up_super');
 
@@ -196,7 +199,8 @@ SELECT pg_temp.err($$SELECT mq.read('up_jobs')$$);
 SELECT pg_temp.err($$SELECT mq.create_queue('up_mine')$$);
 RESET ROLE;
 SET ROLE mq_up_consumer;
-SELECT string_agg(payload->>'n', ',' ORDER BY id) AS consumer_reads FROM mq.read('up_jobs', 10, '0');
+SELECT string_agg(payload->>'n', ',' ORDER BY id) AS consumer_reads FROM mq.read('up_jobs', 10, '1 ms');
+SELECT pg_sleep(0.01) AS lease_over \gset
 SELECT mq.ack('up_jobs', id) FROM mq.read('up_jobs', 10) ORDER BY id;
 SELECT pg_temp.err($$SELECT mq.send('up_jobs', '{}')$$);
 RESET ROLE;

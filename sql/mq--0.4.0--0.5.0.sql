@@ -1,0 +1,131 @@
+/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers */
+
+\echo Use "ALTER EXTENSION mq UPDATE TO '0.5.0'" to load this file. \quit
+
+/*
+ * Every name below is schema-qualified: the script runs with schema mq
+ * first in its search path.  Queue tables do not change; messages stored
+ * by earlier versions (headers that are not objects included) keep
+ * working.
+ */
+
+-- 1. mq.queues counts deliveries undone by a rollback.
+DROP VIEW mq.queues;
+DROP FUNCTION mq._queue_stats();
+CREATE FUNCTION mq._queue_stats(
+    OUT queue_name text,
+    OUT created_at timestamptz,
+    OUT visibility_timeout interval,
+    OUT unlogged boolean,
+    OUT depth bigint,
+    OUT in_flight bigint,
+    OUT delayed bigint,
+    OUT archived bigint,
+    OUT oldest_age interval,
+    OUT total_bytes bigint,
+    OUT archive_bytes bigint,
+    OUT notify boolean,
+    OUT waiting integer,
+    OUT max_deliveries integer,
+    OUT dead_letter_queue text,
+    OUT failing bigint,
+    OUT nacks bigint,
+    OUT lease_expiries bigint,
+    OUT dead_letters bigint,
+    OUT owner name,
+    OUT rollbacks bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mq_queue_stats'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION mq._queue_stats() IS 'internal: the rows of mq.queues';
+
+CREATE VIEW mq.queues AS
+    SELECT queue_name, created_at, visibility_timeout, unlogged,
+           depth, in_flight, delayed, archived, oldest_age,
+           total_bytes, archive_bytes, notify, waiting,
+           max_deliveries, dead_letter_queue, failing,
+           nacks, lease_expiries, rollbacks, dead_letters, owner
+    FROM mq._queue_stats();
+COMMENT ON VIEW mq.queues IS 'one row per queue the caller holds a privilege on: options, depth, in-flight, delayed, archived, oldest age, size, notify, consumers waiting, failing messages, failure counters, owner';
+GRANT SELECT ON mq.queues TO PUBLIC;
+
+-- 2. Looking without taking, and taking without a lease.
+CREATE FUNCTION mq.peek(queue_name text, qty integer DEFAULT 10, state text DEFAULT NULL)
+RETURNS TABLE (
+    id          bigint,
+    state       text,
+    visible_at  timestamptz,
+    deliveries  integer,
+    failures    integer,
+    last_error  text,
+    enqueued_at timestamptz,
+    payload     jsonb,
+    headers     jsonb)
+AS 'MODULE_PATHNAME', 'mq_peek'
+LANGUAGE C VOLATILE ROWS 10;
+COMMENT ON FUNCTION mq.peek(text, integer, text) IS 'up to qty messages in the order reads would deliver them, with their state (visible, leased, delayed), without locking, leasing or counting anything; state filters (consume privilege)';
+
+CREATE FUNCTION mq.pop(queue_name text, qty integer DEFAULT 1)
+RETURNS TABLE (
+    id          bigint,
+    payload     jsonb,
+    headers     jsonb,
+    enqueued_at timestamptz,
+    vt          timestamptz,
+    deliveries  integer,
+    last_error  text)
+AS 'MODULE_PATHNAME', 'mq_pop'
+LANGUAGE C VOLATILE ROWS 10;
+COMMENT ON FUNCTION mq.pop(text, integer) IS 'take up to qty visible messages, oldest first, and delete them in the same statement: at most once, no lease (consume privilege)';
+
+-- 3. nack and set_vt for many messages.
+CREATE FUNCTION mq.nack(
+    queue_name text,
+    ids bigint[],
+    error text DEFAULT NULL,
+    delay interval DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_nack_many'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.nack(text, bigint[], text, interval) IS 'give messages back, as mq.nack does one; returns how many were given back or dead-lettered (consume privilege)';
+
+CREATE FUNCTION mq.set_vt(queue_name text, ids bigint[], vt interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_set_vt_many'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.set_vt(text, bigint[], interval) IS 'set when messages become visible again; returns how many were found (consume privilege)';
+
+/*
+ * 4. Drivers that send parameters untyped (node-pg, and psycopg for
+ * strings): mq.ack($1, $2) matched both the bigint and the bigint[] form
+ * (42725).  Given an untyped or text id, PostgreSQL now picks these, which
+ * take one id or an array literal and return, as jsonb, what the typed
+ * form returns.
+ */
+CREATE FUNCTION mq.ack(queue_name text, id text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mq_ack_text'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.ack(text, text) IS 'mq.ack for an id or an array of ids given as text (untyped driver parameters); returns true/false or the count, as jsonb';
+
+CREATE FUNCTION mq.archive(queue_name text, id text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mq_archive_text'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.archive(text, text) IS 'mq.archive for an id or an array of ids given as text (untyped driver parameters); returns true/false or the count, as jsonb';
+
+CREATE FUNCTION mq.nack(
+    queue_name text,
+    id text,
+    error text DEFAULT NULL,
+    delay interval DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mq_nack_text'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.nack(text, text, text, interval) IS 'mq.nack for an id or an array of ids given as text (untyped driver parameters); returns true/false or the count, as jsonb';
+
+CREATE FUNCTION mq.set_vt(queue_name text, id text, vt interval)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mq_set_vt_text'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.set_vt(text, text, interval) IS 'mq.set_vt for an id or an array of ids given as text (untyped driver parameters); returns the new time or the count, as jsonb';
