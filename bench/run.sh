@@ -55,7 +55,7 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 [[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
 
@@ -700,6 +700,48 @@ if want 9; then
     row "9. send 1 msg/txn, 8 clients, notify on vs off" "msgs/s" "$(fmt_rate "${R[on]:-}")" "$(fmt_rate "${R[off]:-}")" \
         "$(ratio "${R[on]:-}" "${R[off]:-}")" "mq column: notify on; baseline column: the same queue with notify off; mean of 2 interleaved runs each"
     unset R SUM CNT
+fi
+
+# ================================================================ 10. bulk load
+# One statement loads N messages: mq.send_batch of an N-element array (built
+# in the same statement) against the INSERT ... SELECT of the same rows into
+# the baseline table; and, for mq, N as one call against N as calls of
+# 10,000 in one transaction (send_batch must stay linear).  Timed with
+# clock_timestamp() inside the server, excluding connection set-up.
+if want 10; then
+    if [[ $QUICK == 1 ]]; then BULK_SIZES="10000 100000"; else BULK_SIZES="100000 1000000"; fi
+    # bulk_ms SYS N CHUNK -> milliseconds for N messages in statements of CHUNK
+    bulk_ms() {
+        local sys=$1 n=$2 chunk=$3 stmt
+        case $sys in
+        mq) stmt="PERFORM count(*) FROM mq.send_batch('$Q', (SELECT array_agg('$PAYLOAD'::jsonb) FROM generate_series(1, $chunk)))" ;;
+        bq) stmt="INSERT INTO bq(payload) SELECT '$PAYLOAD'::jsonb FROM generate_series(1, $chunk)" ;;
+        esac
+        try_sql "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+                   FOR i IN 1..$((n / chunk)) LOOP $stmt; END LOOP;
+                   RAISE NOTICE 'bulk_ms %', round(extract(epoch FROM clock_timestamp() - t0) * 1000);
+                 END \$\$" 2>&1 | awk '/bulk_ms/ { print $NF }'
+    }
+    for n in $BULK_SIZES; do
+        declare -A R=()
+        for sys in "${SYSTEMS[@]}"; do
+            log "== workload 10: bulk load of $n messages in one statement: $(label "$sys")"
+            reset_q "$sys"
+            sql "CHECKPOINT" >/dev/null
+            R[$sys]=$(bulk_ms "$sys" "$n" "$n")
+            drop_q "$sys"
+        done
+        reset_q mq
+        sql "CHECKPOINT" >/dev/null
+        log "== workload 10: bulk load of $n messages as calls of 10,000: $(label mq)"
+        chunked=$(bulk_ms mq "$n" 10000)
+        drop_q mq
+        rate() { isnum "${1:-}" && awk -v n="$n" -v ms="$1" 'BEGIN { if (ms > 0) printf "%.0f\n", n * 1000 / ms; else print "ERR" }' || echo ERR; }
+        row "10. bulk load: $(fmt_rate "$n") msgs in one statement" "msgs/s" "$(fmt_rate "$(rate "${R[mq]:-}")")" \
+            "$(fmt_rate "$(rate "${R[bq]:-}")")" "$(ratio "$(rate "${R[mq]:-}")" "$(rate "${R[bq]:-}")")" \
+            "mq send_batch ${R[mq]:-ERR} ms, INSERT...SELECT ${R[bq]:-ERR} ms; mq as $((n / 10000)) calls of 10,000: ${chunked:-ERR} ms (time one call / chunked $(ratio "${R[mq]:-}" "${chunked:-}"))"
+        unset R
+    done
 fi
 
 # ================================================================ report

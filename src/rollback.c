@@ -84,6 +84,7 @@
 
 #include "cursor.h"
 #include "mq.h"
+#include "wait.h"
 #include "worker.h"
 
 /* Messages with rolled-back deliveries waiting to be recorded, at most. */
@@ -820,7 +821,16 @@ mq_rollback_apply(const char *name)
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	if (ntaken > 0)
+	{
 		take_off(taken, ntaken);
+
+		/*
+		 * Our commit woke waiters for the messages made visible, but a
+		 * waiter that looked before take_off still found them skipped:
+		 * wake as many again (one that finds nothing sleeps again).
+		 */
+		mq_wait_wake(MyDatabaseId, taken[0].key.relid, ntaken);
+	}
 	if (full_logged)
 	{
 		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);

@@ -245,6 +245,12 @@ mq_send(PG_FUNCTION_ARGS)
  * unknown queue anywhere in the list sends nothing; a failure later (a
  * table dropped by hand) raises an error that undoes the statement.
  */
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 Datum
 mq_send_multi(PG_FUNCTION_ARGS)
 {
@@ -256,6 +262,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	int			i;
 	int			j;
 	char	  **names;
+	char	  **sorted;
 	Interval   *delay;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
@@ -287,12 +294,18 @@ mq_send_multi(PG_FUNCTION_ARGS)
 					 errmsg("queue name %d of the list must not be null", i + 1)));
 		names[i] = TextDatumGetCString(elems[i]);
 		mq_validate_name(names[i]);
-		for (j = 0; j < i; j++)
-			if (strcmp(names[i], names[j]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("queue \"%s\" is listed more than once", names[i])));
 	}
+
+	/* A queue listed twice: sort a copy and compare neighbours (n log n). */
+	sorted = palloc(sizeof(char *) * n);
+	memcpy(sorted, names, sizeof(char *) * n);
+	qsort(sorted, n, sizeof(char *), name_cmp);
+	for (j = 1; j < n; j++)
+		if (strcmp(sorted[j], sorted[j - 1]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("queue \"%s\" is listed more than once", sorted[j])));
+	pfree(sorted);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -318,6 +331,8 @@ mq_send_multi(PG_FUNCTION_ARGS)
 
 		/* Opened again: an earlier queue's open may have reloaded entries. */
 		MqQueue    *queue = mq_open_queue(&cx, names[i], MQ_PRIV_SEND, RowExclusiveLock);
+
+		CHECK_FOR_INTERRUPTS();
 
 		out[1] = Int64GetDatum(mq_send_message(queue, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 											   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
