@@ -624,7 +624,7 @@ call_typed(FunctionCallInfo fcinfo, PGFunction one, PGFunction many, Oid one_res
 	str = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	for (p = str; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
 		;
-	is_array = (*p == '{' || *p == '[');
+	is_array = (*p == '{');
 
 	InitFunctionCallInfoData(*call, fcinfo->flinfo, PG_NARGS(), fcinfo->fncollation, NULL, NULL);
 	for (i = 0; i < PG_NARGS(); i++)

@@ -109,7 +109,15 @@ INSERT INTO calls VALUES
   (23, 'revoke_create',  $$SELECT mq.revoke_create('mq_mx_create')$$),
   (24, 'has_privilege',  $$SELECT mq.has_privilege('mx', 'send')$$),
   (25, 'queues lists mx', $q$DO $d$ BEGIN IF NOT EXISTS (SELECT FROM mq.queues WHERE queue_name = 'mx') THEN RAISE EXCEPTION USING ERRCODE = '02000'; END IF; END $d$$q$),
-  (26, 'privileges of mx', $q$DO $d$ BEGIN IF NOT EXISTS (SELECT FROM mq.privileges WHERE queue_name = 'mx') THEN RAISE EXCEPTION USING ERRCODE = '02000'; END IF; END $d$$q$);
+  (26, 'privileges of mx', $q$DO $d$ BEGIN IF NOT EXISTS (SELECT FROM mq.privileges WHERE queue_name = 'mx') THEN RAISE EXCEPTION USING ERRCODE = '02000'; END IF; END $d$$q$),
+  (27, 'peek',           $$SELECT mq.peek('mx')$$),
+  (28, 'pop',            $$SELECT mq.pop('mx')$$),
+  (29, 'nack many',      $$SELECT mq.nack('mx', ARRAY[1, 2]::bigint[], 'e')$$),
+  (30, 'set_vt many',    $$SELECT mq.set_vt('mx', ARRAY[1, 2]::bigint[], '1 hour')$$),
+  (31, 'ack text',       $$SELECT mq.ack('mx', '{2,3}'::text)$$),
+  (32, 'archive text',   $$SELECT mq.archive('mx', '2'::text)$$),
+  (33, 'nack text',      $$SELECT mq.nack('mx', '1'::text, 'e')$$),
+  (34, 'set_vt text',    $$SELECT mq.set_vt('mx', '1'::text, '0')$$);
 
 SELECT fn AS "function",
        pg_temp.cell('superuser', sql) AS superuser,

@@ -224,3 +224,38 @@ CREATE EXTENSION mq;
 RESET client_min_messages;
 DROP OWNED BY mq_up_creator, mq_up_producer, mq_up_consumer, mq_up_plain;
 DROP ROLE mq_up_creator, mq_up_producer, mq_up_consumer, mq_up_outsider, mq_up_plain;
+
+-- From 0.4.0 to 0.5.0: a queue's messages (visible, leased, delayed, with
+-- a failure, with headers that are not an object, as 0.4.0 allowed) and
+-- its archive survive; before the update this library serves the 0.4.0
+-- objects, after it mq.queues counts rollbacks and the new functions work.
+SET client_min_messages = warning;
+DROP EXTENSION mq;
+CREATE EXTENSION mq VERSION '0.4.0';
+RESET client_min_messages;
+SELECT mq.create_queue('up5', max_deliveries => 3);
+SELECT mq.send('up5', '{"n": 1}') AS u1 \gset
+SELECT mq.send('up5', '{"n": 2}') AS u2 \gset
+SELECT mq.send('up5', '{"n": 3}', delay => '1 hour') AS u3 \gset
+SELECT mq.send('up5', '{"n": 4}') AS u4 \gset
+SELECT mq.send('up5', '{"n": 5}') AS u5 \gset
+UPDATE mq.q_up5 SET headers = '["old", "array"]' WHERE id = :u2;
+SELECT count(*) AS leased FROM mq.read('up5', 1, '1 hour');
+SELECT mq.archive('up5', :u4) AS archived;
+SELECT mq.nack('up5', :u5, 'failed under 0.4.0', '0') FROM mq.read('up5', 10) WHERE id = :u5;
+SELECT mq.set_vt('up5', :u2, '0') IS NOT NULL AS u2_visible;
+SELECT queue_name, depth, in_flight, delayed, archived FROM mq.queues WHERE queue_name = 'up5';
+ALTER EXTENSION mq UPDATE TO '0.5.0';
+SELECT extversion FROM pg_extension WHERE extname = 'mq';
+SELECT payload->>'n' AS n, state, deliveries, failures, last_error, headers FROM mq.peek('up5');
+SELECT queue_name, depth, in_flight, delayed, archived, coalesce(rollbacks, 0) AS rollbacks
+  FROM mq.queues WHERE queue_name = 'up5';
+SELECT count(*) AS archive_kept FROM mq.archived('up5');
+SELECT payload->>'n' AS n, headers FROM mq.pop('up5', 2);
+SELECT mq.ack('up5', :u1::text) AS untyped_ack;
+SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
+SELECT mq.drop_queue('up5');
+SET client_min_messages = warning;
+DROP EXTENSION mq;
+CREATE EXTENSION mq;
+RESET client_min_messages;
