@@ -48,6 +48,7 @@
 
 #include "cursor.h"
 #include "mq.h"
+#include "wait.h"
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(mq_create_queue);
@@ -553,7 +554,11 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 		if (!OidIsValid(queue->relid))
 			break;
 
-		/* Running calls finish first; later ones wait, then find it gone. */
+		/*
+		 * Running calls finish first; later ones wait, then find it gone.
+		 * Waiting reads learn of the drop and end their wait.
+		 */
+		mq_wait_drop_begin(queue->relid);
 		LockRelationOid(queue->relid, AccessExclusiveLock);
 		if (queue->valid)
 			break;
@@ -694,6 +699,8 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 			if (OidIsValid(view))
 				LockRelationOid(view, AccessExclusiveLock);
 		}
+		/* Waiting reads end their wait rather than hold us up. */
+		mq_wait_drop_begin(InvalidOid);
 	}
 	LockRelationOid(registry, AccessExclusiveLock);
 

@@ -56,6 +56,13 @@
 /* How often a waiter on a queue the cursor cannot track looks again. */
 #define MQ_UNTRACKED_RECHECK_USECS USECS_PER_SEC
 
+/*
+ * How often any waiter looks whether a drop of its queue is under way (a
+ * drop wakes the waiters, but one that registers as a waiter just after
+ * that wake-up learns of the drop only here).
+ */
+#define MQ_LOCK_RECHECK_MS 1000
+
 PG_FUNCTION_INFO_V1(mq_read);
 PG_FUNCTION_INFO_V1(mq_pop);
 PG_FUNCTION_INFO_V1(mq_peek);
@@ -422,6 +429,7 @@ mq_read(PG_FUNCTION_ARGS)
 			for (;;)
 			{
 				TimestampTz now;
+				TimestampTz wake_at;
 
 				/* Read again: at once after registering, then per wake-up. */
 				MemoryContextReset(loopcxt);
@@ -440,15 +448,41 @@ mq_read(PG_FUNCTION_ARGS)
 				if (n > 0)
 					break;
 
+				/*
+				 * A drop of the queue, DROP EXTENSION or DDL on the table
+				 * waits for our locks: end the wait (empty) rather than
+				 * hold them, and everyone queued behind them, until the
+				 * deadline.
+				 */
+				if (mq_wait_drop_pending(queue->relid))
+					break;
+
 				now = GetCurrentTimestamp();
 				if (now >= deadline)
 					break;
-				(void) WaitLatch(MyLatch,
-								 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 sleep_ms(queue, now, deadline),
-								 PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
+				wake_at = now + (TimestampTz) sleep_ms(queue, now, deadline) * 1000;
+
+				/*
+				 * Sleep until a wake-up or wake_at, looking for a drop
+				 * every MQ_LOCK_RECHECK_MS on the way (without reading).
+				 */
+				for (;;)
+				{
+					long		ms = (long) ((wake_at - now + 999) / 1000);
+					int			rc;
+
+					if (ms <= 0)
+						break;
+					rc = WaitLatch(MyLatch,
+								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   Min(ms, MQ_LOCK_RECHECK_MS),
+								   PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+					CHECK_FOR_INTERRUPTS();
+					if ((rc & WL_LATCH_SET) || mq_wait_drop_pending(queue->relid))
+						break;
+					now = GetCurrentTimestamp();
+				}
 			}
 		}
 		PG_CATCH();

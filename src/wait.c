@@ -43,6 +43,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/backendid.h"
@@ -68,11 +69,28 @@ typedef struct MqWaiter
 	struct MqCursorState *state;	/* the queue's cursor state, or NULL */
 } MqWaiter;
 
+/*
+ * A drop under way (mq.drop_queue: one queue; DROP EXTENSION: relid
+ * InvalidOid, the whole database): until the dropping transaction ends,
+ * waiters of what it drops end their wait, so that the drop does not wait
+ * for them (it needs their locks) with every other call queued behind it.
+ */
+#define MQ_MAX_DROPS 16
+
+typedef struct MqDropping
+{
+	Oid			dbid;			/* InvalidOid: free */
+	Oid			relid;
+	int			pid;			/* the dropping backend */
+} MqDropping;
+
 typedef struct MqWaitShared
 {
 	LWLock	   *lock;
 	uint64		next_seq;
 	pg_atomic_uint32 nwaiting;	/* slots in use, all queues */
+	pg_atomic_uint32 ndrops;	/* drops[] in use */
+	MqDropping	drops[MQ_MAX_DROPS];
 	MqWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
 } MqWaitShared;
 
@@ -114,6 +132,7 @@ wait_shmem_startup(void)
 		memset(wait_shared, 0, wait_shmem_size());
 		wait_shared->lock = &(GetNamedLWLockTranche("mq_wait"))->lock;
 		pg_atomic_init_u32(&wait_shared->nwaiting, 0);
+		pg_atomic_init_u32(&wait_shared->ndrops, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -364,4 +383,99 @@ mq_wait_count(Oid dbid, Oid relid)
 	}
 	LWLockRelease(wait_shared->lock);
 	return n;
+}
+
+/*
+ * drops_end
+ *		Our transaction ended: the drops it began are over.  Must not throw.
+ */
+static bool drop_callback_set = false;
+static bool dropping = false;
+
+static void
+drops_end(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (!dropping || wait_shared == NULL)
+		return;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	LWLockAcquire(wait_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < MQ_MAX_DROPS; i++)
+		if (OidIsValid(wait_shared->drops[i].dbid) && wait_shared->drops[i].pid == MyProcPid)
+		{
+			wait_shared->drops[i].dbid = InvalidOid;
+			pg_atomic_fetch_sub_u32(&wait_shared->ndrops, 1);
+		}
+	LWLockRelease(wait_shared->lock);
+	dropping = false;
+}
+
+/*
+ * mq_wait_drop_begin
+ *		We are about to drop queue relid (InvalidOid: every queue of this
+ *		database) and will wait for the locks its callers hold: tell its
+ *		waiters to end their wait, until our transaction ends.  Should the
+ *		table of drops be full, waiters simply wait on (their wait ends).
+ */
+void
+mq_wait_drop_begin(Oid relid)
+{
+	int			i;
+
+	if (wait_shared == NULL)
+		return;
+	if (!drop_callback_set)
+	{
+		RegisterXactCallback(drops_end, NULL);
+		drop_callback_set = true;
+	}
+	LWLockAcquire(wait_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < MQ_MAX_DROPS; i++)
+		if (OidIsValid(wait_shared->drops[i].dbid) && wait_shared->drops[i].pid == MyProcPid &&
+			wait_shared->drops[i].relid == relid)
+			break;				/* begun already (drop_queue tries again) */
+	for (i = (i < MQ_MAX_DROPS) ? MQ_MAX_DROPS : 0; i < MQ_MAX_DROPS; i++)
+		if (!OidIsValid(wait_shared->drops[i].dbid))
+		{
+			wait_shared->drops[i].dbid = MyDatabaseId;
+			wait_shared->drops[i].relid = relid;
+			wait_shared->drops[i].pid = MyProcPid;
+			pg_atomic_fetch_add_u32(&wait_shared->ndrops, 1);
+			dropping = true;
+			break;
+		}
+	LWLockRelease(wait_shared->lock);
+	mq_wait_wake_database(MyDatabaseId);
+}
+
+/*
+ * mq_wait_drop_pending
+ *		For a waiter: is a drop of its queue (or of the extension) under
+ *		way in another backend?
+ */
+bool
+mq_wait_drop_pending(Oid relid)
+{
+	bool		pending = false;
+	int			i;
+
+	if (wait_shared == NULL)
+		return false;
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&wait_shared->ndrops) == 0)
+		return false;
+	LWLockAcquire(wait_shared->lock, LW_SHARED);
+	for (i = 0; i < MQ_MAX_DROPS && !pending; i++)
+	{
+		MqDropping *d = &wait_shared->drops[i];
+
+		pending = d->dbid == MyDatabaseId && d->pid != MyProcPid &&
+			(!OidIsValid(d->relid) || d->relid == relid);
+	}
+	LWLockRelease(wait_shared->lock);
+	return pending;
 }

@@ -27,5 +27,7 @@ extern void mq_wait_unregister(bool pass_on);
 extern void mq_wait_wake(Oid dbid, Oid relid, int n);
 extern void mq_wait_wake_database(Oid dbid);
 extern int	mq_wait_count(Oid dbid, Oid relid);
+extern void mq_wait_drop_begin(Oid relid);
+extern bool mq_wait_drop_pending(Oid relid);
 
 #endif							/* MQ_WAIT_H */

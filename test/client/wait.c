@@ -26,6 +26,8 @@
  *	             rollbacks or notify-off queues, works with 2PC
  *	privilege    a consumer whose consume privilege is revoked while it
  *	             waits gets 42501 at its next wake-up, and takes nothing
+ *	drop         mq.drop_queue does not wait for a waiting consumer: the
+ *	             consumer returns empty and its next read gets 42704
  *
  * usage: wait "conninfo"
  */
@@ -926,6 +928,41 @@ test_privilege(PGconn *admin)
 	run(admin, "DROP ROLE mq_wait_consumer");
 }
 
+/*
+ * drop: mq.drop_queue of a queue with a consumer waiting on it (60 s) does
+ * not wait for the wait: the consumer sees the drop queued for its lock,
+ * returns an empty set, and the drop commits; a new read gets 42704.
+ */
+static void
+test_drop(PGconn *admin)
+{
+	Waiter		w;
+	int			done;
+	double		t0;
+	PGresult   *r;
+
+	fresh_queue(admin, "d_wait", "");
+	waiter_open(&w);
+	waiter_start(&w, "SELECT id FROM mq.read('d_wait', 1, NULL, '60 seconds')");
+	check(await_waiting(admin, "d_wait", 1) && !waiter_poll(&w),
+		  "drop: a consumer waits on an empty queue");
+	t0 = now_s();
+	r = PQexec(admin, "SELECT mq.drop_queue('d_wait')");
+	check(PQresultStatus(r) == PGRES_TUPLES_OK,
+		  "drop: mq.drop_queue completes %.2f s after it began (the wait was 60 s)", now_s() - t0);
+	PQclear(r);
+	done = waiter_wait(&w, 10.0);
+	check(done && rows(&w) == 0,
+		  "drop: the consumer's read returned an empty set (got %s, %d rows)",
+		  done ? sqlstate(&w) : "nothing", rows(&w));
+	r = PQexec(w.c, "SELECT * FROM mq.read('d_wait', 1, NULL, '1 second')");
+	check(PQresultStatus(r) == PGRES_FATAL_ERROR &&
+		  strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42704") == 0,
+		  "drop: its next read gets 42704");
+	PQclear(r);
+	waiter_close(&w);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -957,6 +994,7 @@ main(int argc, char **argv)
 	T("idle", test_idle);
 	T("notify", test_notify);
 	T("privilege", test_privilege);
+	T("drop", test_drop);
 
 	PQfinish(admin);
 	printf("%s\n", failures == 0 ? "wait: all checks passed" : "wait: FAILED");

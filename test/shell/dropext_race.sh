@@ -178,13 +178,14 @@ client(int c)
 			const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 			const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 			const char *where = PQresultErrorField(r, PG_DIAG_SOURCE_FILE);
+			const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 			char		full[240];
 
-			/* For internal errors, where in the server it was raised. */
-			snprintf(full, sizeof(full), "%s [in %s]", m ? m : PQerrorMessage(conn),
-					 where ? where : "?");
+			/* For other than 42704, where in the server, and the detail. */
+			snprintf(full, sizeof(full), "%s [in %s] %s", m ? m : PQerrorMessage(conn),
+					 where ? where : "?", detail ? detail : "");
 			record(sh->t[c], &sh->nt[c], st ? st : "?????",
-				   st && strcmp(st, "XX000") == 0 ? full : (m ? m : PQerrorMessage(conn)));
+				   st && strcmp(st, "42704") != 0 ? full : (m ? m : PQerrorMessage(conn)));
 		}
 		PQclear(r);
 		PQfinish(conn);
