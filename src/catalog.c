@@ -196,6 +196,10 @@ mq_model_active(void)
 	return registry_model == 1;
 }
 
+/* Invalidations seen (see mq_relcache_callback), and builds under way. */
+static uint64 inval_count = 0;
+static bool building = false;	/* left true by an error: harmless */
+
 /*
  * mq_relcache_callback
  *		Relcache invalidation: drop what we derived from the catalogs.
@@ -210,6 +214,14 @@ mq_relcache_callback(Datum arg, Oid relid)
 	bool		all;
 
 	all = !OidIsValid(relid) || relid == registry_relid;
+
+	/*
+	 * An entry being built (mq_lookup_queue) may have read what this
+	 * invalidates (a drop_queue that committed between its registry read
+	 * and its table lookups): it must not be marked valid.
+	 */
+	if (all || building)
+		inval_count++;
 	if (all)
 	{
 		registry_relid = InvalidOid;
@@ -436,6 +448,7 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	int			i;
+	uint64		gen;
 
 	ensure_cache();
 	entry = (MqQueue *) hash_search(queue_cache, name, HASH_ENTER, &found);
@@ -469,6 +482,10 @@ mq_lookup_queue(const char *name, bool missing_ok)
 		}
 	}
 
+	/* From here, an invalidation means what we read may be stale. */
+	gen = inval_count;
+	building = true;
+
 	SPI_connect();
 	(void) mq_registry_relid();
 	prepare_registry_plans();
@@ -481,6 +498,7 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
+		building = false;
 		hash_search(queue_cache, name, HASH_REMOVE, NULL);
 		if (missing_ok)
 			return NULL;
@@ -530,12 +548,16 @@ mq_lookup_queue(const char *name, bool missing_ok)
 											 psprintf("Table mq.%s%s is missing.",
 													  OidIsValid(entry->relid) ? "a_" : "q_", name));
 		entry->shape_checked = true;
-		entry->valid = true;
-		return entry;
 	}
-	entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
-	entry->cursor = mq_cursor_attach(entry->relid, name);
-	entry->valid = true;
+	else
+	{
+		entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
+		entry->cursor = mq_cursor_attach(entry->relid, name);
+	}
+	building = false;
+
+	/* Invalidated while we built it: callers that lock and check look again. */
+	entry->valid = (inval_count == gen);
 	return entry;
 }
 

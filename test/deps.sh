@@ -14,6 +14,14 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 [ -x /usr/lib/postgresql/15/bin/pgbench ] || need+=(postgresql-contrib-15)
 command -v runuser >/dev/null || need+=(util-linux)
+# the drivers and the pooler of the suite's client tests (test/shell/drivers.sh,
+# test/shell/pgbouncer.sh): Debian's Python with psycopg 3 and psycopg2,
+# PgBouncer, and Node (Debian's, with its node-pg, where there is no Node;
+# with another Node, drivers.sh takes pg from npm)
+/usr/bin/python3 -c 'import psycopg' 2>/dev/null || need+=(python3-psycopg)
+/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || need+=(python3-psycopg2)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+command -v node >/dev/null || need+=(nodejs node-pg)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

@@ -209,7 +209,7 @@ pg_lookup_race(const char *state, const char *msg)
 		strncmp(msg, "cache lookup failed for function ", 33) != 0)
 		return 0;
 	for (i = 0; i < 4; i++)
-		if (strcmp(in + 5, pg_files[i]) == 0)
+		if (strncmp(in + 5, pg_files[i], strlen(pg_files[i])) == 0)
 			return 1;
 	return 0;
 }
