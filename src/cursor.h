@@ -63,7 +63,7 @@ extern List *mq_cursor_pending_queues(void);
 extern void mq_rollback_init(void);
 extern void mq_rollback_delivered(MqQueue *queue, int64 id, int delivery);
 extern void mq_rollback_confirm(void);
-extern Datum mq_rollback_exclusions(MqQueue *queue, bool *isnull);
+extern Datum mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 *min_id);
 extern bool mq_rollback_prepared_waiting(void);
 extern bool mq_rollback_settle(const char *unused);
 extern bool mq_rollback_apply(const char *name);

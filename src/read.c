@@ -122,7 +122,7 @@ claimed_cmp(const void *a, const void *b)
  */
 static void
 summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
-		  uint64 nclaimed, int qty, int64 max_claimed)
+		  uint64 nclaimed, int qty, int64 max_claimed, int64 skip_min)
 {
 	Datum		values[3];
 	int			ret;
@@ -173,6 +173,14 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 			newpos = vis_id;
 	}
 
+	/*
+	 * Messages we skipped because their rolled-back deliveries were not
+	 * recorded yet are visible, and the worker's recording may already
+	 * have lowered pos to them: passing them would hide them for good.
+	 */
+	if (newpos > skip_min)
+		newpos = Max(skip_min, scan->from);
+
 	SPI_freetuptable(SPI_tuptable);
 	mq_cursor_read_finish(queue, scan, newpos, !fut_id_null && !fut_at_null,
 						  fut_id, fut_at);
@@ -197,6 +205,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		noskip;
+	int64		skip_min;
 	int			ret;
 	uint64		n;
 	uint64		i;
@@ -213,7 +222,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(qty);
 	values[3] = pop ? Int32GetDatum(queue->max_deliveries) : TimestampTzGetDatum(lease_end);
-	values[4] = mq_rollback_exclusions(queue, &noskip);
+	values[4] = mq_rollback_exclusions(queue, &noskip, &skip_min);
 	if (noskip)
 		nulls[4] = 'n';
 	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? MQ_PLAN_POP : MQ_PLAN_READ),
@@ -275,7 +284,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		mq_cursor_claimed(queue, rows[0].id, (int) n, lease_end);
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 	if (scan.track)
-		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0);
+		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0, skip_min);
 	SPI_freetuptable(tt);
 
 	/* In our transaction: a rollback puts them back as they were. */

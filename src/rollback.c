@@ -405,10 +405,10 @@ rollback_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  *		deliveries the worker has yet to record (or held by a prepared
  *		transaction, whose rows are locked anyway).  Null when there are
  *		none, or when no worker runs to record them (they are not held
- *		back then).
+ *		back then).  *min_id: the lowest of them, PG_INT64_MAX if none.
  */
 Datum
-mq_rollback_exclusions(MqQueue *queue, bool *isnull)
+mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 *min_id)
 {
 	HASH_SEQ_STATUS seq;
 	MqRollbackEntry *ent;
@@ -418,6 +418,7 @@ mq_rollback_exclusions(MqQueue *queue, bool *isnull)
 	TimestampTz since = GetCurrentTimestamp() - MQ_ROLLBACK_HOLD_USECS;
 
 	*isnull = true;
+	*min_id = PG_INT64_MAX;
 	if (rb_hash == NULL || !mq_cursor_pending_any(queue) ||
 		!mq_worker_running(MyDatabaseId))
 		return (Datum) 0;
@@ -430,7 +431,10 @@ mq_rollback_exclusions(MqQueue *queue, bool *isnull)
 	{
 		if (n < max && ent->key.dbid == MyDatabaseId && ent->key.relid == queue->relid &&
 			(TransactionIdIsValid(ent->key.xid) || ent->since >= since))
+		{
 			ids[n++] = Int64GetDatum(ent->key.id);
+			*min_id = Min(*min_id, ent->key.id);
+		}
 	}
 	LWLockRelease(rb_shared->lock);
 	if (n == 0)
