@@ -55,7 +55,7 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 [[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
 
@@ -742,6 +742,43 @@ if want 10; then
             "mq send_batch ${R[mq]:-ERR} ms, INSERT...SELECT ${R[bq]:-ERR} ms; mq as $((n / 10000)) calls of 10,000: ${chunked:-ERR} ms (time one call / chunked $(ratio "${R[mq]:-}" "${chunked:-}"))"
         unset R
     done
+fi
+
+# ================================================================ 11. xmin of a waiting read
+# A read waiting on an empty queue runs one statement for its whole wait,
+# and a statement holds its snapshot: its backend_xmin stays where it was
+# when the wait began, while a writer (pgbench, plain INSERTs, 2 clients)
+# consumes transaction ids.  Sampled after WAIT_S/2 seconds of a WAIT_S
+# wait; the baseline column is the same for SELECT pg_sleep(WAIT_S), any
+# statement of that length.  Figures, not a verdict: docs/operations.md.
+declare -A XIDS=()
+if want 11; then
+    WAIT_S=20; [[ $QUICK == 1 ]] && WAIT_S=6
+    declare -A R=()
+    reset_q mq
+    reset_q bq
+    for sys in mq bq; do
+        log "== workload 11: backend_xmin during a ${WAIT_S}s $( [[ $sys == mq ]] && echo "mq.read wait" || echo "pg_sleep")"
+        case $sys in
+        mq) stmt="SELECT count(*) FROM mq.read('$Q', 1, wait => '$WAIT_S seconds')" ;;
+        bq) stmt="SELECT pg_sleep($WAIT_S)" ;;
+        esac
+        PGAPPNAME=mq_bench_waiter psqlc -c "$stmt" >/dev/null 2>&1 &
+        wpid=$!
+        BG_PIDS+=("$wpid")
+        sleep 0.5
+        x0=$(sql "SELECT txid_current()")
+        pgb "w11_writer_$sys" 2 "$SCRIPTS/raw_send.sql" -T $((WAIT_S / 2)) >/dev/null 2>&1 || true
+        R[$sys]=$(sql "SELECT age(backend_xmin) FROM pg_stat_activity WHERE application_name = 'mq_bench_waiter' AND backend_xmin IS NOT NULL")
+        XIDS[$sys]=$(( $(sql "SELECT txid_current()") - x0 ))
+        wait "$wpid" 2>/dev/null || true
+    done
+    drop_q mq
+    drop_q bq
+    row "11. backend_xmin of a ${WAIT_S} s wait, after $((WAIT_S / 2)) s of writes" "xid age" "$(fmt_rate "${R[mq]:-}")" \
+        "$(fmt_rate "${R[bq]:-}")" "$(ratio "${R[mq]:-}" "${R[bq]:-}")" \
+        "baseline: SELECT pg_sleep(${WAIT_S}); xids consumed meanwhile: $(fmt_rate "${XIDS[mq]:-}") / $(fmt_rate "${XIDS[bq]:-}"); the horizon is held for the wait, no longer"
+    unset R
 fi
 
 # ================================================================ report
