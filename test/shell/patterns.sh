@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# docs/patterns.md and docs/security.md are executable documentation: run
-# every sql code block of each, in order, in one psql session with
-# ON_ERROR_STOP, in a fresh database of the suite's cluster (MQ_TEST_PORT).
+# README.md, docs/operations.md, docs/patterns.md and docs/security.md are
+# executable documentation: run every sql code block of each, in order, in
+# one psql session with ON_ERROR_STOP, in a fresh database of the suite's cluster (MQ_TEST_PORT).
 # The blocks' DO ... ASSERT statements (and DO blocks that expect a
 # refusal) are the checks; any error or failed assertion fails the test.
 set -euo pipefail
@@ -16,21 +16,35 @@ trap 'psql_ -d postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || tru
 
 # run_doc FILE MIN_BLOCKS: the sql blocks of FILE in a fresh database.
 run_doc() {
-    local doc=$here/docs/$1 name=${1%.md} blocks
+    local doc rel name blocks
+    doc=$(realpath -m "$here/docs/$1"); rel=${doc#"$here"/}
+    name=$(basename "$1" .md)
     awk -v f="$fence" '$0 == f "sql" { on = 1; next } $0 == f { on = 0; next } on' "$doc" >"$W/$name.sql"
     blocks=$(grep -cx "${fence}sql" "$doc")
-    [ "$blocks" -ge "$2" ] || { echo "FAIL: expected at least $2 sql blocks in docs/$1, found $blocks"; exit 1; }
+    [ "$blocks" -ge "$2" ] || { echo "FAIL: expected at least $2 sql blocks in $rel, found $blocks"; exit 1; }
     psql_ -d postgres -qc "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" >/dev/null
     psql_ -d postgres -qc "CREATE DATABASE $DB"
-    psql_ -d "$DB" -qc "CREATE EXTENSION mq"
+    psql_ -d "$DB" -qc "CREATE EXTENSION IF NOT EXISTS mq"
     if ! psql_ -d "$DB" -f "$W/$name.sql" >"$W/$name.out" 2>&1; then
         cat "$W/$name.out"
-        echo "FAIL: docs/$1 did not run cleanly"
+        echo "FAIL: $rel did not run cleanly"
         exit 1
     fi
-    echo "docs/$1: $blocks sql blocks ran, every assertion held"
+    echo "$rel: $blocks sql blocks ran, every assertion held"
 }
 
+# README.md: the example as pasted into psql in a fresh database, then its
+# roles (made by the example; gone before and after)
+readme_roles="billing_app, web, workers, ops"
+psql_ -d postgres -qc "DROP ROLE IF EXISTS $readme_roles" >/dev/null 2>&1 || true
+run_doc ../README.md 2
+psql_ -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "DROP ROLE IF EXISTS $readme_roles" >/dev/null
+grep -A3 'order_id' "$W/README.out" | grep -qx ' *1001' ||
+    { cat "$W/README.out"; echo "FAIL: the README example did not ship order 1001"; exit 1; }
+grep -qE '^ \{"order": 9999\} \| rolled back \(delivery 5\)$' "$W/README.out" ||
+    { cat "$W/README.out"; echo "FAIL: the README example's failing message did not reach orders_dead after 5 attempts"; exit 1; }
+
+run_doc operations.md 1
 run_doc patterns.md 5
 # pattern 2: the failed attempt counted as delivery 1
 grep -qE '^ +2 \| rolled back \(delivery 1\)$' "$W/patterns.out" ||
