@@ -47,11 +47,20 @@ if [ ! -f "$DIR/data/PG_VERSION" ]; then
     echo "$port" > "$RUN/port"
 fi
 port=$(cat "$RUN/port")
-if [ -f "$DIR/data/postmaster.pid" ]; then
-    as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 restart >/dev/null
+# The library the server has loaded is the one installed when it started:
+# restart (cutting off open sessions) only when make install changed it.
+lib_sum() { md5sum "$("$PGBIN/pg_config" --pkglibdir)/mq.so" | cut -d' ' -f1; }
+if [ -f "$DIR/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+    if [ "$(cat "$RUN/loaded" 2>/dev/null)" = "$(lib_sum)" ]; then
+        echo "mq: the cluster is running with this build of mq; not restarting it"
+    else
+        echo "mq: restarting the cluster to load the newly installed mq (open sessions are cut off)"
+        as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 restart >/dev/null
+    fi
 else
     cluster_start "$DIR"
 fi
+lib_sum > "$RUN/loaded"
 
 export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
 psql_() { "$PGBIN/psql" -X -v ON_ERROR_STOP=1 "$@"; }
@@ -94,13 +103,16 @@ SQL
 # session sends one after 1.5 s; the consumer returns at once with it.
 echo
 echo "mq: a consumer waits in mq.read(..., wait => '10 s'); a sender commits after 1.5 s"
-psql_ -d "$DB" -qAt -c "SELECT 'consumer got ' || payload::text || ' after ' ||
-        round(extract(epoch FROM clock_timestamp() - statement_timestamp()), 2) || ' s'
-        FROM mq.read('demo', 1, wait => '10 seconds')" &
+psql_ -d "$DB" -qAt -c "WITH m AS (SELECT * FROM mq.read('demo', 1, wait => '10 seconds'))
+        SELECT 'consumer got ' || payload::text || ' after ' ||
+        round(extract(epoch FROM clock_timestamp() - statement_timestamp()), 2) || ' s, acked: ' ||
+        mq.ack('demo', id) FROM m" &
 consumer=$!
 sleep 1.5
 psql_ -d "$DB" -qAt -c "SELECT 'sender committed message ' || mq.send('demo', '{\"order\": 1004}')"
 wait "$consumer"
+psql_ -d "$DB" -qAt -c "SELECT 'queue demo now: depth ' || depth || ', in flight ' || in_flight ||
+        ', failing ' || failing FROM mq.queues WHERE queue_name = 'demo'"
 psql_ -d "$DB" -qAt -c "SELECT 'mq workers: ' || string_agg(backend_type || coalesce(' (' || datname || ')', ''), ', ' ORDER BY backend_type)
         FROM pg_stat_activity WHERE backend_type IN ('mq launcher', 'mq worker')"
 
