@@ -973,7 +973,8 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 			 * $3 the last such delivery's number, $4 now, $5/$6 the queue's
 			 * backoff (as $4/$5 of MQ_PLAN_NACK).  A message another
 			 * consumer holds now ("held": leased, lease running) keeps its
-			 * lease; otherwise it is released with the backoff applied.  A
+			 * lease; otherwise it is released with the backoff applied (a
+			 * later visibility time set meanwhile, a nack's delay, is kept).  A
 			 * lease that had expired before the rolled-back read took the
 			 * message was a failed delivery too, which that read recorded
 			 * and its rollback undid: it is recorded again here.  Rows
@@ -999,12 +1000,12 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 							" first_error = COALESCE(m.first_error, CASE WHEN c.expired THEN "
 							MQ_EXPIRED_NOTE " ELSE " MQ_ROLLED_BACK_NOTE " END),"
 							" failed_at = $4, leased = m.leased AND NOT c.expired,"
-							" vt = CASE WHEN c.held OR $5 IS NULL THEN m.vt ELSE $4 OPERATOR(pg_catalog.+)"
+							" vt = CASE WHEN c.held OR $5 IS NULL THEN m.vt ELSE GREATEST(m.vt, $4 OPERATOR(pg_catalog.+)"
 							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($5,"
 							" pg_catalog.power(2, LEAST(GREATEST(m.deliveries OPERATOR(pg_catalog.+) r.n"
 							" OPERATOR(pg_catalog.-) 1, 0), 20))),"
 							" COALESCE($6, pg_catalog.interval_mul($5, 1048576))),"
-							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END "
+							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random()))) END "
 							"FROM r, c WHERE m.id OPERATOR(pg_catalog.=) r.id AND c.id OPERATOR(pg_catalog.=) r.id "
 							"RETURNING m.id, m.deliveries, c.held, m.vt, c.expired", q, q);
 		case MQ_PLAN_ROLLBACK_EXISTING:

@@ -1575,6 +1575,23 @@ mq_cursor_pending_add(MqCursorState *state, Oid dbid, Oid relid, int pending, in
 }
 
 /*
+ * mq_cursor_state_named
+ *		Is state still queue "name" of database dbid, table relid?  Does
+ *		not throw.
+ */
+bool
+mq_cursor_state_named(MqCursorState *state, Oid dbid, Oid relid, const char *name)
+{
+	bool		same;
+
+	SpinLockAcquire(&state->mutex);
+	same = state->key.dbid == dbid && state->key.relid == relid &&
+		strcmp(state->name, name) == 0;
+	SpinLockRelease(&state->mutex);
+	return same;
+}
+
+/*
  * mq_cursor_pending_any
  *		Has this queue messages with rolled-back deliveries not recorded yet
  *		(pending or prepared)?  The read's quick test before it looks for

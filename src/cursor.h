@@ -63,11 +63,12 @@ extern List *mq_cursor_pending_queues(void);
 extern void mq_rollback_init(void);
 extern void mq_rollback_delivered(MqQueue *queue, int64 id, int delivery);
 extern void mq_rollback_confirm(void);
-extern Datum mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 *min_id);
+extern Datum mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 from, int64 *min_id);
 extern bool mq_rollback_prepared_waiting(void);
 extern bool mq_rollback_settle(const char *unused);
 extern bool mq_rollback_apply(const char *name);
 extern void mq_rollback_forget(Oid dbid, Oid relid);
+extern bool mq_cursor_state_named(struct MqCursorState *state, Oid dbid, Oid relid, const char *name);
 extern void mq_rollback_prepared_done(void);
 
 #endif							/* MQ_CURSOR_H */

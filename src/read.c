@@ -222,7 +222,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(qty);
 	values[3] = pop ? Int32GetDatum(queue->max_deliveries) : TimestampTzGetDatum(lease_end);
-	values[4] = mq_rollback_exclusions(queue, &noskip, &skip_min);
+	values[4] = mq_rollback_exclusions(queue, &noskip, scan.from, &skip_min);
 	if (noskip)
 		nulls[4] = 'n';
 	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? MQ_PLAN_POP : MQ_PLAN_READ),

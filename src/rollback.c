@@ -44,7 +44,9 @@
  *
  * What this does not cover: queues the read cursor cannot track (no state
  * left in mq.max_queues, or mq not preloaded: without shared memory
- * nothing can outlive the rollback), tables still in the layout of 0.2.0
+ * nothing can outlive the rollback), databases no worker serves at the
+ * moment of the rollback (nothing would record it), queues the worker
+ * cannot open (not as mq made them: their entries are dropped, logged), tables still in the layout of 0.2.0
  * (no failure columns), and more than MQ_MAX_ROLLBACKS messages waiting
  * to be recorded at once (the rest are not counted; logged once).  A
  * crash restart empties shared memory, so rollbacks not yet recorded (the
@@ -276,7 +278,11 @@ push(MqDelivered *notes, int n, TransactionId xid)
 	TimestampTz now;
 	int			i;
 
-	if (n == 0 || rb_hash == NULL)
+	/*
+	 * Without a worker serving the database nothing would record them:
+	 * they would only fill the table that every database shares.
+	 */
+	if (n == 0 || rb_hash == NULL || !mq_worker_running(MyDatabaseId))
 		return;
 	now = GetCurrentTimestamp();
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
@@ -318,6 +324,7 @@ push(MqDelivered *notes, int n, TransactionId xid)
 		}
 		ent->n++;
 		ent->delivery = Max(ent->delivery, d->delivery);
+		ent->since = now;		/* hidden from reads for a while again */
 		any = true;
 	}
 	if (full)
@@ -405,10 +412,14 @@ rollback_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  *		deliveries the worker has yet to record (or held by a prepared
  *		transaction, whose rows are locked anyway).  Null when there are
  *		none, or when no worker runs to record them (they are not held
- *		back then).  *min_id: the lowest of them, PG_INT64_MAX if none.
+ *		back then).  *min_id: the lowest of those the worker is to record
+ *		(not held by a prepared transaction) at or past from, PG_INT64_MAX
+ *		if none: the read must not move the cursor past it.  A prepared
+ *		transaction's rows are locked, and its settling lowers the cursor
+ *		anyway.
  */
 Datum
-mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 *min_id)
+mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 from, int64 *min_id)
 {
 	HASH_SEQ_STATUS seq;
 	MqRollbackEntry *ent;
@@ -433,7 +444,8 @@ mq_rollback_exclusions(MqQueue *queue, bool *isnull, int64 *min_id)
 			(TransactionIdIsValid(ent->key.xid) || ent->since >= since))
 		{
 			ids[n++] = Int64GetDatum(ent->key.id);
-			*min_id = Min(*min_id, ent->key.id);
+			if (!TransactionIdIsValid(ent->key.xid) && ent->key.id >= from)
+				*min_id = Min(*min_id, ent->key.id);
 		}
 	}
 	LWLockRelease(rb_shared->lock);
@@ -642,11 +654,50 @@ take_off(MqTaken *taken, int n)
 }
 
 /*
+ * drop_unrecordable
+ *		Queue "name" cannot be opened (why): its entries could never be
+ *		recorded, and would keep the worker trying and fill the shared
+ *		table.  Drop them (not those of prepared transactions still open,
+ *		which are settled first) and say so.  Does not throw before the
+ *		log line.
+ */
+static void
+drop_unrecordable(const char *name, const char *why)
+{
+	HASH_SEQ_STATUS seq;
+	MqRollbackEntry *ent;
+	int			dropped = 0;
+
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, rb_hash);
+	while ((ent = hash_seq_search(&seq)) != NULL)
+	{
+		MqRollbackKey key = ent->key;
+
+		if (key.dbid != MyDatabaseId || TransactionIdIsValid(key.xid) ||
+			!mq_cursor_state_named(ent->state, key.dbid, key.relid, name))
+			continue;
+		mq_cursor_pending_add(ent->state, key.dbid, key.relid, -1, 0);
+		(void) hash_search(rb_hash, &key, HASH_REMOVE, NULL);
+		rb_shared->nentries--;
+		dropped++;
+	}
+	LWLockRelease(rb_shared->lock);
+	if (dropped > 0)
+		ereport(LOG,
+				(errmsg("mq worker could not record the rolled-back deliveries of %d messages of queue \"%s\"",
+						dropped, name),
+				 errdetail("%s", why)));
+}
+
+/*
  * mq_rollback_apply
  *		Worker step: record up to MQ_ROLLBACK_BATCH messages' rolled-back
  *		deliveries of one queue, in a transaction of our own (step 3).
- *		Returns whether to come back soon: a full batch, or messages an
- *		open transaction holds locked.
+ *		Returns whether there may be more to record at once (a full
+ *		batch).  What is left because someone holds it (the rows, or the
+ *		queue's lock) stays pending, for the worker's next look a second
+ *		later.
  */
 bool
 mq_rollback_apply(const char *name)
@@ -654,10 +705,14 @@ mq_rollback_apply(const char *name)
 	MqQueue    *queue;
 	char	   *why = NULL;
 	MqContext	cx;
-	MqTaken    *taken = NULL;
+	MqTaken    *taken;
+	Oid			relid = InvalidOid;
 	int			ntaken = 0;
 	bool		again = false;
 	bool		full_logged = false;
+
+	/* Outlives the transaction: entries are taken off after its commit. */
+	taken = palloc(sizeof(MqTaken) * MQ_ROLLBACK_BATCH);
 
 	StartTransactionCommand();
 	mq_enter_worker(&cx);
@@ -666,8 +721,8 @@ mq_rollback_apply(const char *name)
 
 	/* Not waiting for anyone: a queue being dropped or altered is left. */
 	queue = mq_try_open_queue(name, RowExclusiveLock, true, &why);
-	if (queue == NULL && why == NULL)
-		again = true;
+	if (queue == NULL && why != NULL)
+		drop_unrecordable(name, why);
 	if (queue != NULL && queue->cursor != NULL && queue->failure_cols)
 	{
 		HASH_SEQ_STATUS seq;
@@ -688,7 +743,7 @@ mq_rollback_apply(const char *name)
 		int			j;
 		bool	   *done;
 
-		taken = palloc(sizeof(MqTaken) * MQ_ROLLBACK_BATCH);
+		relid = queue->relid;
 		ids = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		ns = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		deliveries = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
@@ -795,9 +850,7 @@ mq_rollback_apply(const char *name)
 						exists = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															 SPI_tuptable->tupdesc, 1, &isnull)) == taken[j].key.id;
 					}
-					if (exists)
-						again = true;
-					else
+					if (!exists)
 						done[j] = true;
 				}
 				SPI_freetuptable(SPI_tuptable);
@@ -833,8 +886,9 @@ mq_rollback_apply(const char *name)
 		 * waiter that looked before take_off still found them skipped:
 		 * wake as many again (one that finds nothing sleeps again).
 		 */
-		mq_wait_wake(MyDatabaseId, taken[0].key.relid, ntaken);
+		mq_wait_wake(MyDatabaseId, relid, ntaken);
 	}
+	pfree(taken);
 	if (full_logged)
 	{
 		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);

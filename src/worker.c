@@ -1314,30 +1314,37 @@ send_notifications(List *names)
 static bool
 record_rollbacks(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	List	   *names;
 	ListCell   *lc;
 	bool		again = false;
 
+	/* Each step ends its transaction in TopMemoryContext: come back. */
 	if (mq_rollback_prepared_waiting())
+	{
 		(void) run_step(mq_rollback_settle, NULL);
+		MemoryContextSwitchTo(cxt);
+	}
 	names = mq_cursor_pending_queues();
 	foreach(lc, names)
 	{
 		int			batches = 0;
+		bool		more;
 
-		while (run_step(mq_rollback_apply, (const char *) lfirst(lc)))
+		do
 		{
-			if (++batches == 100)
-			{
-				again = true;
-				break;
-			}
+			more = run_step(mq_rollback_apply, (const char *) lfirst(lc));
+			MemoryContextSwitchTo(cxt);
 			CHECK_FOR_INTERRUPTS();
-		}
+		} while (more && ++batches < 100);
 	}
-	/* Left: locked by someone, or a step that failed (logged once). */
+
+	/*
+	 * Left: more than 100 batches, rows or a queue lock someone holds, or
+	 * a step that failed (logged once): look again in a second.
+	 */
 	if (names != NIL)
-		again |= mq_cursor_pending_queues() != NIL;
+		again = mq_cursor_pending_queues() != NIL;
 	return again;
 }
 
