@@ -44,11 +44,12 @@
  *
  * What this does not cover: queues the read cursor cannot track (no state
  * left in mq.max_queues, or mq not preloaded: without shared memory
- * nothing can outlive the rollback), databases no worker serves at the
- * moment of the rollback (nothing would record it), queues the worker
- * cannot open (not as mq made them: their entries are dropped, logged), tables still in the layout of 0.2.0
- * (no failure columns), and more than MQ_MAX_ROLLBACKS messages waiting
- * to be recorded at once (the rest are not counted; logged once).  A
+ * nothing can outlive the rollback), queues the worker cannot open (not
+ * as mq made them: their entries are dropped, logged), databases no
+ * worker serves for over a minute once the table is full (their entries
+ * make room for others), tables still in the layout of 0.2.0 (no failure
+ * columns), and more than MQ_MAX_ROLLBACKS messages waiting to be
+ * recorded at once (the rest are not counted; logged once).  A
  * crash restart empties shared memory, so rollbacks not yet recorded (the
  * worker records them within milliseconds) and prepared transactions
  * still open are forgotten: those messages keep the counts they had.
@@ -265,6 +266,37 @@ mq_rollback_confirm(void)
 }
 
 /*
+ * evict_unserved
+ *		The table is full: drop entries older than a minute of databases
+ *		no worker serves now (a worker that is restarting or starting
+ *		records its database's entries when it comes; one that cannot
+ *		start must not keep every other database's rollbacks from being
+ *		counted).  Caller holds our lock exclusively.  Does not throw.
+ */
+static void
+evict_unserved(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	MqRollbackEntry *ent;
+	TimestampTz before = now - 60 * USECS_PER_SEC;
+
+	hash_seq_init(&seq, rb_hash);
+	while ((ent = hash_seq_search(&seq)) != NULL)
+	{
+		MqRollbackKey key = ent->key;
+		bool		prepared = TransactionIdIsValid(key.xid);
+
+		if (ent->since >= before || mq_worker_running(key.dbid))
+			continue;
+		mq_cursor_pending_add(ent->state, key.dbid, key.relid, prepared ? 0 : -1, prepared ? -1 : 0);
+		if (prepared)
+			rb_shared->nprepared--;
+		rb_shared->nentries--;
+		(void) hash_search(rb_hash, &key, HASH_REMOVE, NULL);
+	}
+}
+
+/*
  * push
  *		Put the firm notes among delivered[0..n) into the shared table, as
  *		rolled back (xid invalid) or held by prepared transaction xid, and
@@ -278,11 +310,7 @@ push(MqDelivered *notes, int n, TransactionId xid)
 	TimestampTz now;
 	int			i;
 
-	/*
-	 * Without a worker serving the database nothing would record them:
-	 * they would only fill the table that every database shares.
-	 */
-	if (n == 0 || rb_hash == NULL || !mq_worker_running(MyDatabaseId))
+	if (n == 0 || rb_hash == NULL)
 		return;
 	now = GetCurrentTimestamp();
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
@@ -303,6 +331,8 @@ push(MqDelivered *notes, int n, TransactionId xid)
 		ent = hash_search(rb_hash, &key, HASH_FIND, NULL);
 		if (ent == NULL)
 		{
+			if (rb_shared->nentries >= MQ_MAX_ROLLBACKS)
+				evict_unserved(now);
 			if (rb_shared->nentries >= MQ_MAX_ROLLBACKS ||
 				(ent = hash_search(rb_hash, &key, HASH_ENTER_NULL, &found)) == NULL)
 			{

@@ -27,87 +27,9 @@
 #include <unistd.h>
 
 #include "libpq-fe.h"
-
-static const char *conninfo;
-static int	failures = 0;
+#include "client.h"
 
 #define BIG 3000000
-
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t) s;
-	ts.tv_nsec = (long) ((s - ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
-static void
-check(int ok, const char *fmt,...)
-{
-	va_list		ap;
-
-	printf("%s ", ok ? "ok    " : "FAILED");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		failures++;
-}
-
-static PGconn *
-connect_or_die(void)
-{
-	PGconn	   *c = PQconnectdb(conninfo);
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "connection failed: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
-
-static void
-run(PGconn *c, const char *sql)
-{
-	PGresult   *r = PQexec(c, sql);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "\"%s\" failed: %s", sql, PQerrorMessage(c));
-		exit(2);
-	}
-	PQclear(r);
-}
-
-static long
-scalar(PGconn *c, const char *sql)
-{
-	PGresult   *r = PQexec(c, sql);
-	long		v;
-
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-	{
-		fprintf(stderr, "\"%s\" failed: %s", sql, PQerrorMessage(c));
-		exit(2);
-	}
-	v = PQgetisnull(r, 0, 0) ? 0 : atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
 
 /* The big call, as an asynchronous query on c. */
 static void
@@ -166,16 +88,14 @@ static void
 test_cancel(PGconn *admin)
 {
 	PGconn	   *c = connect_or_die();
-	char		sql[128];
 	double		t0,
 				t1;
 	const char *state;
 
 	start_big(c);
 	sleep_s(0.3);
-	snprintf(sql, sizeof(sql), "SELECT pg_cancel_backend(%d)", PQbackendPID(c));
 	t0 = now_s();
-	run(admin, sql);
+	run(admin, "SELECT pg_cancel_backend(%d)", PQbackendPID(c));
 	state = finish_big(c, &t1);
 	printf("cancel: the call returned %.3f s after pg_cancel_backend\n", t1 - t0);
 	check(strcmp(state, "57014") == 0, "cancel: pg_cancel_backend gives 57014 (got %s)", state);
@@ -187,16 +107,14 @@ static void
 test_terminate(PGconn *admin)
 {
 	PGconn	   *c = connect_or_die();
-	char		sql[128];
 	double		t0,
 				t1;
 	const char *state;
 
 	start_big(c);
 	sleep_s(0.3);
-	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", PQbackendPID(c));
 	t0 = now_s();
-	run(admin, sql);
+	run(admin, "SELECT pg_terminate_backend(%d)", PQbackendPID(c));
 	state = finish_big(c, &t1);
 	printf("terminate: the connection ended %.3f s after pg_terminate_backend\n", t1 - t0);
 	check(strcmp(state, "57P01") == 0 || strcmp(state, "conn") == 0,
@@ -246,7 +164,6 @@ main(int argc, char **argv)
 {
 	PGconn	   *admin;
 	const char *only = argc > 2 ? argv[2] : NULL;
-	char		sql[256];
 	double		t0;
 
 	if (argc < 2)
@@ -261,9 +178,7 @@ main(int argc, char **argv)
 	run(admin, "SELECT mq.drop_queue('bulk') FROM mq.queue WHERE queue_name = 'bulk'");
 	run(admin, "SELECT mq.create_queue('bulk')");
 	run(admin, "DROP TABLE IF EXISTS bulk_payloads");
-	snprintf(sql, sizeof(sql),
-			 "CREATE UNLOGGED TABLE bulk_payloads AS SELECT array_fill('{\"k\": 1}'::jsonb, ARRAY[%d]) AS a", BIG);
-	run(admin, sql);
+	run(admin, "CREATE UNLOGGED TABLE bulk_payloads AS SELECT array_fill('{\"k\": 1}'::jsonb, ARRAY[%d]) AS a", BIG);
 
 	/* How long a whole call would take, for scale (not checked). */
 	t0 = now_s();
