@@ -27,6 +27,10 @@ cleanup() {
     for pidfile in $(find "$WORK" -name postmaster.pid 2>/dev/null); do
         as_pg "$PGBIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
     done
+    # MQ_TEST_LOGS=DIR keeps what each test printed (figures included).
+    if [ -n "${MQ_TEST_LOGS:-}" ]; then
+        mkdir -p "$MQ_TEST_LOGS" && cp "$WORK"/*.log "$MQ_TEST_LOGS"/ 2>/dev/null
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
