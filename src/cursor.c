@@ -1282,6 +1282,28 @@ mq_cursor_count(MqQueue *queue, MqCounter which, int n)
 	c->subid = GetCurrentSubTransactionId();
 }
 
+/*
+ * mq_cursor_count_now
+ *		Add n to a shared counter of the queue whose state this is (if it
+ *		still is), at once, outside any transaction's accounting.  Does
+ *		not throw.
+ */
+void
+mq_cursor_count_now(MqCursorState *state, Oid dbid, Oid relid, MqCounter which, int n)
+{
+	MqCursorKey key;
+
+	if (state == NULL || n <= 0)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.dbid = dbid;
+	key.relid = relid;
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &key))
+		state->counters[which] += n;
+	SpinLockRelease(&state->mutex);
+}
+
 /* Add the pending counts to the shared counters.  Must not throw. */
 static void
 apply_counts(void)

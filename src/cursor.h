@@ -38,6 +38,7 @@ typedef enum MqCounter
 } MqCounter;
 
 extern void mq_cursor_count(MqQueue *queue, MqCounter which, int n);
+extern void mq_cursor_count_now(struct MqCursorState *state, Oid dbid, Oid relid, MqCounter which, int n);
 extern bool mq_cursor_counters(Oid relid, uint64 *out);
 extern int64 mq_cursor_scan_from(MqQueue *queue, TimestampTz now);
 extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan);

@@ -737,6 +737,8 @@ mq_rollback_apply(const char *name)
 	MqContext	cx;
 	MqTaken    *taken;
 	Oid			relid = InvalidOid;
+	struct MqCursorState *state = NULL;
+	int			nrolled = 0;
 	int			ntaken = 0;
 	bool		again = false;
 	bool		full_logged = false;
@@ -766,7 +768,6 @@ mq_rollback_apply(const char *name)
 		int64		min_id = PG_INT64_MAX;
 		int64	   *dead;
 		int			ndead = 0;
-		int			nrolled = 0;
 		int			nexpired = 0;
 		int			ret;
 		uint64		i;
@@ -774,6 +775,7 @@ mq_rollback_apply(const char *name)
 		bool	   *done;
 
 		relid = queue->relid;
+		state = queue->cursor;
 		ids = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		ns = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		deliveries = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
@@ -886,7 +888,6 @@ mq_rollback_apply(const char *name)
 				SPI_freetuptable(SPI_tuptable);
 			}
 
-			mq_cursor_count(queue, MQ_COUNT_ROLLBACK, nrolled);
 			mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 			for (j = 0; j < ndead; j++)
 				(void) mq_dead_letter(queue, dead[j], true, (Datum) 0, false, true);
@@ -910,6 +911,12 @@ mq_rollback_apply(const char *name)
 	if (ntaken > 0)
 	{
 		take_off(taken, ntaken);
+
+		/*
+		 * Counted once the messages are no longer skipped: whoever sees
+		 * the count can read them.
+		 */
+		mq_cursor_count_now(state, MyDatabaseId, relid, MQ_COUNT_ROLLBACK, nrolled);
 
 		/*
 		 * Our commit woke waiters for the messages made visible, but a
