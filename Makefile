@@ -23,7 +23,7 @@ OBJS = \
 	src/cursor.o \
 	src/rollback.o \
 	src/wait.o \
-	src/redrive.o \
+	src/deadletter.o \
 	src/worker.o \
 	src/stats.o \
 	src/acl.o \

@@ -8,10 +8,11 @@
  *	  processed).
  *
  * Each needs the consume privilege (purge: manage) and is one execution of
- * a kept plan in the caller's transaction, so a rollback undoes it.  Each tells cursor.c the lowest id it may lock
- * before locking (a rollback releases them, maybe below the read cursor);
- * nack and set_vt also report the new vt, which cursor.c applies when the
- * transaction commits.
+ * a kept plan in the caller's transaction, so a rollback undoes it.  Each
+ * tells cursor.c the lowest id it may lock before locking (a rollback
+ * releases them, maybe below the read cursor); nack and set_vt also report
+ * the new vt, which cursor.c applies when the transaction commits.  A nack
+ * of a message with no delivery left hands it to deadletter.c.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -22,21 +23,17 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "cursor.h"
 #include "mq.h"
@@ -108,146 +105,6 @@ ids_min(Datum ids)
 }
 
 /*
- * run_plan
- *		Execute a queue's kept plan and return how many rows it processed.
- */
-static uint64
-run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int expected)
-{
-	int			ret = SPI_execute_plan(mq_queue_plan(queue, kind), values, nulls, false, 0);
-
-	if (ret != expected)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
-/*
- * dead_letter_target
- *		The queue's dead-letter queue, opened to receive, or NULL with the
- *		reason it cannot: gone, not as mq made it, or (with the privilege
- *		model) the queue's owner may not send to it.  Then the message is
- *		archived instead, with the reason, so that a broken dead-letter
- *		queue never stops a consumer.
- */
-static MqQueue *
-dead_letter_target(MqQueue *queue, char **why)
-{
-	/* The worker waits for no one: a busy queue is tried again later. */
-	MqQueue    *dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock,
-										IsBackgroundWorker, why);
-
-	if (dlq == NULL)
-		return NULL;
-	if (mq_model_active())
-	{
-		if ((mq_privileges(dlq, queue->owner) & MQ_PRIV_SEND) == 0)
-		{
-			*why = psprintf("the owner of queue \"%s\" may not send to it", queue->name);
-			return NULL;
-		}
-	}
-	else
-	{
-		/*
-		 * Before 0.4.0 a queue's owner is its table's owner, and sending
-		 * is inserting: the worker, a superuser, must not insert where
-		 * that owner could not.
-		 */
-		Oid			owner = InvalidOid;
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(queue->relid));
-
-		if (HeapTupleIsValid(tup))
-		{
-			owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-			ReleaseSysCache(tup);
-		}
-		if (!OidIsValid(owner) ||
-			pg_class_aclcheck(dlq->relid, owner, ACL_INSERT) != ACLCHECK_OK)
-		{
-			*why = psprintf("the owner of table mq.q_%s may not insert into it", queue->name);
-			return NULL;
-		}
-	}
-	return dlq;
-}
-
-/*
- * mq_dead_letter
- *		If message id has had the queue's max_deliveries, take it out of
- *		the queue: into the dead-letter queue (its headers gain an
- *		"mq_dead_letter" record: origin, deliveries, failures, first and
- *		last error, reason, times), or, without one (or with one that
- *		cannot take it), into the archive with the reason as its last
- *		error.  Returns whether it did.
- *
- * error is the failure that ends it (a nack's error), or null.  claimed:
- * the caller's read claimed the message just now, so its deliveries count
- * one that never reached a consumer.  failure_recorded: the row's failure
- * columns already hold this failure (a lease expiry noted by a read or
- * the worker); otherwise it is counted here.  Caller is connected to SPI
- * and inside mq_enter.
- */
-bool
-mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
-			   bool claimed, bool failure_recorded)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Datum		payload;
-	Datum		headers;
-	bool		isnull;
-	MqQueue    *dlq = NULL;
-	char	   *why = NULL;
-
-	if (queue->dead_letter_queue[0] != '\0')
-	{
-		dlq = dead_letter_target(queue, &why);
-		if (dlq == NULL && why == NULL)
-			return false;		/* busy, the worker's next pass takes it */
-	}
-
-	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(queue->max_deliveries);
-	if (dlq == NULL)
-	{
-		char	   *note = why == NULL ? NULL :
-			psprintf("dead-letter queue \"%s\" refused it: %s", queue->dead_letter_queue, why);
-
-		values[2] = error_null ? (Datum) 0 : error;
-		nulls[2] = error_null ? 'n' : ' ';
-		values[3] = TimestampTzGetDatum(now);
-		values[4] = Int32GetDatum(claimed ? 1 : 0);
-		values[5] = note ? CStringGetTextDatum(note) : (Datum) 0;
-		nulls[5] = note ? ' ' : 'n';
-		if (run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
-			return false;
-		if (note != NULL)
-			ereport(WARNING,
-					(errmsg("message %lld of queue \"%s\" was archived, not dead-lettered",
-							(long long) id, queue->name),
-					 errdetail("Its dead-letter queue \"%s\" refused it: %s.",
-							   queue->dead_letter_queue, why)));
-		mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
-		return true;
-	}
-
-	values[2] = CStringGetTextDatum(queue->name);
-	values[3] = error_null ? (Datum) 0 : error;
-	nulls[3] = error_null ? 'n' : ' ';
-	values[4] = TimestampTzGetDatum(now);
-	values[5] = Int32GetDatum(claimed ? 1 : 0);
-	values[6] = BoolGetDatum(failure_recorded);
-	if (run_plan(queue, MQ_PLAN_DEAD_TAKE, values, nulls, SPI_OK_DELETE_RETURNING) == 0)
-		return false;
-	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	(void) mq_send_message(dlq, payload, false, headers, now, now);
-	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
-	return true;
-}
-
-/*
  * open_for
  *		mq_enter, SPI_connect and open a queue for a consume-side entry
  *		point.
@@ -285,7 +142,7 @@ mq_ack(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, DatumGetInt64(id));
-	n = run_plan(queue, MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
+	n = mq_run_plan(queue, MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -304,7 +161,7 @@ mq_ack_many(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(ids));
-	n = run_plan(queue, MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
+	n = mq_run_plan(queue, MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -349,7 +206,7 @@ nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
 		return true;
 	}
 
-	if (run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING) == 0)
+	if (mq_run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING) == 0)
 		return false;
 	mq_cursor_count(queue, MQ_COUNT_NACK, 1);
 	vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -486,7 +343,7 @@ mq_archive(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, DatumGetInt64(values[0]));
-	n = run_plan(queue, MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
+	n = mq_run_plan(queue, MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -507,7 +364,7 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(values[0]));
-	n = run_plan(queue, MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
+	n = mq_run_plan(queue, MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -540,7 +397,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(vt);
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, id);
-	n = run_plan(queue, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE_RETURNING);
+	n = mq_run_plan(queue, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
 	close_for(&cx);
@@ -577,7 +434,7 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(values[0]));
-	n = run_plan(queue, MQ_PLAN_SET_VT_MANY, values, NULL, SPI_OK_UPDATE_RETURNING);
+	n = mq_run_plan(queue, MQ_PLAN_SET_VT_MANY, values, NULL, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -705,7 +562,7 @@ mq_purge(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_MANAGE, RowExclusiveLock);
 	mq_cursor_touch(queue, 0);
-	n = run_plan(queue, MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
+	n = mq_run_plan(queue, MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -728,7 +585,7 @@ mq_archived(PG_FUNCTION_ARGS)
 	natts = rsinfo->setDesc->natts;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, AccessShareLock);
-	run_plan(queue, MQ_PLAN_ARCHIVED, NULL, NULL, SPI_OK_SELECT);
+	mq_run_plan(queue, MQ_PLAN_ARCHIVED, NULL, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		Datum		values[7];

@@ -1107,3 +1107,18 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
 	pfree(sql);
 	return plan;
 }
+
+/*
+ * mq_run_plan
+ *		Execute a queue's kept plan; the SPI result code must be expected.
+ *		Returns how many rows it processed.
+ */
+uint64
+mq_run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int expected)
+{
+	int			ret = SPI_execute_plan(mq_queue_plan(queue, kind), values, nulls, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}

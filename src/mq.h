@@ -141,6 +141,8 @@ extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMO
 extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why);
 extern bool mq_queue_shape_ok(MqQueue *queue);
 extern SPIPlanPtr mq_queue_plan(MqQueue *queue, MqPlanKind kind);
+extern uint64 mq_run_plan(MqQueue *queue, MqPlanKind kind, Datum *values,
+						  const char *nulls, int expected);
 extern Oid	mq_registry_relid(void);
 extern Oid	mq_schema_oid(void);
 extern Oid	mq_owner(void);

@@ -1,0 +1,245 @@
+/*-------------------------------------------------------------------------
+ *
+ * deadletter.c
+ *	  Dead letters: a message whose deliveries are used up leaves its
+ *	  queue, and mq.redrive brings dead-lettered messages back to work.
+ *
+ * mq_dead_letter is the one way out for a message past max_deliveries,
+ * whoever finds it there: a nack (ack.c), a read that claimed a message
+ * whose last lease had expired (read.c), the worker's sweep of expired
+ * leases (worker.c) and its recording of rolled-back deliveries
+ * (rollback.c).  It moves the message, in the caller's transaction, to
+ * the queue's dead-letter queue with an "mq_dead_letter" record in its
+ * headers, or, without one (or when that queue cannot take it), to the
+ * archive with the reason as its last error.
+ *
+ * mq.redrive takes messages from a dead-letter queue, oldest first,
+ * skipping any a consumer holds, and sends each as a new message
+ * (deliveries start again at 0) to the given target or else to its
+ * origin; the record moves into the headers' "mq_history" array, so the
+ * history is kept.  One transaction: an unknown target anywhere moves
+ * nothing.  The caller needs the manage privilege on the dead-letter
+ * queue and the send privilege on every queue a message goes to.
+ *
+ * Copyright (c) 2026, the mq authors
+ *
+ * IDENTIFICATION
+ *	  src/deadletter.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "cursor.h"
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_redrive);
+
+/*
+ * dead_letter_target
+ *		The queue's dead-letter queue, opened to receive, or NULL with the
+ *		reason it cannot: gone, not as mq made it, or (with the privilege
+ *		model) the queue's owner may not send to it.  Then the message is
+ *		archived instead, with the reason, so that a broken dead-letter
+ *		queue never stops a consumer.
+ */
+static MqQueue *
+dead_letter_target(MqQueue *queue, char **why)
+{
+	/* The worker waits for no one: a busy queue is tried again later. */
+	MqQueue    *dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock,
+										IsBackgroundWorker, why);
+
+	if (dlq == NULL)
+		return NULL;
+	if (mq_model_active())
+	{
+		if ((mq_privileges(dlq, queue->owner) & MQ_PRIV_SEND) == 0)
+		{
+			*why = psprintf("the owner of queue \"%s\" may not send to it", queue->name);
+			return NULL;
+		}
+	}
+	else
+	{
+		/*
+		 * Before 0.4.0 a queue's owner is its table's owner, and sending
+		 * is inserting: the worker, a superuser, must not insert where
+		 * that owner could not.
+		 */
+		Oid			owner = InvalidOid;
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(queue->relid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+			ReleaseSysCache(tup);
+		}
+		if (!OidIsValid(owner) ||
+			pg_class_aclcheck(dlq->relid, owner, ACL_INSERT) != ACLCHECK_OK)
+		{
+			*why = psprintf("the owner of table mq.q_%s may not insert into it", queue->name);
+			return NULL;
+		}
+	}
+	return dlq;
+}
+
+/*
+ * mq_dead_letter
+ *		If message id has had the queue's max_deliveries, take it out of
+ *		the queue: into the dead-letter queue (its headers gain an
+ *		"mq_dead_letter" record: origin, deliveries, failures, first and
+ *		last error, reason, times), or, without one (or with one that
+ *		cannot take it), into the archive with the reason as its last
+ *		error.  Returns whether it did.
+ *
+ * error is the failure that ends it (a nack's error), or null.  claimed:
+ * the caller's read claimed the message just now, so its deliveries count
+ * one that never reached a consumer.  failure_recorded: the row's failure
+ * columns already hold this failure (a lease expiry noted by a read or
+ * the worker); otherwise it is counted here.  Caller is connected to SPI
+ * and inside mq_enter.
+ */
+bool
+mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
+			   bool claimed, bool failure_recorded)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		payload;
+	Datum		headers;
+	bool		isnull;
+	MqQueue    *dlq = NULL;
+	char	   *why = NULL;
+
+	if (queue->dead_letter_queue[0] != '\0')
+	{
+		dlq = dead_letter_target(queue, &why);
+		if (dlq == NULL && why == NULL)
+			return false;		/* busy, the worker's next pass takes it */
+	}
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(queue->max_deliveries);
+	if (dlq == NULL)
+	{
+		char	   *note = why == NULL ? NULL :
+			psprintf("dead-letter queue \"%s\" refused it: %s", queue->dead_letter_queue, why);
+
+		values[2] = error_null ? (Datum) 0 : error;
+		nulls[2] = error_null ? 'n' : ' ';
+		values[3] = TimestampTzGetDatum(now);
+		values[4] = Int32GetDatum(claimed ? 1 : 0);
+		values[5] = note ? CStringGetTextDatum(note) : (Datum) 0;
+		nulls[5] = note ? ' ' : 'n';
+		if (mq_run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
+			return false;
+		if (note != NULL)
+			ereport(WARNING,
+					(errmsg("message %lld of queue \"%s\" was archived, not dead-lettered",
+							(long long) id, queue->name),
+					 errdetail("Its dead-letter queue \"%s\" refused it: %s.",
+							   queue->dead_letter_queue, why)));
+		mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
+		return true;
+	}
+
+	values[2] = CStringGetTextDatum(queue->name);
+	values[3] = error_null ? (Datum) 0 : error;
+	nulls[3] = error_null ? 'n' : ' ';
+	values[4] = TimestampTzGetDatum(now);
+	values[5] = Int32GetDatum(claimed ? 1 : 0);
+	values[6] = BoolGetDatum(failure_recorded);
+	if (mq_run_plan(queue, MQ_PLAN_DEAD_TAKE, values, nulls, SPI_OK_DELETE_RETURNING) == 0)
+		return false;
+	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	(void) mq_send_message(dlq, payload, false, headers, now, now);
+	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
+	return true;
+}
+
+/*
+ * mq.redrive(dead_letter_queue text, target_queue text, max_messages bigint)
+ *		returns bigint: how many messages moved
+ */
+Datum
+mq_redrive(PG_FUNCTION_ARGS)
+{
+	char	   *dlq = mq_name_arg(fcinfo, 0);
+	char	   *target = PG_ARGISNULL(1) ? NULL : mq_name_arg(fcinfo, 1);
+	int64		max = PG_ARGISNULL(2) ? PG_INT64_MAX : PG_GETARG_INT64(2);
+	TimestampTz now = GetCurrentTimestamp();
+	MqQueue    *queue;
+	Datum		arg;
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		i;
+	int			ret;
+	MqContext	cx;
+
+	if (max < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_messages for redrive of queue \"%s\" must not be negative", dlq)));
+	if (target != NULL && strcmp(target, dlq) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot redrive queue \"%s\" into itself", dlq)));
+
+	mq_enter(&cx);
+	queue = mq_open_queue(&cx, dlq, MQ_PRIV_MANAGE, RowExclusiveLock);
+	if (target != NULL)
+		(void) mq_open_queue(&cx, target, MQ_PRIV_SEND, RowExclusiveLock);
+	SPI_connect();
+	mq_cursor_touch(queue, 0);
+
+	arg = Int64GetDatum(max);
+	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_REDRIVE_TAKE), &arg, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		bool		headers_null;
+		bool		origin_null;
+		int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		Datum		payload = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+		Datum		headers = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &headers_null);
+		Datum		origin = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &origin_null);
+		char	   *to = target;
+
+		if (to == NULL)
+		{
+			if (origin_null)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("message %lld of queue \"%s\" has no origin queue",
+								(long long) id, dlq),
+						 errhint("Give target_queue to mq.redrive.")));
+			to = TextDatumGetCString(origin);
+			mq_validate_name(to);
+		}
+		(void) mq_send_message(mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock),
+							   payload, headers_null, headers, now, now);
+	}
+
+	SPI_finish();
+	mq_leave(&cx);
+	PG_RETURN_INT64((int64) n);
+}
