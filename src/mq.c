@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * mq.c
- *	  Module entry point of the mq extension: _PG_init and the GUCs.
+ *	  Module entry point of the mq extension: _PG_init and the GUCs, and
+ *	  the interval argument helpers every entry point shares.
  *
  * _PG_init only defines the GUCs and calls the per-module init functions.
  * The SQL API works without shared_preload_libraries; preloading adds the
@@ -21,7 +22,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "cursor.h"
 #include "mq.h"
@@ -79,4 +82,29 @@ _PG_init(void)
 	mq_cursor_init();
 	mq_rollback_init();
 	mq_wait_init();
+}
+
+/*
+ * mq_add_interval
+ *		t + iv, as timestamptz arithmetic does it.
+ */
+TimestampTz
+mq_add_interval(TimestampTz t, Interval *iv)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(t),
+												   IntervalPGetDatum(iv)));
+}
+
+/*
+ * mq_check_interval
+ *		Refuse a negative interval argument (22023).
+ */
+void
+mq_check_interval(const char *queue, const char *what, Interval *iv)
+{
+	if (iv->month < 0 || iv->day < 0 || iv->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s for queue \"%s\" must not be negative", what, queue)));
 }

@@ -167,7 +167,7 @@ extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
 							 TimestampTz vt, TimestampTz now, int64 *ids);
 
-/* ack.c */
+/* deadletter.c */
 extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 						   bool claimed, bool failure_recorded);
 
@@ -178,7 +178,7 @@ extern void mq_check_payload_size(const char *queue, Datum payload, bool headers
 extern text *mq_check_key(const char *queue, const char *what, Datum key);
 extern void mq_check_headers(const char *queue, bool headers_null, Datum headers);
 
-/* read.c / ack.c helpers */
+/* mq.c: interval arguments */
 extern TimestampTz mq_add_interval(TimestampTz t, Interval *iv);
 extern void mq_check_interval(const char *queue, const char *what, Interval *iv);
 

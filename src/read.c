@@ -72,31 +72,6 @@ PG_FUNCTION_INFO_V1(mq_peek);
 
 static int	qty_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
-/*
- * mq_add_interval
- *		t + iv, as timestamptz arithmetic does it.
- */
-TimestampTz
-mq_add_interval(TimestampTz t, Interval *iv)
-{
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												   TimestampTzGetDatum(t),
-												   IntervalPGetDatum(iv)));
-}
-
-/*
- * mq_check_interval
- *		Refuse a negative interval argument (22023).
- */
-void
-mq_check_interval(const char *queue, const char *what, Interval *iv)
-{
-	if (iv->month < 0 || iv->day < 0 || iv->time < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s for queue \"%s\" must not be negative", what, queue)));
-}
-
 /* One claimed row, for sorting by id. */
 typedef struct ClaimedRow
 {
