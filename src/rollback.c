@@ -816,7 +816,19 @@ mq_rollback_apply(const char *name)
 			values[2] = PointerGetDatum(construct_array(deliveries, ntaken, INT4OID, sizeof(int32),
 														true, TYPALIGN_INT));
 			values[3] = TimestampTzGetDatum(now);
-			if (queue->has_retry_delay)
+
+			/*
+			 * Without a backoff the message keeps its vt: one moved to our
+			 * "now" would be later than the "now" of a read already under
+			 * way, whose SKIP LOCKED claim, rechecking the row we changed,
+			 * would leave it locked but unclaimed, and a full read passing
+			 * it meanwhile would move the cursor past a visible message.
+			 * (A backoff puts it in the future: the cursor's future mark
+			 * brings reads back to it when it is due.)
+			 */
+			if (queue->has_retry_delay &&
+				(queue->retry_delay.time != 0 || queue->retry_delay.day != 0 ||
+				 queue->retry_delay.month != 0))
 				values[4] = IntervalPGetDatum(&queue->retry_delay);
 			else
 				nulls[4] = 'n';
