@@ -945,6 +945,16 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 							" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(h OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
 							" ELSE h END,"
 							" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue' FROM n ORDER BY id", q, q);
+		case MQ_PLAN_BELOW_CURSOR:
+			/*
+			 * The worker's check of the read cursor: the lowest message
+			 * below $1 (where reads start) that is visible at $2.
+			 */
+			*nargs = 2;
+			types[0] = INT8OID;
+			types[1] = TIMESTAMPTZOID;
+			return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.<) $1"
+							" AND vt OPERATOR(pg_catalog.<=) $2 ORDER BY id LIMIT 1", q);
 		case MQ_PLAN_EXPIRE_MARK:
 			/*
 			 * The worker's sweep: record the expired lease of up to 100

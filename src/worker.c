@@ -1164,13 +1164,15 @@ sweep_queue(const char *name)
 	if (queue != NULL)
 	{
 		TimestampTz now = GetCurrentTimestamp();
+		int64		from;
 
 		/*
 		 * Only leases that ended a naptime ago: one a consumer reads soon
 		 * after is recorded by that read, in the same row version.
 		 */
 		values[0] = TimestampTzGetDatum(now - (int64) mq_worker_naptime * USECS_PER_SEC);
-		values[1] = Int64GetDatum(mq_cursor_scan_from(queue, now));
+		from = mq_cursor_scan_from(queue, now);
+		values[1] = Int64GetDatum(from);
 		/* The rows we lock may lie below the read cursor. */
 		mq_cursor_touch(queue, 0);
 		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_EXPIRE_MARK), values, NULL, false, 0);
@@ -1203,6 +1205,37 @@ sweep_queue(const char *name)
 		if (n > 0)
 			elog(DEBUG1, "mq worker recorded " UINT64_FORMAT " expired leases of queue \"%s\" and dead-lettered %d",
 				 n, name, ndead);
+
+		/*
+		 * The read cursor is a hint that must never hide a message: check
+		 * it once per sweep (the last batch).  A visible message below
+		 * where reads start is one a read passed while someone held it
+		 * locked without claiming it (see docs/architecture.md, Known
+		 * limits), or one another reader's open claim holds (harmless to
+		 * walk again): at commit, reads go back to it.  This walks the
+		 * dead head of the queue once per naptime, not per read.
+		 */
+		if (n < 100 && from > 0)
+		{
+			Datum		below[2];
+
+			below[0] = values[1];
+			below[1] = TimestampTzGetDatum(now);
+			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_BELOW_CURSOR), below, NULL, true, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+			if (SPI_processed == 1)
+			{
+				bool		isnull;
+				int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+				elog(DEBUG1, "mq worker found message %lld of queue \"%s\" visible below where reads start",
+					 (long long) id, name);
+				mq_cursor_vt_changed(queue, id, now);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
 		served(name);
 	}
 	PopActiveSnapshot();
