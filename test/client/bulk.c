@@ -84,10 +84,16 @@ test_timeout(PGconn *admin)
 	PQfinish(c);
 }
 
-static void
-test_cancel(PGconn *admin)
+/*
+ * interrupt_big
+ *		Start the big call on a connection of its own, then run fn (a
+ *		pg_*_backend function) on its backend from admin: the call's end
+ *		state (SQLSTATE, or "conn" for a closed connection), and how long
+ *		after fn returned it ended.
+ */
+static const char *
+interrupt_big(PGconn *admin, PGconn *c, const char *fn, double *after)
 {
-	PGconn	   *c = connect_or_die();
 	double		t0,
 				t1;
 	const char *state;
@@ -95,9 +101,20 @@ test_cancel(PGconn *admin)
 	start_big(c);
 	sleep_s(0.3);
 	t0 = now_s();
-	run(admin, "SELECT pg_cancel_backend(%d)", PQbackendPID(c));
+	run(admin, "SELECT %s(%d)", fn, PQbackendPID(c));
 	state = finish_big(c, &t1);
-	printf("cancel: the call returned %.3f s after pg_cancel_backend\n", t1 - t0);
+	*after = t1 - t0;
+	return state;
+}
+
+static void
+test_cancel(PGconn *admin)
+{
+	PGconn	   *c = connect_or_die();
+	double		after;
+	const char *state = interrupt_big(admin, c, "pg_cancel_backend", &after);
+
+	printf("cancel: the call returned %.3f s after pg_cancel_backend\n", after);
 	check(strcmp(state, "57014") == 0, "cancel: pg_cancel_backend gives 57014 (got %s)", state);
 	check(scalar(admin, "SELECT count(*) FROM mq.q_bulk") == 0, "cancel: nothing was sent");
 	PQfinish(c);
@@ -107,16 +124,10 @@ static void
 test_terminate(PGconn *admin)
 {
 	PGconn	   *c = connect_or_die();
-	double		t0,
-				t1;
-	const char *state;
+	double		after;
+	const char *state = interrupt_big(admin, c, "pg_terminate_backend", &after);
 
-	start_big(c);
-	sleep_s(0.3);
-	t0 = now_s();
-	run(admin, "SELECT pg_terminate_backend(%d)", PQbackendPID(c));
-	state = finish_big(c, &t1);
-	printf("terminate: the connection ended %.3f s after pg_terminate_backend\n", t1 - t0);
+	printf("terminate: the connection ended %.3f s after pg_terminate_backend\n", after);
 	check(strcmp(state, "57P01") == 0 || strcmp(state, "conn") == 0,
 		  "terminate: the session ends (57P01 or a closed connection; got %s)", state);
 	check(scalar(admin, "SELECT count(*) FROM mq.q_bulk") == 0, "terminate: nothing was sent");
