@@ -21,9 +21,11 @@ OBJS = \
 	src/read.o \
 	src/ack.o \
 	src/cursor.o \
+	src/events.o \
 	src/rollback.o \
 	src/wait.o \
 	src/deadletter.o \
+	src/reclaim.o \
 	src/worker.o \
 	src/stats.o \
 	src/acl.o \

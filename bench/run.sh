@@ -532,7 +532,7 @@ if want 6; then
         else
             TPS[$sys]=ERR
         fi
-        log "   pausing ${CHURN_PAUSE}s (autovacuum may run; no manual VACUUM)"
+        log "   pausing ${CHURN_PAUSE}s (no manual VACUUM)"
         sleep "$CHURN_PAUSE"
         b=$(backlog "$sys")
         isnum "$b" && topup "$sys" $((CHURN_DEPTH - b))
@@ -556,7 +556,7 @@ if want 6; then
     archive_note=""
     isnum "${AR[mq]:-}" && archive_note="mq archive table $(fmt_bytes "${AR[mq]}") (not included)"
     row "$W" "table size after" "$(fmt_bytes "${S1[mq]:-}")" "$(fmt_bytes "${S1[bq]:-}")" "$(ratio "${S1[mq]:-}" "${S1[bq]:-}")" \
-        "$(join_notes "after a ${CHURN_PAUSE}s pause, autovacuum only" "n_dead_tup mq $(fmt_rate "${D1[mq]:-}") / baseline $(fmt_rate "${D1[bq]:-}")" "$archive_note")"
+        "$(join_notes "after a ${CHURN_PAUSE}s pause, no manual VACUUM (mq: its worker vacuums, mq.vacuum_naptime; baseline: autovacuum)" "n_dead_tup mq $(fmt_rate "${D1[mq]:-}") / baseline $(fmt_rate "${D1[bq]:-}")" "$archive_note")"
     row "$W" "size after/before" "$(ratio "${S1[mq]:-}" "${S0[mq]:-}")" "$(ratio "${S1[bq]:-}" "${S0[bq]:-}")" "" "growth factor"
     row "$W" "read+ack latency before (ms)" "$(fmt3 "${L0[mq]:-}")" "$(fmt3 "${L0[bq]:-}")" "$(ratio "${L0[mq]:-}" "${L0[bq]:-}")" \
         "1 client, $(fmt_rate "$LAT_TXNS") txns, pgbench latency average"

@@ -39,8 +39,9 @@
  *    wrapped since, does not advance at all).
  *
  * 4. Events that make a message below pos visible or due later are applied
- *    when the transaction that caused them ends (xact callbacks, which must
- *    not throw).  A full read moves past rows other transactions hold
+ *    when the transaction that caused them ends (events.c's callbacks call
+ *    mq_cursor_xact_end and mq_cursor_subxact_abort, which must not
+ *    throw).  A full read moves past rows other transactions hold
  *    locked, so every call that locks rows (read, ack, nack, archive,
  *    set_vt, purge) first notes the lowest id it may lock, and a rollback
  *    (whole transaction or savepoint) lowers pos to it: the locked rows are
@@ -84,6 +85,11 @@
  * would track.  Other queues (dropped and created again, new ones) get
  * the states given back.  The first denial is logged once.
  *
+ * Wake-ups: nothing here wakes a waiter or the worker.  What a change
+ * calls for (a commit made messages visible, a due time moved earlier, a
+ * notification is pending) is noted in the caller's MqEffects (effects.h),
+ * and the caller applies it through events.c once the state is consistent.
+ *
  * Locking protocol: the hash table of queue states, the free list, the
  * denied bitmap and each state's in_use flag are protected by the "mq"
  * LWLock (shared to look up, exclusive to add or remove an entry).  Every
@@ -115,9 +121,8 @@
 #include "utils/timestamp.h"
 
 #include "cursor.h"
+#include "effects.h"
 #include "mq.h"
-#include "wait.h"
-#include "worker.h"
 
 #define MQ_SLOTS 64				/* concurrent sending transactions tracked */
 #define MQ_RING 128				/* committed sends remembered */
@@ -325,9 +330,6 @@ cursor_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-static void cursor_xact_callback(XactEvent event, void *arg);
-static void cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-									SubTransactionId parentSubid, void *arg);
 
 /*
  * mq_cursor_init
@@ -342,8 +344,6 @@ mq_cursor_init(void)
 	shmem_request_hook = cursor_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = cursor_shmem_startup;
-	RegisterXactCallback(cursor_xact_callback, NULL);
-	RegisterSubXactCallback(cursor_subxact_callback, NULL);
 }
 
 /*
@@ -663,7 +663,7 @@ push_commit(MqCursorState *state, int64 min_id)
  *		that could predate the shared state.  Looks at most once a second.
  *		Caller is connected to SPI.
  */
-static void mq_cursor_request_notify(MqCursorState *state, const MqCursorKey *key);
+static void request_notify(MqCursorState *state, const MqCursorKey *key, MqEffects *fx);
 
 static bool
 check_prepared_clean(void)
@@ -712,7 +712,7 @@ check_prepared_clean(void)
  *		Apply the outcome of prepared transactions that have finished.
  */
 static void
-settle_prepared(MqCursorState *state, const MqCursorKey *key)
+settle_prepared(MqCursorState *state, const MqCursorKey *key, MqEffects *fx)
 {
 	TransactionId xids[MQ_SLOTS];
 	int			idx[MQ_SLOTS];
@@ -756,7 +756,7 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key)
 
 		/* Only a commit delivers; a rollback leaves nothing to announce. */
 		if (notify && TransactionIdDidCommit(xids[i]))
-			mq_cursor_request_notify(state, key);
+			request_notify(state, key, fx);
 	}
 
 	/*
@@ -764,21 +764,21 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key)
 	 * times): let every waiter look.  Prepared transactions are rare.
 	 */
 	if (settled > 0)
-		mq_wait_wake(key->dbid, key->relid, MQ_WAKE_ALL);
+		mq_effects_wake(fx, key->relid, MQ_WAKE_ALL);
 }
 
 /*
- * mq_cursor_request_notify
+ * request_notify
  *		Ask the worker to NOTIFY for this queue.
  */
 static void
-mq_cursor_request_notify(MqCursorState *state, const MqCursorKey *key)
+request_notify(MqCursorState *state, const MqCursorKey *key, MqEffects *fx)
 {
 	SpinLockAcquire(&state->mutex);
 	if (same_queue(state, key))
 		state->notify_pending = true;
 	SpinLockRelease(&state->mutex);
-	mq_worker_signal(key->dbid);
+	mq_effects_signal_worker(fx);
 }
 
 /*
@@ -788,7 +788,7 @@ mq_cursor_request_notify(MqCursorState *state, const MqCursorKey *key)
  *		waiting for the next read.  Not connected to SPI; no catalog access.
  */
 void
-mq_cursor_settle_database(void)
+mq_cursor_settle_database(MqEffects *fx)
 {
 	MqCursorState *state;
 	MqCursorState **found = NULL;
@@ -804,7 +804,7 @@ mq_cursor_settle_database(void)
 	 * whatever it did, wake every waiter of the database to look.
 	 */
 	if (!cursor_shared->prepared_clean)
-		mq_wait_wake_database(MyDatabaseId);
+		mq_effects_wake_database(fx);
 
 	LWLockAcquire(cursor_shared->lock, LW_SHARED);
 	for (i = 0; i < mq_max_queues; i++)
@@ -827,7 +827,7 @@ mq_cursor_settle_database(void)
 	{
 		MqCursorKey key = found[i]->key;
 
-		settle_prepared(found[i], &key);
+		settle_prepared(found[i], &key, fx);
 	}
 	if (found != NULL)
 		pfree(found);
@@ -848,12 +848,13 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	scan->gen = 0;
 	scan->seq = 0;
 	scan->track = false;
+	mq_effects_init(&scan->fx);
 	if (state == NULL || !check_prepared_clean())
 		return;
 
 	key.dbid = MyDatabaseId;
 	key.relid = queue->relid;
-	settle_prepared(state, &key);
+	settle_prepared(state, &key, &scan->fx);
 
 	SpinLockAcquire(&state->mutex);
 	if (!same_queue(state, &key) || state->disabled)
@@ -930,7 +931,7 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 
 	/* Someone waits, and the due time the worker sleeps until moved up. */
 	if (signal)
-		mq_worker_signal(key.dbid);
+		mq_effects_signal_worker(&scan->fx);
 }
 
 /*
@@ -1117,7 +1118,7 @@ touched_min(MqXactNote *note, int64 *min_id)
  *		Apply one note at the end of its transaction.  Must not throw.
  */
 static void
-at_commit(MqXactNote *note)
+at_commit(MqXactNote *note, MqEffects *fx)
 {
 	MqCursorState *state = note->state;
 	bool		earlier = false;
@@ -1161,13 +1162,13 @@ at_commit(MqXactNote *note)
 
 	/* Our commit is visible now: wake one waiter per visible message. */
 	if (wake > 0)
-		mq_wait_wake(note->key.dbid, note->key.relid, wake);
+		mq_effects_wake(fx, note->key.relid, wake);
 	if (signal)
-		mq_worker_signal(note->key.dbid);
+		mq_effects_signal_worker(fx);
 }
 
 static void
-at_abort(MqXactNote *note)
+at_abort(MqXactNote *note, MqEffects *fx)
 {
 	MqCursorState *state = note->state;
 	int			wake = 0;
@@ -1199,7 +1200,7 @@ at_abort(MqXactNote *note)
 
 	/* A rolled-back send made nothing visible: it wakes nobody. */
 	if (wake > 0)
-		mq_wait_wake(note->key.dbid, note->key.relid, wake);
+		mq_effects_wake(fx, note->key.relid, wake);
 }
 
 static void
@@ -1381,14 +1382,17 @@ mq_cursor_counters(Oid relid, uint64 *out)
 }
 
 /*
- * cursor_xact_callback
- *		Apply this transaction's notes at commit, abort or prepare.
+ * mq_cursor_xact_end
+ *		Apply this transaction's notes at commit, abort or prepare (called
+ *		by events.c's transaction callback).  Must not throw.
  */
-static void
-cursor_xact_callback(XactEvent event, void *arg)
+void
+mq_cursor_xact_end(XactEvent event, MqEffects *fx)
 {
 	int			i;
 
+	if (cursor_shared == NULL)
+		return;
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
@@ -1397,14 +1401,14 @@ cursor_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			for (i = 0; i < nnotes; i++)
-				at_commit(&notes[i]);
+				at_commit(&notes[i], fx);
 			apply_counts();
 			apply_forgets();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			for (i = 0; i < nnotes; i++)
-				at_abort(&notes[i]);
+				at_abort(&notes[i], fx);
 			break;
 		case XACT_EVENT_PREPARE:
 			for (i = 0; i < nnotes; i++)
@@ -1422,18 +1426,18 @@ cursor_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * cursor_subxact_callback
+ * mq_cursor_subxact_abort
  *		A rolled-back savepoint undoes claims and releases row locks at
  *		once: let readers see those messages again (conservatively, for
- *		everything the whole transaction touched so far).
+ *		everything the whole transaction touched so far).  Called by
+ *		events.c.  Must not throw.
  */
-static void
-cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						SubTransactionId parentSubid, void *arg)
+void
+mq_cursor_subxact_abort(SubTransactionId mySubid, MqEffects *fx)
 {
 	int			i;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB)
+	if (cursor_shared == NULL)
 		return;
 
 	/*
@@ -1462,7 +1466,7 @@ cursor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 		SpinLockRelease(&note->state->mutex);
 		if (wake > 0)
-			mq_wait_wake(note->key.dbid, note->key.relid, wake);
+			mq_effects_wake(fx, note->key.relid, wake);
 	}
 }
 
@@ -1515,7 +1519,7 @@ mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due)
  *		some waiter depends on.
  */
 List *
-mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due)
+mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due, MqEffects *fx)
 {
 	MqCursorState *state;
 	List	   *notify = NIL;
@@ -1571,7 +1575,7 @@ mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due)
 	LWLockRelease(cursor_shared->lock);
 
 	for (i = 0; i < ndue; i++)
-		mq_wait_wake(MyDatabaseId, due[i], 1);
+		mq_effects_wake(fx, due[i], 1);
 	if (due != NULL)
 		pfree(due);
 	return notify;

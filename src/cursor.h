@@ -14,6 +14,9 @@
 #ifndef MQ_CURSOR_H
 #define MQ_CURSOR_H
 
+#include "access/xact.h"
+
+#include "effects.h"
 #include "mq.h"
 #include "nodes/pg_list.h"
 
@@ -25,6 +28,7 @@ typedef struct MqReadScan
 	uint64		gen;			/* state->gen when the scan started */
 	uint64		seq;			/* state->commit_seq when the scan started */
 	bool		track;			/* report the scanned range at the end */
+	MqEffects	fx;				/* wake-ups for the caller to apply */
 } MqReadScan;
 
 /* Failure counters of a queue, in shared memory since the server started. */
@@ -50,10 +54,12 @@ extern void mq_cursor_send_done(MqQueue *queue, int64 min_id, int n,
 extern void mq_cursor_claimed(MqQueue *queue, int64 min_id, int n, TimestampTz lease_end);
 extern void mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt);
 extern void mq_cursor_touch(MqQueue *queue, int64 min_id);
-extern void mq_cursor_settle_database(void);
+extern void mq_cursor_settle_database(MqEffects *fx);
 extern bool mq_cursor_waiters_add(struct MqCursorState *state, Oid relid, int delta);
 extern bool mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due);
-extern List *mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due);
+extern List *mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due, MqEffects *fx);
+extern void mq_cursor_xact_end(XactEvent event, MqEffects *fx);
+extern void mq_cursor_subxact_abort(SubTransactionId mySubid, MqEffects *fx);
 extern void mq_cursor_forget_database(Oid dbid);
 extern void mq_cursor_pending_add(struct MqCursorState *state, Oid dbid, Oid relid,
 								  int pending, int prepared);
@@ -70,6 +76,7 @@ extern bool mq_rollback_settle(const char *unused);
 extern bool mq_rollback_apply(const char *name);
 extern void mq_rollback_forget(Oid dbid, Oid relid);
 extern bool mq_cursor_state_named(struct MqCursorState *state, Oid dbid, Oid relid, const char *name);
-extern void mq_rollback_prepared_done(void);
+extern void mq_rollback_xact_end(XactEvent event, MqEffects *fx);
+extern void mq_rollback_subxact_abort(SubTransactionId mySubid, MqEffects *fx);
 
 #endif							/* MQ_CURSOR_H */

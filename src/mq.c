@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "cursor.h"
+#include "events.h"
 #include "mq.h"
 #include "wait.h"
 #include "worker.h"
@@ -80,6 +81,7 @@ _PG_init(void)
 
 	mq_catalog_init();
 	mq_cursor_init();
+	mq_events_init();
 	mq_rollback_init();
 	mq_wait_init();
 }

@@ -46,6 +46,7 @@
 #include "utils/wait_event.h"
 
 #include "cursor.h"
+#include "events.h"
 #include "mq.h"
 #include "wait.h"
 #include "worker.h"
@@ -191,6 +192,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 
 	*ndead = 0;
 	mq_cursor_read_start(queue, now, &scan);
+	mq_events_apply(&scan.fx);	/* prepared transactions it settled */
 	mq_cursor_touch(queue, scan.from);
 
 	values[0] = Int64GetDatum(scan.from);
@@ -259,7 +261,10 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		mq_cursor_claimed(queue, rows[0].id, (int) n, lease_end);
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 	if (scan.track)
+	{
 		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0, skip_min);
+		mq_events_apply(&scan.fx);	/* an earlier due time for the worker */
+	}
 	SPI_freetuptable(tt);
 
 	/* In our transaction: a rollback puts them back as they were. */

@@ -22,7 +22,9 @@
  *    table and message id, counting the deliveries rolled back.  At
  *    PREPARE TRANSACTION they go in tagged with the transaction's xid, and
  *    count only if it is rolled back (COMMIT/ROLLBACK PREPARED wakes the
- *    worker to find out).  The database's worker is woken.
+ *    worker to find out).  The database's worker is woken (events.c calls
+ *    mq_rollback_xact_end and mq_rollback_subxact_abort, and wakes it
+ *    once every module has seen the transaction's end).
  *
  * 3. The worker records them, in a transaction of its own that commits
  *    whatever the consumers do: deliveries and failures grow by the
@@ -148,7 +150,6 @@ typedef struct MqDelivered
 static MqDelivered *delivered = NULL;
 static int	ndelivered = 0;
 static int	maxdelivered = 0;
-static bool callbacks_registered = false;
 static TransactionId prepare_xid = InvalidTransactionId;
 
 /* What the worker's batch took, to take off once it has committed. */
@@ -161,9 +162,6 @@ typedef struct MqTaken
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-static void rollback_xact_callback(XactEvent event, void *arg);
-static void rollback_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-									  SubTransactionId parentSubid, void *arg);
 
 static void
 rollback_shmem_request(void)
@@ -227,12 +225,6 @@ mq_rollback_delivered(MqQueue *queue, int64 id, int delivery)
 
 	if (rb_hash == NULL || queue->cursor == NULL || !queue->failure_cols)
 		return;
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(rollback_xact_callback, NULL);
-		RegisterSubXactCallback(rollback_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
 	if (ndelivered == maxdelivered)
 	{
 		int			newmax = maxdelivered == 0 ? 64 : maxdelivered * 2;
@@ -300,10 +292,10 @@ evict_unserved(TimestampTz now)
  * push
  *		Put the firm notes among delivered[0..n) into the shared table, as
  *		rolled back (xid invalid) or held by prepared transaction xid, and
- *		wake the worker.  Must not throw.
+ *		ask for the worker to be woken.  Must not throw.
  */
 static void
-push(MqDelivered *notes, int n, TransactionId xid)
+push(MqDelivered *notes, int n, TransactionId xid, MqEffects *fx)
 {
 	bool		any = false;
 	bool		full = false;
@@ -362,11 +354,17 @@ push(MqDelivered *notes, int n, TransactionId xid)
 	LWLockRelease(rb_shared->lock);
 
 	if (any && !TransactionIdIsValid(xid))
-		mq_worker_signal(MyDatabaseId);
+		mq_effects_signal_worker(fx);
 }
 
-static void
-rollback_xact_callback(XactEvent event, void *arg)
+/*
+ * mq_rollback_xact_end
+ *		At abort, what this transaction delivered was rolled back: into the
+ *		shared table.  At prepare, held there until the outcome is known.
+ *		Called by events.c.  Must not throw.
+ */
+void
+mq_rollback_xact_end(XactEvent event, MqEffects *fx)
 {
 	switch (event)
 	{
@@ -375,12 +373,12 @@ rollback_xact_callback(XactEvent event, void *arg)
 			return;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			push(delivered, ndelivered, InvalidTransactionId);
+			push(delivered, ndelivered, InvalidTransactionId, fx);
 			break;
 		case XACT_EVENT_PREPARE:
 			/* A read that delivered wrote: the transaction has an xid. */
 			if (TransactionIdIsValid(prepare_xid))
-				push(delivered, ndelivered, prepare_xid);
+				push(delivered, ndelivered, prepare_xid, fx);
 			prepare_xid = InvalidTransactionId;
 			break;
 		case XACT_EVENT_COMMIT:
@@ -393,20 +391,19 @@ rollback_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * rollback_subxact_callback
+ * mq_rollback_subxact_abort
  *		A savepoint rolled back: what was delivered inside it (in it or in a
  *		subtransaction begun after it, which can only be inside it) was
- *		rolled back.
+ *		rolled back.  Called by events.c.  Must not throw.
  */
-static void
-rollback_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						  SubTransactionId parentSubid, void *arg)
+void
+mq_rollback_subxact_abort(SubTransactionId mySubid, MqEffects *fx)
 {
 	int			i;
 	int			kept = 0;
 	int			first = -1;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB || ndelivered == 0)
+	if (ndelivered == 0)
 		return;
 	for (i = 0; i < ndelivered; i++)
 		if (delivered[i].subid >= mySubid)
@@ -432,7 +429,7 @@ rollback_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			kept++;
 		}
 	}
-	push(delivered + kept, ndelivered - kept, InvalidTransactionId);
+	push(delivered + kept, ndelivered - kept, InvalidTransactionId, fx);
 	ndelivered = kept;
 }
 
@@ -504,17 +501,6 @@ mq_rollback_prepared_waiting(void)
 	any = rb_shared->nprepared > 0;
 	LWLockRelease(rb_shared->lock);
 	return any;
-}
-
-/*
- * mq_rollback_prepared_done
- *		COMMIT/ROLLBACK PREPARED ran: let the worker look at the outcome.
- */
-void
-mq_rollback_prepared_done(void)
-{
-	if (mq_rollback_prepared_waiting())
-		mq_worker_signal(MyDatabaseId);
 }
 
 /*

@@ -385,15 +385,15 @@ mq_wait_count(Oid dbid, Oid relid)
 	return n;
 }
 
-/*
- * drops_end
- *		Our transaction ended: the drops it began are over.  Must not throw.
- */
-static bool drop_callback_set = false;
 static bool dropping = false;
 
-static void
-drops_end(XactEvent event, void *arg)
+/*
+ * mq_wait_xact_end
+ *		Our transaction ended: the drops it began are over.  Called by
+ *		events.c.  Must not throw.
+ */
+void
+mq_wait_xact_end(XactEvent event)
 {
 	int			i;
 
@@ -428,11 +428,6 @@ mq_wait_drop_begin(Oid relid)
 
 	if (wait_shared == NULL)
 		return;
-	if (!drop_callback_set)
-	{
-		RegisterXactCallback(drops_end, NULL);
-		drop_callback_set = true;
-	}
 	LWLockAcquire(wait_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < MQ_MAX_DROPS; i++)
 		if (OidIsValid(wait_shared->drops[i].dbid) && wait_shared->drops[i].pid == MyProcPid &&

@@ -14,10 +14,12 @@
 #ifndef MQ_WAIT_H
 #define MQ_WAIT_H
 
+#include "access/xact.h"
+
+#include "effects.h"
 #include "mq.h"
 
 /* Wake every waiter of a queue, not a counted number. */
-#define MQ_WAKE_ALL (-1)
 
 extern void mq_wait_init(void);
 extern bool mq_wait_available(void);
@@ -29,5 +31,6 @@ extern void mq_wait_wake_database(Oid dbid);
 extern int	mq_wait_count(Oid dbid, Oid relid);
 extern void mq_wait_drop_begin(Oid relid);
 extern bool mq_wait_drop_pending(Oid relid);
+extern void mq_wait_xact_end(XactEvent event);
 
 #endif							/* MQ_WAIT_H */

@@ -26,7 +26,9 @@
  *	  delete dedup keys and processed-keys whose time has passed, forget
  *	  privileges of dropped roles, and record expired leases as failed
  *	  deliveries, dead-lettering messages that have no delivery left (a
- *	  read does that too, but a queue nobody reads would keep them).
+ *	  read does that too, but a queue nobody reads would keep them);
+ *	- every mq.vacuum_naptime, vacuum the message tables that churn left
+ *	  full of dead rows, when vacuum can remove them (reclaim.c).
  *
  * Its SQL runs as the owner of mq's objects in a security-restricted
  * operation (acl.c), only on queue tables in the shape mq made them
@@ -89,7 +91,9 @@
 #include "utils/wait_event.h"
 
 #include "cursor.h"
+#include "events.h"
 #include "mq.h"
+#include "reclaim.h"
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(mq_start_worker);
@@ -277,11 +281,12 @@ wake_launcher(void)
 }
 
 /*
- * worker_xact_callback
- *		Act on what this transaction asked for once it ends.  Must not throw.
+ * mq_worker_xact_end
+ *		Act on what this transaction asked for once it ends.  Called by
+ *		events.c.  Must not throw.
  */
-static void
-worker_xact_callback(XactEvent event, void *arg)
+void
+mq_worker_xact_end(XactEvent event)
 {
 	int			i;
 
@@ -467,10 +472,7 @@ mq_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 								queryEnv, dest, qc);
 
 	if (settle)
-	{
-		mq_cursor_settle_database();
-		mq_rollback_prepared_done();
-	}
+		mq_events_prepared_ended();
 }
 
 /*
@@ -490,6 +492,7 @@ mq_worker_init(void)
 							10, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	mq_reclaim_init();
 	DefineCustomIntVariable("mq.worker_naptime",
 							"Sets how often an idle mq worker checks that the extension is still installed.",
 							NULL,
@@ -515,7 +518,6 @@ mq_worker_init(void)
 	shmem_startup_hook = worker_shmem_startup;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = mq_ProcessUtility;
-	RegisterXactCallback(worker_xact_callback, NULL);
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -1316,6 +1318,25 @@ sweep_expired_leases(void)
 }
 
 /*
+ * vacuum_queues
+ *		mq_reclaim_queue for every queue of the last list (made every
+ *		mq.worker_naptime, or now if there is none yet).
+ */
+static void
+vacuum_queues(void)
+{
+	ListCell   *lc;
+
+	if (queue_names == NIL && !run_step(list_queues, NULL))
+		return;
+	foreach(lc, queue_names)
+	{
+		(void) run_step(mq_reclaim_queue, (const char *) lfirst(lc));
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * send_notifications
  *		NOTIFY mq_<name> (payload: the name) for each queue, in one
  *		transaction of our own.
@@ -1387,6 +1408,7 @@ mq_worker_main(Datum main_arg)
 	Oid			dbid;
 	MemoryContext loopcxt;
 	TimestampTz next_check;
+	TimestampTz next_vacuum;
 
 	my_slot = DatumGetInt32(main_arg);
 	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -1417,6 +1439,7 @@ mq_worker_main(Datum main_arg)
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "mq worker loop",
 									ALLOCSET_DEFAULT_SIZES);
 	next_check = GetCurrentTimestamp() + (int64) mq_worker_naptime * USECS_PER_SEC;
+	next_vacuum = GetCurrentTimestamp();
 	for (;;)
 	{
 		TimestampTz now;
@@ -1452,10 +1475,21 @@ mq_worker_main(Datum main_arg)
 			sweep_expired_leases();
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}
+		if (mq_vacuum_naptime > 0 && now >= next_vacuum)
+		{
+			vacuum_queues();
+			next_vacuum = now + (int64) mq_vacuum_naptime * USECS_PER_SEC;
+		}
 
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
-		notify = mq_cursor_worker_pass(now, &next_due);
+		{
+			MqEffects	fx;
+
+			mq_effects_init(&fx);
+			notify = mq_cursor_worker_pass(now, &next_due, &fx);
+			mq_events_apply(&fx);
+		}
 		if (notify != NIL)
 			send_notifications(notify);
 		if (record_rollbacks())
@@ -1478,6 +1512,8 @@ mq_worker_main(Datum main_arg)
 							 MQ_NOTIFY_GATHER_MS, PG_WAIT_EXTENSION);
 
 		wake_at = next_check;
+		if (mq_vacuum_naptime > 0 && next_vacuum < wake_at)
+			wake_at = next_vacuum;
 		if (next_due != 0 && next_due < wake_at)
 			wake_at = next_due;
 		now = GetCurrentTimestamp();
