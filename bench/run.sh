@@ -21,6 +21,7 @@
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
 #   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6"
 #   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
+#   BENCH_PG_CONF=LINES  developer aid: extra postgresql.conf lines (e.g. "mq.vacuum_naptime = 0")
 #   PG_CONFIG            pg_config to locate the server binaries (PostgreSQL 15)
 set -euo pipefail
 
@@ -170,6 +171,8 @@ autovacuum = on
 logging_collector = off
 log_min_messages = warning
 EOF
+# Developer aid: extra settings, e.g. BENCH_PG_CONF="mq.vacuum_naptime = 0".
+[[ -n ${BENCH_PG_CONF:-} ]] && printf '%s\n' "$BENCH_PG_CONF" >>"$DATA/postgresql.conf"
 
 PORT=
 for attempt in 1 2 3 4 5 6 7 8; do

@@ -128,6 +128,16 @@ close_for(MqContext *cx)
 	mq_leave(cx);
 }
 
+static char *
+ack_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 1;
+	types[0] = INT8OID;
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1", q);
+}
+
+static const MqPlanDef ack_plan = {MQ_PLAN_ACK, ack_sql};
+
 /*
  * mq.ack(queue_name text, id bigint) returns boolean
  */
@@ -142,10 +152,20 @@ mq_ack(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, DatumGetInt64(id));
-	n = mq_run_plan(queue, MQ_PLAN_ACK, &id, NULL, SPI_OK_DELETE);
+	n = mq_run_plan(queue, &ack_plan, &id, NULL, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
+
+static char *
+ack_many_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 1;
+	types[0] = INT8ARRAYOID;
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
+}
+
+static const MqPlanDef ack_many_plan = {MQ_PLAN_ACK_MANY, ack_many_sql};
 
 /*
  * mq.ack(queue_name text, ids bigint[]) returns bigint
@@ -161,10 +181,40 @@ mq_ack_many(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(ids));
-	n = mq_run_plan(queue, MQ_PLAN_ACK_MANY, &ids, NULL, SPI_OK_DELETE);
+	n = mq_run_plan(queue, &ack_many_plan, &ids, NULL, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
+
+static char *
+nack_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * $2: when the message is visible again, or with a backoff base
+	 * $4 (and cap $5), when the backoff starts: base x 2^(deliveries
+	 * - 1) (exponent capped at 20), at most the cap, times a random
+	 * factor in [0.5, 1) so that failures do not retry in lockstep.
+	 */
+	*nargs = 6;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	types[2] = TEXTOID;
+	types[3] = INTERVALOID;
+	types[4] = INTERVALOID;
+	types[5] = TIMESTAMPTZOID;
+	/* $6: now, when the failure happened. */
+	return psprintf("UPDATE ONLY %s SET vt = CASE WHEN $4 IS NULL THEN $2 ELSE $2 OPERATOR(pg_catalog.+)"
+					" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($4,"
+					" pg_catalog.power(2, LEAST(GREATEST(deliveries OPERATOR(pg_catalog.-) 1, 0), 20))),"
+					" COALESCE($5, pg_catalog.interval_mul($4, 1048576))),"
+					" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END,"
+					" leased = false, last_error = COALESCE($3, last_error)%s "
+					"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q,
+					fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
+					" first_error = COALESCE(first_error, $3), failed_at = $6" : "");
+}
+
+static const MqPlanDef nack_plan = {MQ_PLAN_NACK, nack_sql};
 
 /*
  * nack_one
@@ -206,7 +256,7 @@ nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
 		return true;
 	}
 
-	if (mq_run_plan(queue, MQ_PLAN_NACK, values, nulls, SPI_OK_UPDATE_RETURNING) == 0)
+	if (mq_run_plan(queue, &nack_plan, values, nulls, SPI_OK_UPDATE_RETURNING) == 0)
 		return false;
 	mq_cursor_count(queue, MQ_COUNT_NACK, 1);
 	vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -327,6 +377,22 @@ mq_nack_many(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(found);
 }
 
+static char *
+archive_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 2;
+	types[0] = (kind == MQ_PLAN_ARCHIVE) ? INT8OID : INT8ARRAYOID;
+	types[1] = TIMESTAMPTZOID;
+	return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) %s"
+					" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
+					"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
+					"SELECT id, payload, headers, enqueued_at, $2, deliveries, last_error FROM d",
+					q, (kind == MQ_PLAN_ARCHIVE) ? "$1" : "ANY ($1)", a);
+}
+
+static const MqPlanDef archive_plan = {MQ_PLAN_ARCHIVE, archive_sql};
+static const MqPlanDef archive_many_plan = {MQ_PLAN_ARCHIVE_MANY, archive_sql};
+
 /*
  * mq.archive(queue_name text, id bigint) returns boolean
  */
@@ -343,7 +409,7 @@ mq_archive(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, DatumGetInt64(values[0]));
-	n = mq_run_plan(queue, MQ_PLAN_ARCHIVE, values, NULL, SPI_OK_INSERT);
+	n = mq_run_plan(queue, &archive_plan, values, NULL, SPI_OK_INSERT);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -364,10 +430,21 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(values[0]));
-	n = mq_run_plan(queue, MQ_PLAN_ARCHIVE_MANY, values, NULL, SPI_OK_INSERT);
+	n = mq_run_plan(queue, &archive_many_plan, values, NULL, SPI_OK_INSERT);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
+
+static char *
+set_vt_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 2;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1 RETURNING vt", q);
+}
+
+static const MqPlanDef set_vt_plan = {MQ_PLAN_SET_VT, set_vt_sql};
 
 /*
  * mq.set_vt(queue_name text, id bigint, vt interval) returns timestamptz
@@ -397,7 +474,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(vt);
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, id);
-	n = mq_run_plan(queue, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE_RETURNING);
+	n = mq_run_plan(queue, &set_vt_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
 	close_for(&cx);
@@ -405,6 +482,17 @@ mq_set_vt(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);
 }
+
+static char *
+set_vt_many_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 2;
+	types[0] = INT8ARRAYOID;
+	types[1] = TIMESTAMPTZOID;
+	return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) ANY ($1) RETURNING id", q);
+}
+
+static const MqPlanDef set_vt_many_plan = {MQ_PLAN_SET_VT_MANY, set_vt_many_sql};
 
 /*
  * mq.set_vt(queue_name text, ids bigint[], vt interval) returns bigint
@@ -434,7 +522,7 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	mq_cursor_touch(queue, ids_min(values[0]));
-	n = mq_run_plan(queue, MQ_PLAN_SET_VT_MANY, values, NULL, SPI_OK_UPDATE_RETURNING);
+	n = mq_run_plan(queue, &set_vt_many_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -548,6 +636,15 @@ mq_set_vt_text(PG_FUNCTION_ARGS)
 	return call_typed(fcinfo, mq_set_vt, mq_set_vt_many, TIMESTAMPTZOID);
 }
 
+static char *
+purge_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 0;
+	return psprintf("DELETE FROM ONLY %s", q);
+}
+
+static const MqPlanDef purge_plan = {MQ_PLAN_PURGE, purge_sql};
+
 /*
  * mq.purge(queue_name text) returns bigint
  *		Delete every message (not the archive); MVCC-safe, unlike TRUNCATE.
@@ -562,10 +659,20 @@ mq_purge(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_MANAGE, RowExclusiveLock);
 	mq_cursor_touch(queue, 0);
-	n = mq_run_plan(queue, MQ_PLAN_PURGE, NULL, NULL, SPI_OK_DELETE);
+	n = mq_run_plan(queue, &purge_plan, NULL, NULL, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
+
+static char *
+archived_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 0;
+	return psprintf("SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error "
+					"FROM ONLY %s ORDER BY id", a);
+}
+
+static const MqPlanDef archived_plan = {MQ_PLAN_ARCHIVED, archived_sql};
 
 /*
  * mq.archived(queue_name text) returns setof record
@@ -585,7 +692,7 @@ mq_archived(PG_FUNCTION_ARGS)
 	natts = rsinfo->setDesc->natts;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, AccessShareLock);
-	mq_run_plan(queue, MQ_PLAN_ARCHIVED, NULL, NULL, SPI_OK_SELECT);
+	mq_run_plan(queue, &archived_plan, NULL, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		Datum		values[7];

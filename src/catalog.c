@@ -13,7 +13,9 @@
  * holding the OIDs of the queue's relations, its options, its owner and
  * the privileges granted on it, what shape.c found about its tables, and
  * the SPI plans prepared for it (SPI_prepare_cursor with a forced generic
- * plan, then SPI_keepplan): the hot paths never parse or plan.  Entries
+ * plan, then SPI_keepplan): the hot paths never parse or plan.  The plans'
+ * SQL is not here: each file defines the plans it runs (an MqPlanDef, in
+ * mq.h), and this file prepares and keeps them per queue.  Entries
  * are marked invalid by a relcache callback when one of the queue's
  * relations or the registry itself is invalidated (drop_queue, DROP
  * EXTENSION, a registry or privilege change, DDL on a queue table), and
@@ -698,389 +700,6 @@ mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why)
 	return queue;
 }
 
-/* A failed delivery that ended by lease expiry, as its error text. */
-#define MQ_EXPIRED_NOTE "('lease expired (delivery ' OPERATOR(pg_catalog.||) deliveries OPERATOR(pg_catalog.||) ')')"
-
-/*
- * Headers as an object: NULL as {}, and headers that are not an object
- * (0.4.0 and earlier accepted any JSON) under "mq_original_headers".
- */
-#define MQ_OBJECT_HEADERS(h) "(CASE WHEN " h " IS NULL THEN '{}'::pg_catalog.jsonb" \
-	" WHEN pg_catalog.jsonb_typeof(" h ") OPERATOR(pg_catalog.=) 'object' THEN " h \
-	" ELSE pg_catalog.jsonb_build_object('mq_original_headers', " h ") END)"
-
-/* A failed delivery that a rollback undid (r.delivery: its number). */
-#define MQ_ROLLED_BACK_NOTE "('rolled back (delivery ' OPERATOR(pg_catalog.||) r.delivery OPERATOR(pg_catalog.||) ')')"
-
-/*
- * plan_sql
- *		SQL text and parameter types of one plan kind for a queue.
- *
- * q and a are the quoted, schema-qualified message and archive relations.
- */
-static char *
-plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
-{
-	switch (kind)
-	{
-		case MQ_PLAN_READ:
-			*nargs = 5;
-			types[0] = INT8OID;
-			types[1] = TIMESTAMPTZOID;
-			types[2] = INT4OID;
-			types[3] = TIMESTAMPTZOID;
-			types[4] = INT8ARRAYOID;
-			/*
-			 * The claim is an InitPlan feeding "id = ANY(array)": an index
-			 * scan whatever the generic plan's row estimate for LIMIT $3 (a
-			 * join here became a hash join over the whole table).
-			 *
-			 * A message still marked leased was neither acked nor nacked: its
-			 * lease expired.  That is a failed delivery: note it as the last
-			 * error, count it, and date it at the lease's end (old values on
-			 * the right of SET).  The last column tells the caller which
-			 * claimed messages these were; the claim locked the rows, so the
-			 * "leased" it saw is the row the UPDATE changes.
-			 *
-			 * $5: ids to skip, messages whose rolled-back deliveries are not
-			 * recorded yet (rollback.c); usually null.
-			 */
-			if (!fc)
-				return psprintf("UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
-								" leased = true,"
-								" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END "
-								"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-								"SELECT id FROM ONLY %s"
-								" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-								" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
-								" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-								"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error, false",
-								q, q);
-			return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM ONLY %s"
-							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-							" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
-							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
-							"UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
-							" leased = true,"
-							" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END,"
-							" failures = CASE WHEN leased THEN failures OPERATOR(pg_catalog.+) 1 ELSE failures END,"
-							" first_error = CASE WHEN leased THEN COALESCE(first_error, " MQ_EXPIRED_NOTE ")"
-							" ELSE first_error END,"
-							" failed_at = CASE WHEN leased THEN vt ELSE failed_at END "
-							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c)) "
-							"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error,"
-							" id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c WHERE leased))",
-							q, q);
-		case MQ_PLAN_READ_SUMMARY:
-			*nargs = 3;
-			types[0] = INT8OID;
-			types[1] = INT8OID;
-			types[2] = TIMESTAMPTZOID;
-			return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
-							" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
-							" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
-							" pg_catalog.max(id) "
-							"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
-							q);
-		case MQ_PLAN_ACK:
-			*nargs = 1;
-			types[0] = INT8OID;
-			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1", q);
-		case MQ_PLAN_ACK_MANY:
-			*nargs = 1;
-			types[0] = INT8ARRAYOID;
-			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
-		case MQ_PLAN_NACK:
-			/*
-			 * $2: when the message is visible again, or with a backoff base
-			 * $4 (and cap $5), when the backoff starts: base x 2^(deliveries
-			 * - 1) (exponent capped at 20), at most the cap, times a random
-			 * factor in [0.5, 1) so that failures do not retry in lockstep.
-			 */
-			*nargs = 6;
-			types[0] = INT8OID;
-			types[1] = TIMESTAMPTZOID;
-			types[2] = TEXTOID;
-			types[3] = INTERVALOID;
-			types[4] = INTERVALOID;
-			types[5] = TIMESTAMPTZOID;
-			/* $6: now, when the failure happened. */
-			return psprintf("UPDATE ONLY %s SET vt = CASE WHEN $4 IS NULL THEN $2 ELSE $2 OPERATOR(pg_catalog.+)"
-							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($4,"
-							" pg_catalog.power(2, LEAST(GREATEST(deliveries OPERATOR(pg_catalog.-) 1, 0), 20))),"
-							" COALESCE($5, pg_catalog.interval_mul($4, 1048576))),"
-							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END,"
-							" leased = false, last_error = COALESCE($3, last_error)%s "
-							"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q,
-							fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
-							" first_error = COALESCE(first_error, $3), failed_at = $6" : "");
-		case MQ_PLAN_ARCHIVE:
-		case MQ_PLAN_ARCHIVE_MANY:
-			*nargs = 2;
-			types[0] = (kind == MQ_PLAN_ARCHIVE) ? INT8OID : INT8ARRAYOID;
-			types[1] = TIMESTAMPTZOID;
-			return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) %s"
-							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
-							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
-							"SELECT id, payload, headers, enqueued_at, $2, deliveries, last_error FROM d",
-							q, (kind == MQ_PLAN_ARCHIVE) ? "$1" : "ANY ($1)", a);
-		case MQ_PLAN_SET_VT:
-			*nargs = 2;
-			types[0] = INT8OID;
-			types[1] = TIMESTAMPTZOID;
-			return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1 RETURNING vt", q);
-		case MQ_PLAN_PURGE:
-			*nargs = 0;
-			return psprintf("DELETE FROM ONLY %s", q);
-		case MQ_PLAN_ARCHIVED:
-			*nargs = 0;
-			return psprintf("SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error "
-							"FROM ONLY %s ORDER BY id", a);
-		case MQ_PLAN_DEDUP_CLAIM:
-			/*
-			 * Take key $2 of queue $1 until $3, unless a live holder has it
-			 * (expires_at > $4).  A concurrent sender of the same key waits
-			 * here for the holder's transaction to end.  No row: duplicate.
-			 */
-			*nargs = 4;
-			types[0] = TEXTOID;
-			types[1] = TEXTOID;
-			types[2] = TIMESTAMPTZOID;
-			types[3] = TIMESTAMPTZOID;
-			return pstrdup("INSERT INTO mq.dedup AS d (queue_name, dedup_key, id, expires_at) "
-						   "VALUES ($1, $2, 0, $3) "
-						   "ON CONFLICT (queue_name, dedup_key) DO UPDATE "
-						   "SET id = 0, expires_at = EXCLUDED.expires_at "
-						   "WHERE d.expires_at OPERATOR(pg_catalog.<=) $4 RETURNING 1");
-		case MQ_PLAN_DEDUP_GET:
-			*nargs = 2;
-			types[0] = TEXTOID;
-			types[1] = TEXTOID;
-			return pstrdup("SELECT id FROM mq.dedup WHERE queue_name OPERATOR(pg_catalog.=) $1 "
-						   "AND dedup_key OPERATOR(pg_catalog.=) $2");
-		case MQ_PLAN_DEDUP_SET:
-			*nargs = 3;
-			types[0] = TEXTOID;
-			types[1] = TEXTOID;
-			types[2] = INT8OID;
-			return pstrdup("UPDATE mq.dedup SET id = $3 WHERE queue_name OPERATOR(pg_catalog.=) $1 "
-						   "AND dedup_key OPERATOR(pg_catalog.=) $2");
-		case MQ_PLAN_DEAD_TAKE:
-			/*
-			 * Remove message $1 if it has had $2 deliveries, returning what
-			 * its dead-letter copy carries: the payload, and the headers with
-			 * an "mq_dead_letter" record (origin queue $3, error $4, time
-			 * $5).  $6 (0 or 1): deliveries the caller's own read added and
-			 * no consumer saw; $7: the failure columns already record the
-			 * failure that ends it (else it is $4 at $5).
-			 */
-			*nargs = 7;
-			types[0] = INT8OID;
-			types[1] = INT4OID;
-			types[2] = TEXTOID;
-			types[3] = TEXTOID;
-			types[4] = TIMESTAMPTZOID;
-			types[5] = INT4OID;
-			types[6] = BOOLOID;
-			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
-							" AND deliveries OPERATOR(pg_catalog.>=) $2 "
-							"RETURNING payload, " MQ_OBJECT_HEADERS("headers") " OPERATOR(pg_catalog.||)"
-							" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
-							"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,%s"
-							" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
-							" 'enqueued_at', enqueued_at, 'dead_at', $5))", q,
-							fc ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
-							" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
-							" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "");
-		case MQ_PLAN_DEAD_ARCHIVE:
-			/*
-			 * No dead-letter queue (or one that refused it, $6 says why):
-			 * archive message $1 with the reason.  $5 as $6 of
-			 * MQ_PLAN_DEAD_TAKE.
-			 */
-			*nargs = 6;
-			types[0] = INT8OID;
-			types[1] = INT4OID;
-			types[2] = TEXTOID;
-			types[3] = TIMESTAMPTZOID;
-			types[4] = INT4OID;
-			types[5] = TEXTOID;
-			return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
-							" AND deliveries OPERATOR(pg_catalog.>=) $2"
-							" RETURNING id, payload, headers, enqueued_at, deliveries, last_error, %s) "
-							"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
-							"SELECT id, payload, headers, enqueued_at, $4, deliveries OPERATOR(pg_catalog.-) $5,"
-							" 'dead: max_deliveries (' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) ') reached'"
-							" OPERATOR(pg_catalog.||) COALESCE('; ' OPERATOR(pg_catalog.||) $6, '')"
-							" OPERATOR(pg_catalog.||) '; last error: '"
-							" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none')"
-							" OPERATOR(pg_catalog.||) '; first error: '"
-							" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
-							q, fc ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
-		case MQ_PLAN_REDRIVE_TAKE:
-			/*
-			 * Take up to $1 messages, oldest first, that nobody holds.  A
-			 * dead letter made by 0.3.0 from headers that were not an
-			 * object is an array ending in the {"mq_dead_letter": ...}
-			 * object: it is read as that record plus the original headers
-			 * under "mq_original_headers", and other headers that are not
-			 * an object are kept under that key too.
-			 */
-			*nargs = 1;
-			types[0] = INT8OID;
-			return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM ONLY %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
-							" RETURNING id, payload, headers),"
-							" n AS (SELECT id, payload, CASE WHEN pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.=) 'array'"
-							" AND pg_catalog.jsonb_typeof(headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.=) 'object'"
-							" AND (headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.?) 'mq_dead_letter'"
-							" THEN pg_catalog.jsonb_build_object('mq_original_headers', headers OPERATOR(pg_catalog.-) (-1))"
-							" OPERATOR(pg_catalog.||) (headers OPERATOR(pg_catalog.->) (-1))"
-							" WHEN headers IS NULL THEN NULL ELSE " MQ_OBJECT_HEADERS("headers") " END AS h FROM d) "
-							"SELECT id, payload,"
-							" CASE WHEN h OPERATOR(pg_catalog.?) 'mq_dead_letter' THEN"
-							" (h OPERATOR(pg_catalog.-) 'mq_dead_letter'::pg_catalog.text) OPERATOR(pg_catalog.||)"
-							" pg_catalog.jsonb_build_object('mq_history',"
-							" COALESCE(h OPERATOR(pg_catalog.->) 'mq_history', '[]'::pg_catalog.jsonb)"
-							" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(h OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
-							" ELSE h END,"
-							" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue' FROM n ORDER BY id", q, q);
-		case MQ_PLAN_BELOW_CURSOR:
-			/*
-			 * The worker's check of the read cursor: the lowest message
-			 * below $1 (where reads start) that is visible at $2.
-			 */
-			*nargs = 2;
-			types[0] = INT8OID;
-			types[1] = TIMESTAMPTZOID;
-			return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.<) $1"
-							" AND vt OPERATOR(pg_catalog.<=) $2 ORDER BY id LIMIT 1", q);
-		case MQ_PLAN_EXPIRE_MARK:
-			/*
-			 * The worker's sweep: record the expired lease of up to 100
-			 * messages (now $1) as their failure and release them; the
-			 * caller dead-letters those with no delivery left.  Scanning
-			 * from $2, the read cursor's start, skips the dead head of the
-			 * queue.
-			 */
-			*nargs = 2;
-			types[0] = TIMESTAMPTZOID;
-			types[1] = INT8OID;
-			return psprintf("UPDATE ONLY %s SET leased = false,"
-							" last_error = " MQ_EXPIRED_NOTE "%s "
-							"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $2"
-							" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
-							" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
-							"RETURNING id, deliveries",
-							q, fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
-							" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
-							q);
-		case MQ_PLAN_ROLLBACK_MARK:
-			/*
-			 * The worker records rolled-back deliveries (rollback.c): $1
-			 * message ids, $2 how many deliveries of each were rolled back,
-			 * $3 the last such delivery's number, $4 now, $5/$6 the queue's
-			 * backoff (as $4/$5 of MQ_PLAN_NACK).  A message another
-			 * consumer holds now ("held": leased, lease running) keeps its
-			 * lease; otherwise it is released with the backoff applied (a
-			 * later visibility time set meanwhile, a nack's delay, is kept).  A
-			 * lease that had expired before the rolled-back read took the
-			 * message was a failed delivery too, which that read recorded
-			 * and its rollback undid: it is recorded again here.  Rows
-			 * someone holds locked are left for later.  Only for tables
-			 * with the failure columns.
-			 */
-			*nargs = 6;
-			types[0] = INT8ARRAYOID;
-			types[1] = INT4ARRAYOID;
-			types[2] = INT4ARRAYOID;
-			types[3] = TIMESTAMPTZOID;
-			types[4] = INTERVALOID;
-			types[5] = INTERVALOID;
-			return psprintf("WITH r AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-							" pg_catalog.unnest($3)) AS r(id, n, delivery)),"
-							" c AS MATERIALIZED (SELECT id, leased AND vt OPERATOR(pg_catalog.>) $4 AS held,"
-							" leased AND vt OPERATOR(pg_catalog.<=) $4 AS expired FROM ONLY %s"
-							" WHERE id OPERATOR(pg_catalog.=) ANY ($1) FOR UPDATE SKIP LOCKED) "
-							"UPDATE ONLY %s m SET deliveries = m.deliveries OPERATOR(pg_catalog.+) r.n,"
-							" failures = m.failures OPERATOR(pg_catalog.+) r.n"
-							" OPERATOR(pg_catalog.+) CASE WHEN c.expired THEN 1 ELSE 0 END,"
-							" last_error = " MQ_ROLLED_BACK_NOTE ","
-							" first_error = COALESCE(m.first_error, CASE WHEN c.expired THEN "
-							MQ_EXPIRED_NOTE " ELSE " MQ_ROLLED_BACK_NOTE " END),"
-							" failed_at = $4, leased = m.leased AND NOT c.expired,"
-							" vt = CASE WHEN c.held OR $5 IS NULL THEN m.vt ELSE GREATEST(m.vt, $4 OPERATOR(pg_catalog.+)"
-							" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($5,"
-							" pg_catalog.power(2, LEAST(GREATEST(m.deliveries OPERATOR(pg_catalog.+) r.n"
-							" OPERATOR(pg_catalog.-) 1, 0), 20))),"
-							" COALESCE($6, pg_catalog.interval_mul($5, 1048576))),"
-							" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random()))) END "
-							"FROM r, c WHERE m.id OPERATOR(pg_catalog.=) r.id AND c.id OPERATOR(pg_catalog.=) r.id "
-							"RETURNING m.id, m.deliveries, c.held, m.vt, c.expired", q, q);
-		case MQ_PLAN_ROLLBACK_EXISTING:
-			/* Which of messages $1 are still there (locked: not recorded). */
-			*nargs = 1;
-			types[0] = INT8ARRAYOID;
-			return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
-		case MQ_PLAN_POP:
-			/*
-			 * mq.pop: the claim of MQ_PLAN_READ ($1, $2, $3, $5 alike),
-			 * deleting instead of leasing; messages with no delivery left
-			 * ($4: max_deliveries, 0 for none) are not taken.
-			 */
-			*nargs = 5;
-			types[0] = INT8OID;
-			types[1] = TIMESTAMPTZOID;
-			types[2] = INT4OID;
-			types[3] = INT4OID;
-			types[4] = INT8ARRAYOID;
-			return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"SELECT id FROM ONLY %s"
-							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-							" AND ($4 OPERATOR(pg_catalog.=) 0 OR deliveries OPERATOR(pg_catalog.<) $4)"
-							" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
-							" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-							"RETURNING id, payload, headers, enqueued_at, vt,"
-							" deliveries OPERATOR(pg_catalog.+) 1, last_error, false",
-							q, q);
-		case MQ_PLAN_PEEK_VISIBLE:
-			/* mq.peek: visible messages from $1 (now $2), by id. */
-			*nargs = 3;
-			types[0] = INT8OID;
-			types[1] = TIMESTAMPTZOID;
-			types[2] = INT4OID;
-			return psprintf("SELECT id, 'visible'::pg_catalog.text, vt, deliveries, %s, last_error,"
-							" enqueued_at, payload, headers FROM ONLY %s"
-							" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-							" ORDER BY id LIMIT $3",
-							fc ? "failures" : "NULL::pg_catalog.int4", q);
-		case MQ_PLAN_PEEK_LATER:
-			/*
-			 * mq.peek: messages not visible at $1, by the time they become
-			 * visible; $3 true: leased only, false: delayed only, null: both.
-			 */
-			*nargs = 3;
-			types[0] = TIMESTAMPTZOID;
-			types[1] = INT4OID;
-			types[2] = BOOLOID;
-			return psprintf("SELECT id, CASE WHEN leased THEN 'leased' ELSE 'delayed' END::pg_catalog.text,"
-							" vt, deliveries, %s, last_error, enqueued_at, payload, headers FROM ONLY %s"
-							" WHERE vt OPERATOR(pg_catalog.>) $1 AND ($3 IS NULL OR leased OPERATOR(pg_catalog.=) $3)"
-							" ORDER BY vt, id LIMIT $2",
-							fc ? "failures" : "NULL::pg_catalog.int4", q);
-		case MQ_PLAN_SET_VT_MANY:
-			*nargs = 2;
-			types[0] = INT8ARRAYOID;
-			types[1] = TIMESTAMPTZOID;
-			return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) ANY ($1) RETURNING id", q);
-		case MQ_NUM_PLANS:
-			break;
-	}
-	elog(ERROR, "unknown mq plan kind %d", (int) kind);
-	return NULL;				/* keep compiler quiet */
-}
-
 /*
  * mq_queue_plan
  *		The kept SPI plan of the given kind for a queue, prepared on first use.
@@ -1089,7 +708,7 @@ plan_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
  * mq_lookup_queue.
  */
 SPIPlanPtr
-mq_queue_plan(MqQueue *queue, MqPlanKind kind)
+mq_queue_plan(MqQueue *queue, const MqPlanDef *def)
 {
 	char	   *qname;
 	char	   *aname;
@@ -1098,12 +717,12 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
 	Oid			types[8];
 	SPIPlanPtr	plan;
 
-	if (queue->plans[kind] != NULL)
-		return queue->plans[kind];
+	if (queue->plans[def->kind] != NULL)
+		return queue->plans[def->kind];
 
 	qname = psprintf("q_%s", queue->name);
 	aname = psprintf("a_%s", queue->name);
-	sql = plan_sql(kind,
+	sql = def->sql(def->kind,
 				   quote_qualified_identifier("mq", qname),
 				   quote_qualified_identifier("mq", aname),
 				   queue->failure_cols, &nargs, types);
@@ -1113,7 +732,7 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
 			 sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
-	queue->plans[kind] = plan;
+	queue->plans[def->kind] = plan;
 	pfree(sql);
 	return plan;
 }
@@ -1124,9 +743,9 @@ mq_queue_plan(MqQueue *queue, MqPlanKind kind)
  *		Returns how many rows it processed.
  */
 uint64
-mq_run_plan(MqQueue *queue, MqPlanKind kind, Datum *values, const char *nulls, int expected)
+mq_run_plan(MqQueue *queue, const MqPlanDef *def, Datum *values, const char *nulls, int expected)
 {
-	int			ret = SPI_execute_plan(mq_queue_plan(queue, kind), values, nulls, false, 0);
+	int			ret = SPI_execute_plan(mq_queue_plan(queue, def), values, nulls, false, 0);
 
 	if (ret != expected)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));

@@ -96,6 +96,78 @@ dead_letter_target(MqQueue *queue, char **why)
 }
 
 /*
+ * Headers as an object: NULL as {}, and headers that are not an object
+ * (0.4.0 and earlier accepted any JSON) under "mq_original_headers".
+ */
+#define MQ_OBJECT_HEADERS(h) "(CASE WHEN " h " IS NULL THEN '{}'::pg_catalog.jsonb" \
+	" WHEN pg_catalog.jsonb_typeof(" h ") OPERATOR(pg_catalog.=) 'object' THEN " h \
+	" ELSE pg_catalog.jsonb_build_object('mq_original_headers', " h ") END)"
+
+static char *
+dead_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * Remove message $1 if it has had $2 deliveries, returning what
+	 * its dead-letter copy carries: the payload, and the headers with
+	 * an "mq_dead_letter" record (origin queue $3, error $4, time
+	 * $5).  $6 (0 or 1): deliveries the caller's own read added and
+	 * no consumer saw; $7: the failure columns already record the
+	 * failure that ends it (else it is $4 at $5).
+	 */
+	*nargs = 7;
+	types[0] = INT8OID;
+	types[1] = INT4OID;
+	types[2] = TEXTOID;
+	types[3] = TEXTOID;
+	types[4] = TIMESTAMPTZOID;
+	types[5] = INT4OID;
+	types[6] = BOOLOID;
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
+					" AND deliveries OPERATOR(pg_catalog.>=) $2 "
+					"RETURNING payload, " MQ_OBJECT_HEADERS("headers") " OPERATOR(pg_catalog.||)"
+					" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
+					"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,%s"
+					" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
+					" 'enqueued_at', enqueued_at, 'dead_at', $5))", q,
+					fc ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
+					" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
+					" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "");
+}
+
+static char *
+dead_archive_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * No dead-letter queue (or one that refused it, $6 says why):
+	 * archive message $1 with the reason.  $5 as $6 of
+	 * dead_take_plan.
+	 */
+	*nargs = 6;
+	types[0] = INT8OID;
+	types[1] = INT4OID;
+	types[2] = TEXTOID;
+	types[3] = TIMESTAMPTZOID;
+	types[4] = INT4OID;
+	types[5] = TEXTOID;
+	return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1"
+					" AND deliveries OPERATOR(pg_catalog.>=) $2"
+					" RETURNING id, payload, headers, enqueued_at, deliveries, last_error, %s) "
+					"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
+					"SELECT id, payload, headers, enqueued_at, $4, deliveries OPERATOR(pg_catalog.-) $5,"
+					" 'dead: max_deliveries (' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) ') reached'"
+					" OPERATOR(pg_catalog.||) COALESCE('; ' OPERATOR(pg_catalog.||) $6, '')"
+					" OPERATOR(pg_catalog.||) '; last error: '"
+					" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none')"
+					" OPERATOR(pg_catalog.||) '; first error: '"
+					" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
+					q, fc ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
+}
+
+static const MqPlanDef dead_archive_plan = {MQ_PLAN_DEAD_ARCHIVE, dead_archive_sql};
+
+static const MqPlanDef dead_take_plan = {MQ_PLAN_DEAD_TAKE, dead_take_sql};
+
+/*
  * mq_dead_letter
  *		If message id has had the queue's max_deliveries, take it out of
  *		the queue: into the dead-letter queue (its headers gain an
@@ -144,7 +216,7 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		values[4] = Int32GetDatum(claimed ? 1 : 0);
 		values[5] = note ? CStringGetTextDatum(note) : (Datum) 0;
 		nulls[5] = note ? ' ' : 'n';
-		if (mq_run_plan(queue, MQ_PLAN_DEAD_ARCHIVE, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
+		if (mq_run_plan(queue, &dead_archive_plan, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 			return false;
 		if (note != NULL)
 			ereport(WARNING,
@@ -162,7 +234,7 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	values[4] = TimestampTzGetDatum(now);
 	values[5] = Int32GetDatum(claimed ? 1 : 0);
 	values[6] = BoolGetDatum(failure_recorded);
-	if (mq_run_plan(queue, MQ_PLAN_DEAD_TAKE, values, nulls, SPI_OK_DELETE_RETURNING) == 0)
+	if (mq_run_plan(queue, &dead_take_plan, values, nulls, SPI_OK_DELETE_RETURNING) == 0)
 		return false;
 	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -170,6 +242,40 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 	return true;
 }
+
+static char *
+redrive_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * Take up to $1 messages, oldest first, that nobody holds.  A
+	 * dead letter made by 0.3.0 from headers that were not an
+	 * object is an array ending in the {"mq_dead_letter": ...}
+	 * object: it is read as that record plus the original headers
+	 * under "mq_original_headers", and other headers that are not
+	 * an object are kept under that key too.
+	 */
+	*nargs = 1;
+	types[0] = INT8OID;
+	return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					"SELECT id FROM ONLY %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+					" RETURNING id, payload, headers),"
+					" n AS (SELECT id, payload, CASE WHEN pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.=) 'array'"
+					" AND pg_catalog.jsonb_typeof(headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.=) 'object'"
+					" AND (headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.?) 'mq_dead_letter'"
+					" THEN pg_catalog.jsonb_build_object('mq_original_headers', headers OPERATOR(pg_catalog.-) (-1))"
+					" OPERATOR(pg_catalog.||) (headers OPERATOR(pg_catalog.->) (-1))"
+					" WHEN headers IS NULL THEN NULL ELSE " MQ_OBJECT_HEADERS("headers") " END AS h FROM d) "
+					"SELECT id, payload,"
+					" CASE WHEN h OPERATOR(pg_catalog.?) 'mq_dead_letter' THEN"
+					" (h OPERATOR(pg_catalog.-) 'mq_dead_letter'::pg_catalog.text) OPERATOR(pg_catalog.||)"
+					" pg_catalog.jsonb_build_object('mq_history',"
+					" COALESCE(h OPERATOR(pg_catalog.->) 'mq_history', '[]'::pg_catalog.jsonb)"
+					" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(h OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
+					" ELSE h END,"
+					" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue' FROM n ORDER BY id", q, q);
+}
+
+static const MqPlanDef redrive_take_plan = {MQ_PLAN_REDRIVE_TAKE, redrive_take_sql};
 
 /*
  * mq.redrive(dead_letter_queue text, target_queue text, max_messages bigint)
@@ -207,7 +313,7 @@ mq_redrive(PG_FUNCTION_ARGS)
 	mq_cursor_touch(queue, 0);
 
 	arg = Int64GetDatum(max);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_REDRIVE_TAKE), &arg, NULL, false, 0);
+	ret = SPI_execute_plan(mq_queue_plan(queue, &redrive_take_plan), &arg, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;

@@ -100,6 +100,28 @@ typedef enum MqPlanKind
 	MQ_NUM_PLANS
 } MqPlanKind;
 
+/*
+ * A plan a queue keeps: its slot, and the function that writes its SQL
+ * for a queue, given the quoted, schema-qualified message table q and
+ * archive a, and whether the table has the failure columns (fc); it sets
+ * the parameter count and types.  Each plan is defined next to the code
+ * that runs it.
+ */
+typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, bool fc,
+							  int *nargs, Oid *types);
+
+typedef struct MqPlanDef
+{
+	MqPlanKind	kind;
+	MqPlanSqlFn sql;
+} MqPlanDef;
+
+/*
+ * A failed delivery that ended by lease expiry, as its error text (SQL of
+ * the read's claim, the worker's sweep and the rollback recording).
+ */
+#define MQ_EXPIRED_NOTE "('lease expired (delivery ' OPERATOR(pg_catalog.||) deliveries OPERATOR(pg_catalog.||) ')')"
+
 struct MqCursorState;
 
 /* Per-backend cache entry for one queue (catalog.c). */
@@ -141,8 +163,8 @@ extern MqQueue *mq_lookup_queue(const char *name, bool missing_ok);
 extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode);
 extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why);
 extern bool mq_queue_shape_ok(MqQueue *queue);
-extern SPIPlanPtr mq_queue_plan(MqQueue *queue, MqPlanKind kind);
-extern uint64 mq_run_plan(MqQueue *queue, MqPlanKind kind, Datum *values,
+extern SPIPlanPtr mq_queue_plan(MqQueue *queue, const MqPlanDef *def);
+extern uint64 mq_run_plan(MqQueue *queue, const MqPlanDef *def, Datum *values,
 						  const char *nulls, int expected);
 extern Oid	mq_registry_relid(void);
 extern Oid	mq_schema_oid(void);

@@ -89,6 +89,23 @@ claimed_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static char *
+read_summary_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 3;
+	types[0] = INT8OID;
+	types[1] = INT8OID;
+	types[2] = TIMESTAMPTZOID;
+	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
+					" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
+					" pg_catalog.max(id) "
+					"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
+					q);
+}
+
+static const MqPlanDef read_summary_plan = {MQ_PLAN_READ_SUMMARY, read_summary_sql};
+
 /*
  * summarise
  *		After a tracked read, look at ids [from, hi): the earliest future vt
@@ -122,7 +139,7 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	 * Not read-only: the command counter must advance so the summary sees
 	 * our own claim (future vt), and READ COMMITTED gets a fresh snapshot.
 	 */
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_READ_SUMMARY), values, NULL, false, 1);
+	ret = SPI_execute_plan(mq_queue_plan(queue, &read_summary_plan), values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	tup = SPI_tuptable->vals[0];
@@ -161,6 +178,87 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	mq_cursor_read_finish(queue, scan, newpos, !fut_id_null && !fut_at_null,
 						  fut_id, fut_at);
 }
+
+static char *
+read_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 5;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	types[2] = INT4OID;
+	types[3] = TIMESTAMPTZOID;
+	types[4] = INT8ARRAYOID;
+	/*
+	 * The claim is an InitPlan feeding "id = ANY(array)": an index
+	 * scan whatever the generic plan's row estimate for LIMIT $3 (a
+	 * join here became a hash join over the whole table).
+	 *
+	 * A message still marked leased was neither acked nor nacked: its
+	 * lease expired.  That is a failed delivery: note it as the last
+	 * error, count it, and date it at the lease's end (old values on
+	 * the right of SET).  The last column tells the caller which
+	 * claimed messages these were; the claim locked the rows, so the
+	 * "leased" it saw is the row the UPDATE changes.
+	 *
+	 * $5: ids to skip, messages whose rolled-back deliveries are not
+	 * recorded yet (rollback.c); usually null.
+	 */
+	if (!fc)
+		return psprintf("UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
+						" leased = true,"
+						" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END "
+						"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+						"SELECT id FROM ONLY %s"
+						" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+						" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
+						" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+						"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error, false",
+						q, q);
+	return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM ONLY %s"
+					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+					" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
+					" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+					"UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
+					" leased = true,"
+					" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END,"
+					" failures = CASE WHEN leased THEN failures OPERATOR(pg_catalog.+) 1 ELSE failures END,"
+					" first_error = CASE WHEN leased THEN COALESCE(first_error, " MQ_EXPIRED_NOTE ")"
+					" ELSE first_error END,"
+					" failed_at = CASE WHEN leased THEN vt ELSE failed_at END "
+					"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c)) "
+					"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error,"
+					" id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c WHERE leased))",
+					q, q);
+}
+
+static char *
+pop_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * mq.pop: the claim of read_plan ($1, $2, $3, $5 alike),
+	 * deleting instead of leasing; messages with no delivery left
+	 * ($4: max_deliveries, 0 for none) are not taken.
+	 */
+	*nargs = 5;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	types[2] = INT4OID;
+	types[3] = INT4OID;
+	types[4] = INT8ARRAYOID;
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					"SELECT id FROM ONLY %s"
+					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+					" AND ($4 OPERATOR(pg_catalog.=) 0 OR deliveries OPERATOR(pg_catalog.<) $4)"
+					" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
+					" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+					"RETURNING id, payload, headers, enqueued_at, vt,"
+					" deliveries OPERATOR(pg_catalog.+) 1, last_error, false",
+					q, q);
+}
+
+static const MqPlanDef pop_plan = {MQ_PLAN_POP, pop_sql};
+
+static const MqPlanDef read_plan = {MQ_PLAN_READ, read_sql};
 
 /*
  * read_once
@@ -202,7 +300,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	values[4] = mq_rollback_exclusions(queue, &noskip, scan.from, &skip_min);
 	if (noskip)
 		nulls[4] = 'n';
-	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? MQ_PLAN_POP : MQ_PLAN_READ),
+	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? &pop_plan : &read_plan),
 						   values, nulls, false, 0);
 	if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -545,6 +643,43 @@ mq_pop(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+static char *
+peek_visible_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/* mq.peek: visible messages from $1 (now $2), by id. */
+	*nargs = 3;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	types[2] = INT4OID;
+	return psprintf("SELECT id, 'visible'::pg_catalog.text, vt, deliveries, %s, last_error,"
+					" enqueued_at, payload, headers FROM ONLY %s"
+					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+					" ORDER BY id LIMIT $3",
+					fc ? "failures" : "NULL::pg_catalog.int4", q);
+}
+
+static char *
+peek_later_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * mq.peek: messages not visible at $1, by the time they become
+	 * visible; $3 true: leased only, false: delayed only, null: both.
+	 */
+	*nargs = 3;
+	types[0] = TIMESTAMPTZOID;
+	types[1] = INT4OID;
+	types[2] = BOOLOID;
+	return psprintf("SELECT id, CASE WHEN leased THEN 'leased' ELSE 'delayed' END::pg_catalog.text,"
+					" vt, deliveries, %s, last_error, enqueued_at, payload, headers FROM ONLY %s"
+					" WHERE vt OPERATOR(pg_catalog.>) $1 AND ($3 IS NULL OR leased OPERATOR(pg_catalog.=) $3)"
+					" ORDER BY vt, id LIMIT $2",
+					fc ? "failures" : "NULL::pg_catalog.int4", q);
+}
+
+static const MqPlanDef peek_later_plan = {MQ_PLAN_PEEK_LATER, peek_later_sql};
+
+static const MqPlanDef peek_visible_plan = {MQ_PLAN_PEEK_VISIBLE, peek_visible_sql};
+
 /*
  * mq.peek(queue_name text, qty integer, state text) returns setof record
  *
@@ -603,7 +738,7 @@ mq_peek(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum(0);
 			values[1] = TimestampTzGetDatum(now);
 			values[2] = Int32GetDatum(left);
-			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_PEEK_VISIBLE), values, NULL, true, 0);
+			ret = SPI_execute_plan(mq_queue_plan(queue, &peek_visible_plan), values, NULL, true, 0);
 		}
 		else
 		{
@@ -615,7 +750,7 @@ mq_peek(PG_FUNCTION_ARGS)
 				values[2] = BoolGetDatum(strcmp(state, "leased") == 0);
 			else
 				nulls[2] = 'n';
-			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_PEEK_LATER), values, nulls, true, 0);
+			ret = SPI_execute_plan(mq_queue_plan(queue, &peek_later_plan), values, nulls, true, 0);
 		}
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));

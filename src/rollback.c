@@ -706,6 +706,68 @@ drop_unrecordable(const char *name, const char *why)
 				 errdetail("%s", why)));
 }
 
+/* A failed delivery that a rollback undid (r.delivery: its number). */
+#define MQ_ROLLED_BACK_NOTE "('rolled back (delivery ' OPERATOR(pg_catalog.||) r.delivery OPERATOR(pg_catalog.||) ')')"
+
+static char *
+rollback_mark_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * The worker records rolled-back deliveries (rollback.c): $1
+	 * message ids, $2 how many deliveries of each were rolled back,
+	 * $3 the last such delivery's number, $4 now, $5/$6 the queue's
+	 * backoff (as $4/$5 of ack.c's nack_plan).  A message another
+	 * consumer holds now ("held": leased, lease running) keeps its
+	 * lease; otherwise it is released with the backoff applied (a
+	 * later visibility time set meanwhile, a nack's delay, is kept).  A
+	 * lease that had expired before the rolled-back read took the
+	 * message was a failed delivery too, which that read recorded
+	 * and its rollback undid: it is recorded again here.  Rows
+	 * someone holds locked are left for later.  Only for tables
+	 * with the failure columns.
+	 */
+	*nargs = 6;
+	types[0] = INT8ARRAYOID;
+	types[1] = INT4ARRAYOID;
+	types[2] = INT4ARRAYOID;
+	types[3] = TIMESTAMPTZOID;
+	types[4] = INTERVALOID;
+	types[5] = INTERVALOID;
+	return psprintf("WITH r AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+					" pg_catalog.unnest($3)) AS r(id, n, delivery)),"
+					" c AS MATERIALIZED (SELECT id, leased AND vt OPERATOR(pg_catalog.>) $4 AS held,"
+					" leased AND vt OPERATOR(pg_catalog.<=) $4 AS expired FROM ONLY %s"
+					" WHERE id OPERATOR(pg_catalog.=) ANY ($1) FOR UPDATE SKIP LOCKED) "
+					"UPDATE ONLY %s m SET deliveries = m.deliveries OPERATOR(pg_catalog.+) r.n,"
+					" failures = m.failures OPERATOR(pg_catalog.+) r.n"
+					" OPERATOR(pg_catalog.+) CASE WHEN c.expired THEN 1 ELSE 0 END,"
+					" last_error = " MQ_ROLLED_BACK_NOTE ","
+					" first_error = COALESCE(m.first_error, CASE WHEN c.expired THEN "
+					MQ_EXPIRED_NOTE " ELSE " MQ_ROLLED_BACK_NOTE " END),"
+					" failed_at = $4, leased = m.leased AND NOT c.expired,"
+					" vt = CASE WHEN c.held OR $5 IS NULL THEN m.vt ELSE GREATEST(m.vt, $4 OPERATOR(pg_catalog.+)"
+					" pg_catalog.interval_mul(LEAST(pg_catalog.interval_mul($5,"
+					" pg_catalog.power(2, LEAST(GREATEST(m.deliveries OPERATOR(pg_catalog.+) r.n"
+					" OPERATOR(pg_catalog.-) 1, 0), 20))),"
+					" COALESCE($6, pg_catalog.interval_mul($5, 1048576))),"
+					" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random()))) END "
+					"FROM r, c WHERE m.id OPERATOR(pg_catalog.=) r.id AND c.id OPERATOR(pg_catalog.=) r.id "
+					"RETURNING m.id, m.deliveries, c.held, m.vt, c.expired", q, q);
+}
+
+static char *
+rollback_existing_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/* Which of messages $1 are still there (locked: not recorded). */
+	*nargs = 1;
+	types[0] = INT8ARRAYOID;
+	return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
+}
+
+static const MqPlanDef rollback_existing_plan = {MQ_PLAN_ROLLBACK_EXISTING, rollback_existing_sql};
+
+static const MqPlanDef rollback_mark_plan = {MQ_PLAN_ROLLBACK_MARK, rollback_mark_sql};
+
 /*
  * mq_rollback_apply
  *		Worker step: record up to MQ_ROLLBACK_BATCH messages' rolled-back
@@ -822,7 +884,7 @@ mq_rollback_apply(const char *name)
 				values[5] = IntervalPGetDatum(&queue->retry_delay_max);
 			else
 				nulls[5] = 'n';
-			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_ROLLBACK_MARK), values, nulls, false, 0);
+			ret = SPI_execute_plan(mq_queue_plan(queue, &rollback_mark_plan), values, nulls, false, 0);
 			if (ret != SPI_OK_UPDATE_RETURNING)
 				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
@@ -864,7 +926,7 @@ mq_rollback_apply(const char *name)
 			if ((int) SPI_processed < ntaken)
 			{
 				/* Which of the others still exist (locked), which are gone. */
-				ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_ROLLBACK_EXISTING), values, NULL, true, 0);
+				ret = SPI_execute_plan(mq_queue_plan(queue, &rollback_existing_plan), values, NULL, true, 0);
 				if (ret != SPI_OK_SELECT)
 					elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 				for (j = 0; j < ntaken; j++)

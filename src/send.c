@@ -151,12 +151,59 @@ mq_check_key(const char *queue, const char *what, Datum key)
 	return t;
 }
 
+static char *
+dedup_claim_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * Take key $2 of queue $1 until $3, unless a live holder has it
+	 * (expires_at > $4).  A concurrent sender of the same key waits
+	 * here for the holder's transaction to end.  No row: duplicate.
+	 */
+	*nargs = 4;
+	types[0] = TEXTOID;
+	types[1] = TEXTOID;
+	types[2] = TIMESTAMPTZOID;
+	types[3] = TIMESTAMPTZOID;
+	return pstrdup("INSERT INTO mq.dedup AS d (queue_name, dedup_key, id, expires_at) "
+				   "VALUES ($1, $2, 0, $3) "
+				   "ON CONFLICT (queue_name, dedup_key) DO UPDATE "
+				   "SET id = 0, expires_at = EXCLUDED.expires_at "
+				   "WHERE d.expires_at OPERATOR(pg_catalog.<=) $4 RETURNING 1");
+}
+
+static char *
+dedup_get_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 2;
+	types[0] = TEXTOID;
+	types[1] = TEXTOID;
+	return pstrdup("SELECT id FROM mq.dedup WHERE queue_name OPERATOR(pg_catalog.=) $1 "
+				   "AND dedup_key OPERATOR(pg_catalog.=) $2");
+}
+
+static char *
+dedup_set_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	*nargs = 3;
+	types[0] = TEXTOID;
+	types[1] = TEXTOID;
+	types[2] = INT8OID;
+	return pstrdup("UPDATE mq.dedup SET id = $3 WHERE queue_name OPERATOR(pg_catalog.=) $1 "
+				   "AND dedup_key OPERATOR(pg_catalog.=) $2");
+}
+
+static const MqPlanDef dedup_set_plan = {MQ_PLAN_DEDUP_SET, dedup_set_sql};
+
+static const MqPlanDef dedup_get_plan = {MQ_PLAN_DEDUP_GET, dedup_get_sql};
+
+static const MqPlanDef dedup_claim_plan = {MQ_PLAN_DEDUP_CLAIM, dedup_claim_sql};
+
 /*
  * send_dedup
  *		mq_send_message, unless the queue remembers key from a send inside its
  *		dedup window: then nothing is sent and that send's id returned.
  *
- * The key is claimed first (MQ_PLAN_DEDUP_CLAIM): a concurrent send of the
+ * The key is claimed first (dedup_claim_plan): a concurrent send of the
  * same key waits for the claiming transaction; if it commits, the waiter
  * finds the key taken and returns its id; if it rolls back, the waiter
  * takes the key.  So two racing sends enqueue one message.
@@ -175,12 +222,12 @@ send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 	args[1] = PointerGetDatum(key);
 	args[2] = TimestampTzGetDatum(mq_add_interval(now, &queue->dedup_window));
 	args[3] = TimestampTzGetDatum(now);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_CLAIM), args, NULL, false, 0);
+	ret = SPI_execute_plan(mq_queue_plan(queue, &dedup_claim_plan), args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 	{
-		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_GET), args, NULL, false, 1);
+		ret = SPI_execute_plan(mq_queue_plan(queue, &dedup_get_plan), args, NULL, false, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -190,7 +237,7 @@ send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 
 	id = mq_send_message(queue, payload, headers_null, headers, vt, now);
 	args[2] = Int64GetDatum(id);
-	ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_DEDUP_SET), args, NULL, false, 0);
+	ret = SPI_execute_plan(mq_queue_plan(queue, &dedup_set_plan), args, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	SPI_finish();

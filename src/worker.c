@@ -1128,6 +1128,49 @@ forget_expired_keys(const char *unused)
 	return true;
 }
 
+static char *
+below_cursor_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * The worker's check of the read cursor: the lowest message
+	 * below $1 (where reads start) that is visible at $2.
+	 */
+	*nargs = 2;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.<) $1"
+					" AND vt OPERATOR(pg_catalog.<=) $2 ORDER BY id LIMIT 1", q);
+}
+
+static char *
+expire_mark_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+{
+	/*
+	 * The worker's sweep: record the expired lease of up to 100
+	 * messages (now $1) as their failure and release them; the
+	 * caller dead-letters those with no delivery left.  Scanning
+	 * from $2, the read cursor's start, skips the dead head of the
+	 * queue.
+	 */
+	*nargs = 2;
+	types[0] = TIMESTAMPTZOID;
+	types[1] = INT8OID;
+	return psprintf("UPDATE ONLY %s SET leased = false,"
+					" last_error = " MQ_EXPIRED_NOTE "%s "
+					"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					"SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $2"
+					" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
+					" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
+					"RETURNING id, deliveries",
+					q, fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
+					" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
+					q);
+}
+
+static const MqPlanDef expire_mark_plan = {MQ_PLAN_EXPIRE_MARK, expire_mark_sql};
+
+static const MqPlanDef below_cursor_plan = {MQ_PLAN_BELOW_CURSOR, below_cursor_sql};
+
 /*
  * sweep_queue
  *		In one transaction, record up to 100 leases of one queue that
@@ -1177,7 +1220,7 @@ sweep_queue(const char *name)
 		values[1] = Int64GetDatum(from);
 		/* The rows we lock may lie below the read cursor. */
 		mq_cursor_touch(queue, 0);
-		ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_EXPIRE_MARK), values, NULL, false, 0);
+		ret = SPI_execute_plan(mq_queue_plan(queue, &expire_mark_plan), values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
@@ -1223,7 +1266,7 @@ sweep_queue(const char *name)
 
 			below[0] = values[1];
 			below[1] = TimestampTzGetDatum(now);
-			ret = SPI_execute_plan(mq_queue_plan(queue, MQ_PLAN_BELOW_CURSOR), below, NULL, true, 1);
+			ret = SPI_execute_plan(mq_queue_plan(queue, &below_cursor_plan), below, NULL, true, 1);
 			if (ret != SPI_OK_SELECT)
 				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 			if (SPI_processed == 1)
