@@ -23,9 +23,10 @@
  *	   never walk the dead head (the read cursor, cursor.c); the table grows
  *	   until the snapshot is let go, and the next pass vacuums it.
  *
- * The vacuum is PostgreSQL's own (vacuum()), as VACUUM (SKIP_LOCKED) of the
- * one table would run it: it skips a table that another vacuum or DDL
- * holds, never blocks sends or reads (SHARE UPDATE EXCLUSIVE), runs the
+ * The vacuum is PostgreSQL's own (vacuum()), as VACUUM (SKIP_LOCKED,
+ * TRUNCATE false) of the one table would run it: it skips a table that
+ * another vacuum or DDL holds, never blocks sends or reads (SHARE UPDATE
+ * EXCLUSIVE, and no truncation, which would take ACCESS EXCLUSIVE), runs the
  * table's index functions as the table's owner in a restricted operation,
  * and marks itself PROC_IN_VACUUM so that its own snapshot holds back no
  * one.  Only queues whose tables are as mq made them (shape.c) are
@@ -180,7 +181,14 @@ mq_reclaim_queue(const char *name)
 		params.is_wraparound = false;
 		params.log_min_duration = -1;
 		params.index_cleanup = VACOPTVALUE_UNSPECIFIED;
-		params.truncate = VACOPTVALUE_UNSPECIFIED;
+		/*
+		 * No truncation: it takes an ACCESS EXCLUSIVE lock (conditionally,
+		 * but then holds it while it scans back over the empty tail), which
+		 * stalls the next send or read, and is replayed on standbys.  Freed
+		 * pages are reused by later sends through the free space map;
+		 * autovacuum still gives back an empty tail now and then.
+		 */
+		params.truncate = VACOPTVALUE_DISABLED;
 		params.nworkers = -1;	/* a queue table is small: no parallel workers */
 
 		/* vacuum() wants its arguments in memory that outlives commits. */

@@ -63,6 +63,19 @@ wait_for() {
     fail "$1: not within 30 s ($2)"
 }
 
+# session NAME FD: a psql session in the background, fed through fd FD.
+session() {
+    mkfifo "$W/$1.in"
+    psql_ -d "$DB" <"$W/$1.in" >"$W/$1.out" 2>&1 &
+    BG_PIDS+=($!)
+    eval "exec $2>\"\$W/$1.in\""
+}
+# cleaned REL COUNT: SQL that is true once REL was vacuumed more than COUNT
+# times in all and has fewer dead rows than the threshold.
+cleaned() {
+    echo "SELECT vacuum_count > $2 AND n_dead_tup < 1000 FROM pg_stat_user_tables WHERE relid = '$1'::regclass"
+}
+
 cycle() {   # cycle QUEUE FILE: a pgbench script of one send/read/ack cycle
     cat >"$2" <<EOF
 SELECT mq.send('$1', '{"k": 1}');
@@ -87,8 +100,7 @@ q "SELECT count(*) FROM mq.send_batch('c', (SELECT array_agg(jsonb_build_object(
 q "SELECT pg_stat_force_next_flush()" >/dev/null
 s0=$(size mq.q_c)
 bench "$W/cycle_c.sql" 5000
-wait_for "the worker vacuumed queue c while it churned" \
-    "SELECT vacuum_count > 0 AND n_dead_tup < 1000 FROM pg_stat_user_tables WHERE relid = 'mq.q_c'::regclass"
+wait_for "the worker vacuumed queue c while it churned" "$(cleaned mq.q_c 0)"
 s1=$(size mq.q_c)
 echo "queue c: $s0 bytes before, $s1 after 20,000 cycles, $(stat mq.q_c vacuum_count) vacuums"
 [ "$s1" -le $((2 * s0)) ] || fail "queue c grew from $s0 to $s1 bytes (more than twice)"
@@ -119,14 +131,10 @@ dead=$(stat mq.q_c n_dead_tup)
 echo "ok: queue c keeps $dead dead rows while off"
 q "ALTER SYSTEM RESET mq.vacuum_naptime" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
-wait_for "back on, the worker vacuums queue c" \
-    "SELECT vacuum_count > $v0 AND n_dead_tup < 1000 FROM pg_stat_user_tables WHERE relid = 'mq.q_c'::regclass"
+wait_for "back on, the worker vacuums queue c" "$(cleaned mq.q_c "$v0")"
 
 # --- 4. a held snapshot ------------------------------------------------------
-mkfifo "$W/holder.in"
-psql_ -d "$DB" <"$W/holder.in" >"$W/holder.out" 2>&1 &
-BG_PIDS+=($!)
-exec 7>"$W/holder.in"
+session holder 7
 echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT txid_current(); SELECT count(*) FROM mq.q_c;" >&7
 wait_for "the holder has its snapshot" \
     "SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$DB' AND backend_xmin IS NOT NULL AND state = 'idle in transaction'"
@@ -142,14 +150,10 @@ echo "held snapshot: $((v2 - v1)) vacuums during and 5 s after 10,000 cycles, n_
 expect "reads under the held snapshot lost nothing" 10000 "$(q "SELECT count(*) FROM mq.q_c")"
 echo "COMMIT;" >&7
 exec 7>&-
-wait_for "snapshot let go: the worker vacuums the dead rows" \
-    "SELECT vacuum_count > $v2 AND n_dead_tup < 1000 FROM pg_stat_user_tables WHERE relid = 'mq.q_c'::regclass"
+wait_for "snapshot let go: the worker vacuums the dead rows" "$(cleaned mq.q_c "$v2")"
 
 # --- 5. a locked queue is skipped, not waited for -----------------------------
-mkfifo "$W/locker.in"
-psql_ -d "$DB" <"$W/locker.in" >"$W/locker.out" 2>&1 &
-BG_PIDS+=($!)
-exec 8>"$W/locker.in"
+session locker 8
 echo "BEGIN; LOCK TABLE mq.q_c IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
 wait_for "queue c's table is locked" \
     "SELECT count(*) = 1 FROM pg_locks WHERE relation = 'mq.q_c'::regclass AND mode = 'AccessExclusiveLock' AND granted"
