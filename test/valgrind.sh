@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make valgrind`: the pg_regress tests, and the functional checks of the
-# waiting-read client (test/client/wait.c), against a server running under
-# valgrind (memcheck, every backend traced: the launcher and workers too).  Passes when the tests pass and
-# no valgrind error has a frame in mq.so.  (Debian's postgres is not built
+# `make valgrind`: the pg_regress tests, the functional checks of the
+# waiting-read client (test/client/wait.c) and a vacuum by the database's
+# worker (reclaim.c), against a server running under valgrind (memcheck,
+# every backend traced: the launcher and workers too).  Passes when the
+# tests pass and no valgrind error has a frame in mq.so.  (Debian's postgres is not built
 # with USE_VALGRIND, so PostgreSQL's own well-known reports about padding
 # bytes handed to write()/pwrite() appear in the logs; they are not counted.)
 set -uo pipefail
@@ -38,6 +39,29 @@ if gcc -Wall -Wextra -Werror -O2 -o "$W/wait" test/client/wait.c -I/usr/include/
     for t in commit rollback prepared delayed lease timeout interrupt priority one notify privilege; do
         "$W/wait" "host=127.0.0.1 port=$PORT user=postgres dbname=postgres" "$t" | grep -v "all checks passed" || rc=1
     done
+else
+    rc=1
+fi
+
+# The worker's vacuum (reclaim.c) under memcheck: 3,000 acked messages are
+# dead rows enough; wait (60 s at most) for the worker to vacuum the table.
+vq() { "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d vg_reclaim -c "$1"; }
+if "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE vg_reclaim" &&
+    vq "CREATE EXTENSION mq" && vq "SELECT mq.create_queue('r')" >/dev/null &&
+    vq "SELECT count(*) FROM mq.send_batch('r', (SELECT array_agg(jsonb_build_object('i', g)) FROM generate_series(1, 3000) g))" >/dev/null &&
+    [ "$(vq "SELECT count(mq.ack('r', id)) FROM mq.read('r', 3000)")" = 3000 ]; then
+    vacuumed=f
+    for _ in $(seq 1 60); do
+        vacuumed=$(vq "SELECT vacuum_count > 0 FROM pg_stat_user_tables WHERE relid = 'mq.q_r'::regclass")
+        [ "$vacuumed" = t ] && break
+        sleep 1
+    done
+    if [ "$vacuumed" = t ]; then
+        echo "ok     reclaim: the worker vacuumed a churned queue table"
+    else
+        echo "FAIL   reclaim: the worker did not vacuum the queue table within 60 s"
+        rc=1
+    fi
 else
     rc=1
 fi
