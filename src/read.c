@@ -24,6 +24,34 @@
  * (wait.c), reads once more, and sleeps on its latch until a wake-up or its
  * deadline; every wake-up repeats the claim with a fresh snapshot.
  *
+ * The read path, step by step (docs/architecture.md, "Hot paths"):
+ *
+ * 1. Open: mq_open_queue (catalog.c) looks the queue up, locks its table,
+ *    checks the tables' shape (shape.c) and the caller's consume privilege
+ *    (acl.c).
+ * 2. Start: mq_cursor_read_start (cursor.c) settles prepared transactions
+ *    that have ended and says where the scan starts (the shared read
+ *    position, or the head when the queue is untracked); the wake-ups that
+ *    settling calls for are applied (events.c).  mq_cursor_touch notes the
+ *    lowest id the claim may lock, so that a rollback brings reads back.
+ * 3. Skip: mq_rollback_exclusions (rollback.c) lists the messages whose
+ *    rolled-back deliveries the worker has yet to record.
+ * 4. Claim: read_plan, one UPDATE over a FOR UPDATE SKIP LOCKED choice of
+ *    the first qty visible ids from the start: it leases them, counts the
+ *    delivery, and records a previous lease that expired as a failure.
+ * 5. Sort out: a message past max_deliveries takes the way out
+ *    (deadletter.c) instead of being returned; each returned one is noted
+ *    for rollback.c (a rollback still counts the delivery), and the claim
+ *    for cursor.c (at commit, the lease's end joins the future mark).
+ * 6. Summarise: read_summary_plan over the range passed; the position
+ *    moves forward (mq_cursor_read_finish), never past a message still
+ *    visible, an uncommitted send or a rolled-back delivery waiting to be
+ *    recorded; a due time earlier than the worker's wakes it (events.c).
+ * 7. Wait: with `wait` and nothing claimed, steps 2 to 6 again after
+ *    joining the waiters, and at every wake-up.
+ * 8. End: at commit or abort, events.c hands the transaction's notes to
+ *    rollback.c and cursor.c, then wakes whoever they asked for.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION
