@@ -1,4 +1,4 @@
-/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers */
+/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers; partitioned queues */
 
 \echo Use "ALTER EXTENSION mq UPDATE TO '0.5.0'" to load this file. \quit
 
@@ -9,7 +9,30 @@
  * working.
  */
 
--- 1. mq.queues counts deliveries undone by a rollback.
+-- 0. Partitioned queues: a queue of N partitions has N message tables,
+-- mq.q_<name> and mq.q<k>_<name> for k = 1 .. N - 1.
+ALTER TABLE mq.queue ADD COLUMN partitions integer NOT NULL DEFAULT 1
+    CONSTRAINT queue_partitions_check CHECK (partitions OPERATOR(pg_catalog.>=) 1
+                                             AND partitions OPERATOR(pg_catalog.<=) 64);
+
+DROP FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text);
+CREATE FUNCTION mq.create_queue(
+    queue_name text,
+    visibility_timeout interval DEFAULT '30 seconds',
+    unlogged boolean DEFAULT false,
+    notify boolean DEFAULT false,
+    dedup_window interval DEFAULT '5 minutes',
+    retry_delay interval DEFAULT '0',
+    retry_delay_max interval DEFAULT '1 hour',
+    max_deliveries integer DEFAULT NULL,
+    dead_letter_queue text DEFAULT NULL,
+    partitions integer DEFAULT 1)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_create_queue'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text, integer) IS 'create a queue (of 1 to 64 partitions)';
+
+-- 1. mq.queues counts deliveries undone by a rollback, and shows partitions.
 DROP VIEW mq.queues;
 DROP FUNCTION mq._queue_stats();
 CREATE FUNCTION mq._queue_stats(
@@ -33,7 +56,8 @@ CREATE FUNCTION mq._queue_stats(
     OUT lease_expiries bigint,
     OUT dead_letters bigint,
     OUT owner name,
-    OUT rollbacks bigint)
+    OUT rollbacks bigint,
+    OUT partitions integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'mq_queue_stats'
 LANGUAGE C STABLE;
@@ -44,9 +68,9 @@ CREATE VIEW mq.queues AS
            depth, in_flight, delayed, archived, oldest_age,
            total_bytes, archive_bytes, notify, waiting,
            max_deliveries, dead_letter_queue, failing,
-           nacks, lease_expiries, rollbacks, dead_letters, owner
+           nacks, lease_expiries, rollbacks, dead_letters, owner, partitions
     FROM mq._queue_stats();
-COMMENT ON VIEW mq.queues IS 'one row per queue the caller holds a privilege on: options, depth, in-flight, delayed, archived, oldest age, size, notify, consumers waiting, failing messages, failure counters, owner';
+COMMENT ON VIEW mq.queues IS 'one row per queue the caller holds a privilege on: options, depth, in-flight, delayed, archived, oldest age, size, notify, consumers waiting, failing messages, failure counters, owner, partitions';
 GRANT SELECT ON mq.queues TO PUBLIC;
 
 -- 2. Looking without taking, and taking without a lease.

@@ -151,8 +151,13 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqContext	cx;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	mq_cursor_touch(queue, DatumGetInt64(id));
-	n = mq_run_plan(queue, &ack_plan, &id, NULL, SPI_OK_DELETE);
+	n = 0;
+	queue = mq_partition_of(queue, DatumGetInt64(id));
+	if (queue != NULL)
+	{
+		mq_cursor_touch(queue, DatumGetInt64(id));
+		n = mq_run_plan(queue, &ack_plan, &id, NULL, SPI_OK_DELETE);
+	}
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -177,11 +182,21 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	Datum		ids = ids_arg(fcinfo, 1, name);
 	MqQueue    *queue;
 	uint64		n;
+	int			k;
 	MqContext	cx;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	mq_cursor_touch(queue, ids_min(ids));
-	n = mq_run_plan(queue, &ack_many_plan, &ids, NULL, SPI_OK_DELETE);
+	n = 0;
+	for (k = 0; k < queue->nparts; k++)
+	{
+		int			m;
+		Datum		mine = mq_partition_ids(queue, ids, k, &m);
+
+		if (m == 0)
+			continue;
+		mq_cursor_touch(queue->parts[k], ids_min(mine));
+		n += mq_run_plan(queue->parts[k], &ack_many_plan, &mine, NULL, SPI_OK_DELETE);
+	}
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -232,6 +247,10 @@ nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 
+	/* The partition that holds it, if the queue has one for this id. */
+	queue = mq_partition_of(queue, id);
+	if (queue == NULL)
+		return false;
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(vt);
 	values[2] = error_null ? (Datum) 0 : error;
@@ -408,8 +427,13 @@ mq_archive(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(id_arg(fcinfo, 1, name));
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	mq_cursor_touch(queue, DatumGetInt64(values[0]));
-	n = mq_run_plan(queue, &archive_plan, values, NULL, SPI_OK_INSERT);
+	n = 0;
+	queue = mq_partition_of(queue, DatumGetInt64(values[0]));
+	if (queue != NULL)
+	{
+		mq_cursor_touch(queue, DatumGetInt64(values[0]));
+		n = mq_run_plan(queue, &archive_plan, values, NULL, SPI_OK_INSERT);
+	}
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -422,15 +446,27 @@ mq_archive_many(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Datum		values[2];
+	Datum		ids;
 	uint64		n;
+	int			k;
 	MqQueue    *queue;
 	MqContext	cx;
 
 	values[0] = ids_arg(fcinfo, 1, name);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	mq_cursor_touch(queue, ids_min(values[0]));
-	n = mq_run_plan(queue, &archive_many_plan, values, NULL, SPI_OK_INSERT);
+	ids = values[0];
+	n = 0;
+	for (k = 0; k < queue->nparts; k++)
+	{
+		int			m;
+
+		values[0] = mq_partition_ids(queue, ids, k, &m);
+		if (m == 0)
+			continue;
+		mq_cursor_touch(queue->parts[k], ids_min(values[0]));
+		n += mq_run_plan(queue->parts[k], &archive_many_plan, values, NULL, SPI_OK_INSERT);
+	}
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -473,8 +509,13 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(vt);
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	mq_cursor_touch(queue, id);
-	n = mq_run_plan(queue, &set_vt_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
+	n = 0;
+	queue = mq_partition_of(queue, id);
+	if (queue != NULL)
+	{
+		mq_cursor_touch(queue, id);
+		n = mq_run_plan(queue, &set_vt_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
+	}
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
 	close_for(&cx);
@@ -506,8 +547,11 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 	Interval   *iv;
 	TimestampTz vt;
 	MqQueue    *queue;
+	Datum		ids;
 	uint64		n;
 	uint64		i;
+	uint64		total;
+	int			k;
 	MqContext	cx;
 
 	values[0] = ids_arg(fcinfo, 1, name);
@@ -521,17 +565,29 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(vt);
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	mq_cursor_touch(queue, ids_min(values[0]));
-	n = mq_run_plan(queue, &set_vt_many_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
-	for (i = 0; i < n; i++)
+	ids = values[0];
+	total = 0;
+	for (k = 0; k < queue->nparts; k++)
 	{
-		bool		isnull;
+		MqQueue    *part = queue->parts[k];
+		int			m;
 
-		mq_cursor_vt_changed(queue, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																SPI_tuptable->tupdesc, 1, &isnull)), vt);
+		values[0] = mq_partition_ids(queue, ids, k, &m);
+		if (m == 0)
+			continue;
+		mq_cursor_touch(part, ids_min(values[0]));
+		n = mq_run_plan(part, &set_vt_many_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			mq_cursor_vt_changed(part, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																   SPI_tuptable->tupdesc, 1, &isnull)), vt);
+		}
+		total += n;
 	}
 	close_for(&cx);
-	PG_RETURN_INT64((int64) n);
+	PG_RETURN_INT64((int64) total);
 }
 
 /*
@@ -654,12 +710,17 @@ mq_purge(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	uint64		n;
+	int			k;
 	MqQueue    *queue;
 	MqContext	cx;
 
 	queue = open_for(&cx, name, MQ_PRIV_MANAGE, RowExclusiveLock);
-	mq_cursor_touch(queue, 0);
-	n = mq_run_plan(queue, &purge_plan, NULL, NULL, SPI_OK_DELETE);
+	n = 0;
+	for (k = 0; k < queue->nparts; k++)
+	{
+		mq_cursor_touch(queue->parts[k], 0);
+		n += mq_run_plan(queue->parts[k], &purge_plan, NULL, NULL, SPI_OK_DELETE);
+	}
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }

@@ -43,6 +43,8 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "storage/lmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -237,9 +239,18 @@ mq_relcache_callback(Datum arg, Oid relid)
 	hash_seq_init(&status, queue_cache);
 	while ((entry = (MqQueue *) hash_seq_search(&status)) != NULL)
 	{
+		int			k;
+
 		if (all || entry->relid == relid || entry->archive_relid == relid ||
 			entry->seq_relid == relid)
 			entry->valid = false;
+		for (k = 1; k < entry->nparts && entry->valid; k++)
+		{
+			MqQueue    *part = entry->parts[k];
+
+			if (part->relid == relid || part->seq_relid == relid)
+				entry->valid = false;
+		}
 	}
 }
 
@@ -358,7 +369,7 @@ prepare_registry_plans(void)
 	 * Older versions of the registry lack newer columns: the library may
 	 * be newer than the installed SQL until ALTER EXTENSION UPDATE.
 	 */
-	registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s, %s "
+	registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s, %s, %s "
 										 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
 										 registry_column("notify", "false"),
 										 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval"),
@@ -366,7 +377,8 @@ prepare_registry_plans(void)
 										 registry_column("retry_delay_max", "NULL::pg_catalog.interval"),
 										 registry_column("max_deliveries", "NULL::pg_catalog.int4"),
 										 registry_column("dead_letter_queue", "NULL::pg_catalog.text"),
-										 mq_model_active() ? "owner::pg_catalog.oid" : "0::pg_catalog.oid"),
+										 mq_model_active() ? "owner::pg_catalog.oid" : "0::pg_catalog.oid",
+										 registry_column("partitions", "1::pg_catalog.int4")),
 								1, argtypes);
 	if (registry_plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -429,6 +441,77 @@ load_grants(MqQueue *entry, Datum arg)
 }
 
 /*
+ * forget_derived
+ *		Forget what a queue's (or partition's) entry derived from its
+ *		tables: their OIDs, cursor state, shape and plans.
+ */
+static void
+forget_derived(MqQueue *entry)
+{
+	int			i;
+
+	entry->cursor = NULL;
+	entry->relid = entry->archive_relid = entry->seq_relid = InvalidOid;
+	entry->acl_valid = false;
+	entry->shape_checked = false;
+	if (entry->problem != NULL)
+		pfree(entry->problem);
+	entry->problem = NULL;
+	for (i = 0; i < MQ_NUM_PLANS; i++)
+	{
+		if (entry->plans[i] != NULL)
+		{
+			SPI_freeplan(entry->plans[i]);
+			entry->plans[i] = NULL;
+		}
+	}
+}
+
+/*
+ * build_partitions
+ *		Fill in parts[1..nparts-1] of a queue's entry: the queue's options,
+ *		each with its own message table mq.q<k>_<name> (InvalidOid when it
+ *		is missing: the shape check says so), cursor state and plans.
+ */
+static void
+build_partitions(MqQueue *entry, int nparts)
+{
+	int			k;
+
+	for (k = 1; k < nparts; k++)
+	{
+		MqQueue    *part = entry->parts[k];
+		char		prefix[16];
+
+		if (part == NULL)
+		{
+			part = MemoryContextAllocZero(mq_cache_context, sizeof(MqQueue));
+			entry->parts[k] = part;
+		}
+		/* The options are the queue's; plans and shape were forgotten. */
+		memcpy(part, entry, offsetof(MqQueue, plans));
+		memset(part->plans, 0, sizeof(part->plans));
+		part->partno = k;
+		part->grants = NULL;
+		part->ngrants = 0;
+		part->acl_valid = false;
+		part->shape_checked = false;
+		part->problem = NULL;
+		part->seq_relid = InvalidOid;
+		snprintf(prefix, sizeof(prefix), "q%d_", k);
+		snprintf(part->table, NAMEDATALEN, "%s%s", prefix, entry->name);
+		part->relid = relation_for(prefix, entry->name);
+		part->cursor = OidIsValid(part->relid) ?
+			mq_cursor_attach(part->relid, entry->name, entry->relid) : NULL;
+		if (OidIsValid(part->relid))
+			part->failure_cols = get_attnum(part->relid, "failed_at") != InvalidAttrNumber;
+	}
+	entry->nparts = nparts;
+	for (k = 1; k < nparts; k++)
+		entry->parts[k]->nparts = nparts;
+}
+
+/*
  * mq_lookup_queue
  *		Return the cache entry for a queue, loading it from the registry if
  *		needed.  A queue that is not registered raises 42704, or with
@@ -450,6 +533,7 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	int			i;
+	int			nparts;
 	uint64		gen;
 
 	ensure_cache();
@@ -462,27 +546,26 @@ mq_lookup_queue(const char *name, bool missing_ok)
 		memset(entry->plans, 0, sizeof(entry->plans));
 		entry->grants = NULL;
 		entry->problem = NULL;
+		entry->parts = MemoryContextAllocZero(mq_cache_context,
+											  sizeof(MqQueue *) * MQ_MAX_PARTITIONS);
+		entry->parts[0] = entry;
 	}
+
+	/*
+	 * Partitions' entries are kept and reused, never freed: a caller may
+	 * still hold one across a rebuild.  What they prepared goes.
+	 */
+	for (i = 1; i < MQ_MAX_PARTITIONS && entry->parts[i] != NULL; i++)
+		forget_derived(entry->parts[i]);
+	entry->nparts = 1;
+	entry->partno = 0;
+	snprintf(entry->table, NAMEDATALEN, "q_%s", name);
 	entry->valid = false;
-	entry->cursor = NULL;
-	entry->relid = entry->archive_relid = entry->seq_relid = InvalidOid;
-	entry->acl_valid = false;
-	entry->shape_checked = false;
+	forget_derived(entry);
 	if (entry->grants != NULL)
 		pfree(entry->grants);
 	entry->grants = NULL;
 	entry->ngrants = 0;
-	if (entry->problem != NULL)
-		pfree(entry->problem);
-	entry->problem = NULL;
-	for (i = 0; i < MQ_NUM_PLANS; i++)
-	{
-		if (entry->plans[i] != NULL)
-		{
-			SPI_freeplan(entry->plans[i]);
-			entry->plans[i] = NULL;
-		}
-	}
 
 	/* From here, an invalidation means what we read may be stale. */
 	gen = inval_count;
@@ -539,10 +622,13 @@ mq_lookup_queue(const char *name, bool missing_ok)
 		strlcpy(entry->dead_letter_queue, TextDatumGetCString(d), NAMEDATALEN);
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	entry->owner = isnull ? InvalidOid : DatumGetObjectId(d);
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	nparts = isnull ? 1 : DatumGetInt32(d);
 	load_grants(entry, arg);
 	SPI_finish();
 
 	entry->relid = relation_for("q_", name);
+	entry->wake_relid = entry->relid;
 	entry->archive_relid = relation_for("a_", name);
 	if (!OidIsValid(entry->relid) || !OidIsValid(entry->archive_relid))
 	{
@@ -554,7 +640,9 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	else
 	{
 		entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
-		entry->cursor = mq_cursor_attach(entry->relid, name);
+		entry->cursor = mq_cursor_attach(entry->relid, name, entry->relid);
+		if (nparts > 1 && nparts <= MQ_MAX_PARTITIONS)
+			build_partitions(entry, nparts);
 	}
 	building = false;
 
@@ -586,12 +674,26 @@ mq_queue_shape_ok(MqQueue *queue)
 	}
 	if (!queue->shape_checked)
 	{
-		char	   *problem = mq_shape_problem(queue,
-											   mq_model_active() ? mq_owner() : InvalidOid);
+		Oid			owner = mq_model_active() ? mq_owner() : InvalidOid;
+		char	   *problem = mq_shape_problem(queue, owner);
+		int			k;
+
+		/* Every partition's table is part of the queue. */
+		for (k = 1; k < queue->nparts && problem == NULL; k++)
+		{
+			MqQueue    *part = queue->parts[k];
+
+			if (!OidIsValid(part->relid))
+				problem = psprintf("Table mq.%s is missing.", part->table);
+			else
+				problem = mq_shape_problem(part, owner);
+		}
 
 		if (problem != NULL)
 			queue->problem = MemoryContextStrdup(mq_cache_context, problem);
 		queue->shape_checked = true;
+		for (k = 1; k < queue->nparts; k++)
+			queue->parts[k]->shape_checked = (problem == NULL);
 	}
 	return queue->problem == NULL;
 }
@@ -710,7 +812,6 @@ mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why)
 SPIPlanPtr
 mq_queue_plan(MqQueue *queue, const MqPlanDef *def)
 {
-	char	   *qname;
 	char	   *aname;
 	char	   *sql;
 	int			nargs = 0;
@@ -720,10 +821,9 @@ mq_queue_plan(MqQueue *queue, const MqPlanDef *def)
 	if (queue->plans[def->kind] != NULL)
 		return queue->plans[def->kind];
 
-	qname = psprintf("q_%s", queue->name);
 	aname = psprintf("a_%s", queue->name);
 	sql = def->sql(def->kind,
-				   quote_qualified_identifier("mq", qname),
+				   quote_qualified_identifier("mq", queue->table),
 				   quote_qualified_identifier("mq", aname),
 				   queue->failure_cols, &nargs, types);
 	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
@@ -750,4 +850,86 @@ mq_run_plan(MqQueue *queue, const MqPlanDef *def, Datum *values, const char *nul
 	if (ret != expected)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	return SPI_processed;
+}
+
+/*
+ * mq_partition_of
+ *		The partition of a queue that holds message id (its top bits), or
+ *		NULL when the queue has no such partition.  A queue of one
+ *		partition holds every id.
+ */
+MqQueue *
+mq_partition_of(MqQueue *queue, int64 id)
+{
+	int			k;
+
+	if (queue->nparts <= 1)
+		return queue;
+	k = MQ_PART_OF(id);
+	if (k < 0 || k >= queue->nparts)
+		return NULL;
+	return queue->parts[k];
+}
+
+/* Sends of this backend so far: the round robin's turn. */
+static uint32 send_turn = 0;
+
+/*
+ * mq_send_partition
+ *		The partition a send goes to: round robin, starting from a point
+ *		that differs by backend, so that concurrent senders spread over
+ *		the partitions and one sender fills them evenly.
+ */
+MqQueue *
+mq_send_partition(MqQueue *queue)
+{
+	if (queue->nparts <= 1)
+		return queue;
+	return queue->parts[((uint32) MyProcPid + send_turn++) % (uint32) queue->nparts];
+}
+
+/*
+ * mq_read_first_partition
+ *		The partition a read of this backend starts in: fixed per backend,
+ *		so that concurrent consumers spread over the partitions.
+ */
+int
+mq_read_first_partition(MqQueue *queue)
+{
+	if (queue->nparts <= 1)
+		return 0;
+	return (int) ((uint32) MyProcPid % (uint32) queue->nparts);
+}
+
+/*
+ * mq_partition_ids
+ *		The ids of a bigint[] that belong to partition k of the queue, as
+ *		a bigint[], and how many (*n).  A queue of one partition keeps them
+ *		all.
+ */
+Datum
+mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			i;
+	int			m = 0;
+
+	if (queue->nparts <= 1)
+	{
+		*n = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(ids)),
+							ARR_DIMS(DatumGetArrayTypeP(ids)));
+		return ids;
+	}
+	arr = DatumGetArrayTypeP(ids);
+	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+		if (!nulls[i] && MQ_PART_OF(DatumGetInt64(elems[i])) == k)
+			elems[m++] = elems[i];
+	*n = m;
+	return PointerGetDatum(construct_array(elems, m, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
 }

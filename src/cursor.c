@@ -146,6 +146,7 @@ typedef struct MqCursorKey
 typedef struct MqCursorState
 {
 	MqCursorKey key;			/* dbid InvalidOid: free */
+	Oid			wake_relid;		/* the queue's partition 0: its waiters' key */
 	slock_t		mutex;
 	bool		in_use;			/* taken (under the "mq" LWLock) */
 	bool		disabled;		/* lost track (prepared overflow): scan from head */
@@ -197,6 +198,7 @@ typedef struct MqXactNote
 {
 	MqCursorState *state;
 	MqCursorKey key;
+	Oid			wake;			/* the queue's waiters' key (wake_relid) */
 	int			slot;			/* send slot, or -1 */
 	bool		sent;
 	bool		overflowed;
@@ -363,7 +365,7 @@ denied_bit(const MqCursorKey *key)
  *		untracked until restart: see the file header).
  */
 MqCursorState *
-mq_cursor_attach(Oid relid, const char *name)
+mq_cursor_attach(Oid relid, const char *name, Oid wake_relid)
 {
 	MqCursorKey key;
 	MqCursorHashEntry *ent;
@@ -412,6 +414,7 @@ mq_cursor_attach(Oid relid, const char *name)
 
 		SpinLockAcquire(&state->mutex);
 		state->key = key;
+		state->wake_relid = wake_relid;
 		state->disabled = false;
 		state->pos = 0;
 		state->gen = 0;
@@ -609,6 +612,7 @@ note_for(MqQueue *queue)
 	note->state = queue->cursor;
 	note->key.dbid = MyDatabaseId;
 	note->key.relid = queue->relid;
+	note->wake = queue->wake_relid;
 	note->slot = -1;
 	return note;
 }
@@ -719,10 +723,12 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key, MqEffects *fx)
 	int			n = 0;
 	int			settled = 0;
 	int			i;
+	Oid			wake = InvalidOid;
 
 	SpinLockAcquire(&state->mutex);
 	if (state->nprepared > 0 && same_queue(state, key))
 	{
+		wake = state->wake_relid;
 		for (i = 0; i < MQ_SLOTS; i++)
 			if (state->slots[i].in_use && state->slots[i].prepared)
 			{
@@ -764,7 +770,7 @@ settle_prepared(MqCursorState *state, const MqCursorKey *key, MqEffects *fx)
 	 * times): let every waiter look.  Prepared transactions are rare.
 	 */
 	if (settled > 0)
-		mq_effects_wake(fx, key->relid, MQ_WAKE_ALL);
+		mq_effects_wake(fx, wake, MQ_WAKE_ALL);
 }
 
 /*
@@ -1162,7 +1168,7 @@ at_commit(MqXactNote *note, MqEffects *fx)
 
 	/* Our commit is visible now: wake one waiter per visible message. */
 	if (wake > 0)
-		mq_effects_wake(fx, note->key.relid, wake);
+		mq_effects_wake(fx, note->wake, wake);
 	if (signal)
 		mq_effects_signal_worker(fx);
 }
@@ -1200,7 +1206,7 @@ at_abort(MqXactNote *note, MqEffects *fx)
 
 	/* A rolled-back send made nothing visible: it wakes nobody. */
 	if (wake > 0)
-		mq_effects_wake(fx, note->key.relid, wake);
+		mq_effects_wake(fx, note->wake, wake);
 }
 
 static void
@@ -1466,7 +1472,7 @@ mq_cursor_subxact_abort(SubTransactionId mySubid, MqEffects *fx)
 		}
 		SpinLockRelease(&note->state->mutex);
 		if (wake > 0)
-			mq_effects_wake(fx, note->key.relid, wake);
+			mq_effects_wake(fx, note->wake, wake);
 	}
 }
 
@@ -1496,19 +1502,31 @@ mq_cursor_waiters_add(MqCursorState *state, Oid relid, int delta)
 bool
 mq_cursor_wait_hint(MqQueue *queue, TimestampTz *due)
 {
-	MqCursorState *state = queue->cursor;
-	bool		tracked;
+	int			k;
 
 	*due = 0;
-	if (state == NULL || !cursor_shared->prepared_clean)
+	if (cursor_shared == NULL || !cursor_shared->prepared_clean)
 		return false;
-	SpinLockAcquire(&state->mutex);
-	tracked = state->key.relid == queue->relid &&
-		state->key.dbid == MyDatabaseId && !state->disabled;
-	if (tracked && state->has_future)
-		*due = state->fut_at;
-	SpinLockRelease(&state->mutex);
-	return tracked;
+
+	/* Every partition must be tracked; the earliest due time of any. */
+	for (k = 0; k < queue->nparts; k++)
+	{
+		MqQueue    *part = queue->parts[k];
+		MqCursorState *state = part->cursor;
+		bool		tracked;
+
+		if (state == NULL)
+			return false;
+		SpinLockAcquire(&state->mutex);
+		tracked = state->key.relid == part->relid &&
+			state->key.dbid == MyDatabaseId && !state->disabled;
+		if (tracked && state->has_future && (*due == 0 || state->fut_at < *due))
+			*due = state->fut_at;
+		SpinLockRelease(&state->mutex);
+		if (!tracked)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -1569,7 +1587,7 @@ mq_cursor_worker_pass(TimestampTz now, TimestampTz *next_due, MqEffects *fx)
 				due = due == NULL ? palloc(sizeof(Oid) * maxdue) :
 					repalloc(due, sizeof(Oid) * maxdue);
 			}
-			due[ndue++] = state->key.relid;
+			due[ndue++] = state->wake_relid;
 		}
 	}
 	LWLockRelease(cursor_shared->lock);
@@ -1662,6 +1680,15 @@ mq_cursor_pending_queues(void)
 		SpinLockAcquire(&state->mutex);
 		has = state->key.dbid == MyDatabaseId && state->rb_pending > 0;
 		SpinLockRelease(&state->mutex);
+		/* A partitioned queue's states share its name: list it once. */
+		if (has)
+		{
+			ListCell   *lc;
+
+			foreach(lc, names)
+				if (strcmp((char *) lfirst(lc), state->name) == 0)
+					has = false;
+		}
 		if (has)
 			names = lappend(names, pstrdup(state->name));
 	}

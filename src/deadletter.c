@@ -293,6 +293,8 @@ mq_redrive(PG_FUNCTION_ARGS)
 	SPITupleTable *tt;
 	uint64		n;
 	uint64		i;
+	int64		moved = 0;
+	int			k;
 	int			ret;
 	MqContext	cx;
 
@@ -310,42 +312,49 @@ mq_redrive(PG_FUNCTION_ARGS)
 	if (target != NULL)
 		(void) mq_open_queue(&cx, target, MQ_PRIV_SEND, RowExclusiveLock);
 	SPI_connect();
-	mq_cursor_touch(queue, 0);
 
-	arg = Int64GetDatum(max);
-	ret = SPI_execute_plan(mq_queue_plan(queue, &redrive_take_plan), &arg, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	tt = SPI_tuptable;
-	n = SPI_processed;
-
-	for (i = 0; i < n; i++)
+	/* A partitioned dead-letter queue: partition after partition. */
+	for (k = 0; k < queue->nparts && moved < max; k++)
 	{
-		bool		isnull;
-		bool		headers_null;
-		bool		origin_null;
-		int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		Datum		payload = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
-		Datum		headers = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &headers_null);
-		Datum		origin = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &origin_null);
-		char	   *to = target;
+		MqQueue    *part = queue->parts[k];
 
-		if (to == NULL)
+		mq_cursor_touch(part, 0);
+		arg = Int64GetDatum(max - moved);
+		ret = SPI_execute_plan(mq_queue_plan(part, &redrive_take_plan), &arg, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		moved += (int64) n;
+
+		for (i = 0; i < n; i++)
 		{
-			if (origin_null)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("message %lld of queue \"%s\" has no origin queue",
-								(long long) id, dlq),
-						 errhint("Give target_queue to mq.redrive.")));
-			to = TextDatumGetCString(origin);
-			mq_validate_name(to);
+			bool		isnull;
+			bool		headers_null;
+			bool		origin_null;
+			int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			Datum		payload = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+			Datum		headers = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &headers_null);
+			Datum		origin = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &origin_null);
+			char	   *to = target;
+
+			if (to == NULL)
+			{
+				if (origin_null)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("message %lld of queue \"%s\" has no origin queue",
+									(long long) id, dlq),
+							 errhint("Give target_queue to mq.redrive.")));
+				to = TextDatumGetCString(origin);
+				mq_validate_name(to);
+			}
+			(void) mq_send_message(mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock),
+								   payload, headers_null, headers, now, now);
 		}
-		(void) mq_send_message(mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock),
-							   payload, headers_null, headers, now, now);
 	}
 
 	SPI_finish();
 	mq_leave(&cx);
-	PG_RETURN_INT64((int64) n);
+	PG_RETURN_INT64(moved);
 }

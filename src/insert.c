@@ -48,7 +48,8 @@
 /*
  * mq_direct_insert
  *		Insert n messages into the queue's table; their ids go to ids[].
- *		The caller opened the queue (mq_open_queue) with RowExclusiveLock.
+ *		The caller opened the queue (mq_open_queue) with RowExclusiveLock;
+ *		queue may be one of its partitions.
  */
 void
 mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
@@ -68,7 +69,9 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 	int			i;
 
 	Assert(queue->shape_checked && queue->problem == NULL);
-	rel = table_open(queue->relid, NoLock);
+
+	/* Partition 0 is locked already; another partition's table is not. */
+	rel = table_open(queue->relid, queue->partno == 0 ? NoLock : RowExclusiveLock);
 
 	/*
 	 * Before the privilege model is installed a send runs as its caller,

@@ -32,6 +32,14 @@
 /* Longest dedup key, in bytes. */
 #define MQ_MAX_DEDUP_KEY_LEN 512
 
+/*
+ * Most partitions a queue may have.  Partition k's ids are k * 2^48 plus a
+ * sequence number, so a message's id names its partition (MQ_PART_OF).
+ */
+#define MQ_MAX_PARTITIONS 64
+#define MQ_PART_SHIFT 48
+#define MQ_PART_OF(id) ((id) < 0 ? -1 : (int) ((id) >> MQ_PART_SHIFT))
+
 /* Largest qty one mq.read call may ask for. */
 #define MQ_MAX_READ_QTY 10000
 
@@ -124,12 +132,27 @@ typedef struct MqPlanDef
 
 struct MqCursorState;
 
-/* Per-backend cache entry for one queue (catalog.c). */
+/*
+ * Per-backend cache entry for one queue (catalog.c).
+ *
+ * A queue of N partitions has N message tables (mq.q_<name> for partition
+ * 0, mq.q<k>_<name> for partition k), each with its own id sequence, read
+ * cursor and plans.  The cache entry of the queue is partition 0; parts[k]
+ * is an MqQueue for partition k, a copy of the queue's options with its
+ * own table.  Code that works on one message table (a claim, an ack, a
+ * sweep) is given the partition's MqQueue; privileges and the registry are
+ * the queue's (parts[0]).
+ */
 typedef struct MqQueue
 {
 	char		name[NAMEDATALEN];	/* hash key: validated queue name */
 	bool		valid;			/* false once an invalidation hit it */
-	Oid			relid;			/* mq.q_<name> */
+	char		table[NAMEDATALEN]; /* the message table: q_<name>, q<k>_<name> */
+	int			partno;			/* which partition this is (0: the queue) */
+	int			nparts;			/* the queue's partitions (1: not partitioned) */
+	struct MqQueue **parts;		/* parts[k] is partition k; parts[0] the queue */
+	Oid			wake_relid;		/* partition 0's table: waiters wait on it */
+	Oid			relid;			/* this partition's message table */
 	Oid			archive_relid;	/* mq.a_<name> */
 	Interval	visibility_timeout;
 	bool		unlogged;
@@ -163,6 +186,10 @@ extern MqQueue *mq_lookup_queue(const char *name, bool missing_ok);
 extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode);
 extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why);
 extern bool mq_queue_shape_ok(MqQueue *queue);
+extern MqQueue *mq_partition_of(MqQueue *queue, int64 id);
+extern MqQueue *mq_send_partition(MqQueue *queue);
+extern int	mq_read_first_partition(MqQueue *queue);
+extern Datum mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n);
 extern SPIPlanPtr mq_queue_plan(MqQueue *queue, const MqPlanDef *def);
 extern uint64 mq_run_plan(MqQueue *queue, const MqPlanDef *def, Datum *values,
 						  const char *nulls, int expected);
@@ -207,7 +234,7 @@ extern void mq_check_interval(const char *queue, const char *what, Interval *iv)
 
 /* cursor.c */
 extern void mq_cursor_init(void);
-extern struct MqCursorState *mq_cursor_attach(Oid relid, const char *name);
+extern struct MqCursorState *mq_cursor_attach(Oid relid, const char *name, Oid wake_relid);
 extern void mq_cursor_forget_at_commit(const char *name, bool whole_database);
 
 #endif							/* MQ_H */

@@ -51,6 +51,8 @@
 #include "wait.h"
 #include "worker.h"
 
+static void create_message_table(const char *kind, const char *name, int k, int partitions);
+
 PG_FUNCTION_INFO_V1(mq_create_queue);
 PG_FUNCTION_INFO_V1(mq_alter_queue);
 PG_FUNCTION_INFO_V1(mq_drop_queue);
@@ -245,6 +247,8 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	Datum		args[10];
 	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			nargs = PG_NARGS() > 7 ? 9 : PG_NARGS() > 5 ? 7 : PG_NARGS() > 4 ? 5 : PG_NARGS() > 3 ? 4 : 3;
+	int			partitions = 1;
+	int			k;
 	static const char *const columns[] = {
 		NULL, NULL, NULL,
 		"queue_name, visibility_timeout, unlogged",
@@ -262,7 +266,6 @@ mq_create_queue(PG_FUNCTION_ARGS)
 		"$1, $2, $3, $4, $5, $6, $7, $8, $9"
 	};
 	int			ret;
-	const char *q;
 	const char *a;
 	const char *kind;
 	MqContext	cx;
@@ -270,6 +273,16 @@ mq_create_queue(PG_FUNCTION_ARGS)
 
 	vt = check_visibility_timeout(fcinfo, 1, name);
 	unlogged = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
+	{
+		partitions = PG_GETARG_INT32(9);
+		if (partitions < 1 || partitions > MQ_MAX_PARTITIONS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partitions for queue \"%s\" must be between 1 and %d",
+							name, MQ_MAX_PARTITIONS),
+					 errdetail("The value given was %d.", partitions)));
+	}
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 		notify = PG_GETARG_BOOL(3);
 	if (nargs > 4)
@@ -326,10 +339,61 @@ mq_create_queue(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	}
 
-	q = qualified("q_", name);
 	a = qualified("a_", name);
 	kind = unlogged ? "UNLOGGED " : "";
 
+	if (partitions > 1)
+	{
+		Oid			t[2] = {TEXTOID, INT4OID};
+		Datum		v[2];
+
+		v[0] = args[0];
+		v[1] = Int32GetDatum(partitions);
+		ret = SPI_execute_with_args("UPDATE mq.queue SET partitions = $2 "
+									"WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									2, t, v, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
+
+	for (k = 0; k < partitions; k++)
+		create_message_table(kind, name, k, partitions);
+	run_ddl(psprintf("CREATE %sTABLE %s ("
+					 " id bigint PRIMARY KEY,"
+					 " payload jsonb NOT NULL,"
+					 " headers jsonb,"
+					 " enqueued_at timestamptz NOT NULL,"
+					 " archived_at timestamptz NOT NULL,"
+					 " deliveries integer NOT NULL,"
+					 " last_error text)",
+					 kind, a));
+
+	SPI_finish();
+	mq_leave(&cx);
+	PG_RETURN_VOID();
+}
+
+/*
+ * create_message_table
+ *		Create partition k's message table (mq.q_<name> for partition 0,
+ *		mq.q<k>_<name> for others) with its id sequence.  In a queue of
+ *		several partitions, partition k's ids run from k * 2^48 + 1 to
+ *		(k + 1) * 2^48 - 1, so that an id names its partition.  Caller is
+ *		connected to SPI.
+ */
+static void
+create_message_table(const char *kind, const char *name, int k, int partitions)
+{
+	char		prefix[16];
+	const char *q;
+	Oid			relid;
+	List	   *seqs;
+
+	if (k == 0)
+		strlcpy(prefix, "q_", sizeof(prefix));
+	else
+		snprintf(prefix, sizeof(prefix), "q%d_", k);
+	q = qualified(prefix, name);
 	run_ddl(psprintf("CREATE %sTABLE %s ("
 					 " id bigserial PRIMARY KEY,"
 					 " vt timestamptz NOT NULL,"
@@ -350,19 +414,21 @@ mq_create_queue(PG_FUNCTION_ARGS)
 					 " autovacuum_vacuum_cost_delay = 0,"
 					 " autovacuum_analyze_scale_factor = 0.02)",
 					 kind, q));
-	run_ddl(psprintf("CREATE %sTABLE %s ("
-					 " id bigint PRIMARY KEY,"
-					 " payload jsonb NOT NULL,"
-					 " headers jsonb,"
-					 " enqueued_at timestamptz NOT NULL,"
-					 " archived_at timestamptz NOT NULL,"
-					 " deliveries integer NOT NULL,"
-					 " last_error text)",
-					 kind, a));
+	if (partitions == 1)
+		return;
 
-	SPI_finish();
-	mq_leave(&cx);
-	PG_RETURN_VOID();
+	/* The sequence bigserial made, whatever name it was given. */
+	CommandCounterIncrement();
+	relid = get_relname_relid(psprintf("%s%s", prefix, name), mq_schema_oid());
+	seqs = getOwnedSequences(relid);
+	if (list_length(seqs) != 1)
+		elog(ERROR, "table %s has %d sequences", q, list_length(seqs));
+	run_ddl(psprintf("ALTER SEQUENCE %s MINVALUE " INT64_FORMAT " MAXVALUE " INT64_FORMAT
+					 " START " INT64_FORMAT " RESTART NO CYCLE",
+					 quote_qualified_identifier("mq", get_rel_name(linitial_oid(seqs))),
+					 ((int64) k << MQ_PART_SHIFT) + 1,
+					 (((int64) k + 1) << MQ_PART_SHIFT) - 1,
+					 ((int64) k << MQ_PART_SHIFT) + 1));
 }
 
 /*
@@ -518,6 +584,25 @@ drop_relation(const char *prefix, const char *name)
 }
 
 /*
+ * drop_partitions
+ *		Drop the message tables of a queue's partitions 1 and up, those
+ *		there are.
+ */
+static void
+drop_partitions(const char *name)
+{
+	int			k;
+
+	for (k = 1; k < MQ_MAX_PARTITIONS; k++)
+	{
+		char		prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "q%d_", k);
+		drop_relation(prefix, name);
+	}
+}
+
+/*
  * mq.drop_queue(queue_name text, if_exists boolean) returns boolean
  *		Needs the manage privilege.  A queue whose tables are not as mq
  *		made them can be dropped (that is the remedy the error suggests).
@@ -594,6 +679,7 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 				 errmsg("queue \"%s\" does not exist", name)));
 
 	drop_relation("q_", name);
+	drop_partitions(name);
 	drop_relation("a_", name);
 
 	/* Its keys and grants go too; a new queue of that name starts clean. */
@@ -723,6 +809,7 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
 
 			drop_relation("q_", name);
+			drop_partitions(name);
 			drop_relation("a_", name);
 		}
 	}

@@ -61,6 +61,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -404,26 +405,51 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 }
 
 /*
- * read_some
- *		read_once until qty messages were delivered, or a claim found no
- *		message past max_deliveries to put aside.  Returns how many were
- *		delivered.
+ * read_partition
+ *		read_once on one partition until qty messages were delivered, or a
+ *		claim found no message past max_deliveries to put aside.  Returns
+ *		how many were delivered.
  */
 static uint64
-read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
+read_partition(ReturnSetInfo *rsinfo, MqQueue *part, int qty, Interval *vt)
 {
 	uint64		delivered = 0;
 
 	for (;;)
 	{
 		int			ndead;
-		uint64		n = read_once(rsinfo, queue, qty - (int) delivered, vt, &ndead, false);
+		uint64		n = read_once(rsinfo, part, qty - (int) delivered, vt, &ndead, false);
 
 		delivered += n - ndead;
 		if (ndead == 0 || delivered >= (uint64) qty)
 			return delivered;
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * read_some
+ *		Deliver up to qty messages: from the partition this backend starts
+ *		in, then, while fewer than qty were found, from the next ones in
+ *		turn, so that a read never returns fewer messages than a queue of
+ *		one partition would.  Returns how many were delivered.
+ */
+static uint64
+read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
+{
+	uint64		delivered = 0;
+	int			first = mq_read_first_partition(queue);
+	int			i;
+
+	for (i = 0; i < queue->nparts && delivered < (uint64) qty; i++)
+	{
+		MqQueue    *part = queue->parts[(first + i) % queue->nparts];
+
+		if (i > 0)
+			CHECK_FOR_INTERRUPTS();
+		delivered += read_partition(rsinfo, part, qty - (int) delivered, vt);
+	}
+	return delivered;
 }
 
 /*
@@ -656,6 +682,9 @@ mq_pop(PG_FUNCTION_ARGS)
 	char	   *name = mq_name_arg(fcinfo, 0);
 	int			qty;
 	int			ndead;
+	int			taken = 0;
+	int			first;
+	int			i;
 	MqQueue    *queue;
 	MqContext	cx;
 
@@ -665,7 +694,11 @@ mq_pop(PG_FUNCTION_ARGS)
 	mq_enter(&cx);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	SPI_connect();
-	(void) read_once((ReturnSetInfo *) fcinfo->resultinfo, queue, qty, NULL, &ndead, true);
+	first = mq_read_first_partition(queue);
+	for (i = 0; i < queue->nparts && taken < qty; i++)
+		taken += (int) read_once((ReturnSetInfo *) fcinfo->resultinfo,
+								 queue->parts[(first + i) % queue->nparts],
+								 qty - taken, NULL, &ndead, true);
 	SPI_finish();
 	mq_leave(&cx);
 	return (Datum) 0;
@@ -708,6 +741,51 @@ static const MqPlanDef peek_later_plan = {MQ_PLAN_PEEK_LATER, peek_later_sql};
 
 static const MqPlanDef peek_visible_plan = {MQ_PLAN_PEEK_VISIBLE, peek_visible_sql};
 
+/* Order of peek's later rows: by vt (column 3), then id (column 1). */
+static TupleDesc peek_sort_desc;
+
+static int
+peek_later_cmp(const void *a, const void *b)
+{
+	HeapTuple	x = *(const HeapTuple *) a;
+	HeapTuple	y = *(const HeapTuple *) b;
+	bool		isnull;
+	TimestampTz vx = DatumGetTimestampTz(heap_getattr(x, 3, peek_sort_desc, &isnull));
+	TimestampTz vy = DatumGetTimestampTz(heap_getattr(y, 3, peek_sort_desc, &isnull));
+	int64		ix;
+	int64		iy;
+
+	if (vx != vy)
+		return vx < vy ? -1 : 1;
+	ix = DatumGetInt64(heap_getattr(x, 1, peek_sort_desc, &isnull));
+	iy = DatumGetInt64(heap_getattr(y, 1, peek_sort_desc, &isnull));
+	return (ix > iy) - (ix < iy);
+}
+
+/*
+ * peek_merge
+ *		The first left of the partitions' later rows, by vt and id, into
+ *		the result.
+ */
+static void
+peek_merge(ReturnSetInfo *rsinfo, HeapTuple *rows, int n, TupleDesc desc, int left)
+{
+	int			i;
+
+	peek_sort_desc = desc;
+	qsort(rows, n, sizeof(HeapTuple), peek_later_cmp);
+	for (i = 0; i < n && i < left; i++)
+	{
+		Datum		out[MQ_PEEK_NATTS];
+		bool		outnulls[MQ_PEEK_NATTS];
+		int			c;
+
+		for (c = 0; c < MQ_PEEK_NATTS; c++)
+			out[c] = heap_getattr(rows[i], c + 1, desc, &outnulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
+	}
+}
+
 /*
  * mq.peek(queue_name text, qty integer, state text) returns setof record
  *
@@ -729,6 +807,10 @@ mq_peek(PG_FUNCTION_ARGS)
 	MqContext	cx;
 	int			left;
 	int			pass;
+	HeapTuple  *later = NULL;
+	int			nlater = 0;
+	int			maxlater = 0;
+	TupleDesc	later_desc = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	qty = qty_arg(fcinfo, 1, name);
@@ -747,14 +829,21 @@ mq_peek(PG_FUNCTION_ARGS)
 	queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, AccessShareLock);
 	SPI_connect();
 	left = qty;
-	for (pass = 0; pass < 2 && left > 0; pass++)
+
+	/*
+	 * Pass 0, the visible messages by id: partition after partition, whose
+	 * ids ascend with their number.  Pass 1, the others by the time they
+	 * become visible: each partition's first `left`, merged (peek_merge).
+	 */
+	for (pass = 0; pass < 2 * queue->nparts && left > 0; pass++)
 	{
+		MqQueue    *part = queue->parts[pass % queue->nparts];
 		Datum		values[3];
 		char		nulls[3] = {' ', ' ', ' '};
 		int			ret;
 		uint64		i;
 
-		if (pass == 0)
+		if (pass < queue->nparts)
 		{
 			if (state != NULL && strcmp(state, "visible") != 0)
 				continue;
@@ -766,7 +855,7 @@ mq_peek(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum(0);
 			values[1] = TimestampTzGetDatum(now);
 			values[2] = Int32GetDatum(left);
-			ret = SPI_execute_plan(mq_queue_plan(queue, &peek_visible_plan), values, NULL, true, 0);
+			ret = SPI_execute_plan(mq_queue_plan(part, &peek_visible_plan), values, NULL, true, 0);
 		}
 		else
 		{
@@ -778,10 +867,28 @@ mq_peek(PG_FUNCTION_ARGS)
 				values[2] = BoolGetDatum(strcmp(state, "leased") == 0);
 			else
 				nulls[2] = 'n';
-			ret = SPI_execute_plan(mq_queue_plan(queue, &peek_later_plan), values, nulls, true, 0);
+			ret = SPI_execute_plan(mq_queue_plan(part, &peek_later_plan), values, nulls, true, 0);
 		}
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		if (pass >= queue->nparts && queue->nparts > 1)
+		{
+			/* Kept for the merge; what is not among the first left goes. */
+			for (i = 0; i < SPI_processed; i++)
+			{
+				if (nlater == maxlater)
+				{
+					maxlater = maxlater == 0 ? 64 : maxlater * 2;
+					later = later == NULL ? palloc(sizeof(HeapTuple) * maxlater) :
+						repalloc(later, sizeof(HeapTuple) * maxlater);
+				}
+				later[nlater++] = SPI_copytuple(SPI_tuptable->vals[i]);
+			}
+			if (later_desc == NULL && SPI_processed > 0)
+				later_desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+			SPI_freetuptable(SPI_tuptable);
+			continue;
+		}
 		for (i = 0; i < SPI_processed; i++)
 		{
 			Datum		out[MQ_PEEK_NATTS];
@@ -795,6 +902,8 @@ mq_peek(PG_FUNCTION_ARGS)
 		left -= (int) SPI_processed;
 		SPI_freetuptable(SPI_tuptable);
 	}
+	if (nlater > 0)
+		peek_merge(rsinfo, later, nlater, later_desc, left);
 	SPI_finish();
 	mq_leave(&cx);
 	return (Datum) 0;

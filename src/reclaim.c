@@ -125,9 +125,11 @@ mq_reclaim_queue(const char *name)
 	MqQueue    *queue;
 	MqContext	cx;
 	char	   *why = NULL;
-	Oid			relid = InvalidOid;
-	TransactionId horizon = InvalidTransactionId;
-	ReclaimEntry *entry = NULL;
+	Oid			relids[MQ_MAX_PARTITIONS];
+	TransactionId horizons[MQ_MAX_PARTITIONS];
+	ReclaimEntry *entries[MQ_MAX_PARTITIONS];
+	int			nrels = 0;
+	int			k;
 	bool		vacuumed = false;
 
 	StartTransactionCommand();
@@ -141,32 +143,40 @@ mq_reclaim_queue(const char *name)
 	 * last two.
 	 */
 	queue = mq_try_open_queue(name, AccessShareLock, true, &why);
-	if (queue != NULL)
+	for (k = 0; queue != NULL && k < queue->nparts; k++)
 	{
-		PgStat_StatTabEntry *stats = pgstat_fetch_stat_tabentry(queue->relid);
+		MqQueue    *part = queue->parts[k];
+		PgStat_StatTabEntry *stats = pgstat_fetch_stat_tabentry(part->relid);
 
 		if (stats != NULL && stats->n_dead_tuples >= mq_vacuum_threshold)
 		{
-			Relation	rel = relation_open(queue->relid, NoLock);
+			Relation	rel;
+			TransactionId horizon;
+			ReclaimEntry *entry;
 
-			relid = queue->relid;
+			/* Partition 0 is locked; the vacuum skips a locked other. */
+			rel = relation_open(part->relid, k == 0 ? NoLock : AccessShareLock);
 			horizon = GetOldestNonRemovableTransactionId(rel);
 			relation_close(rel, NoLock);
-			entry = reclaim_entry(relid);
+			entry = reclaim_entry(part->relid);
 			if (TransactionIdIsValid(entry->horizon) &&
 				!TransactionIdFollows(horizon, entry->horizon))
-				relid = InvalidOid; /* nothing new to remove */
+				continue;		/* nothing new to remove */
+			relids[nrels] = part->relid;
+			horizons[nrels] = horizon;
+			entries[nrels] = entry;
+			nrels++;
 		}
 	}
 	PopActiveSnapshot();
 	SPI_finish();
 	mq_leave(&cx);
 
-	if (OidIsValid(relid))
+	if (nrels > 0)
 	{
 		VacuumParams params;
 		MemoryContext old;
-		List	   *rels;
+		List	   *rels = NIL;
 
 		if (reclaim_portal == NULL)
 			reclaim_portal = AllocSetContextCreate(TopMemoryContext,
@@ -193,14 +203,16 @@ mq_reclaim_queue(const char *name)
 
 		/* vacuum() wants its arguments in memory that outlives commits. */
 		old = MemoryContextSwitchTo(reclaim_portal);
-		rels = list_make1(makeVacuumRelation(NULL, relid, NIL));
+		for (k = 0; k < nrels; k++)
+			rels = lappend(rels, makeVacuumRelation(NULL, relids[k], NIL));
 		MemoryContextSwitchTo(old);
 
 		pgstat_report_activity(STATE_RUNNING, "mq: vacuum");
 		PortalContext = reclaim_portal;
 		vacuum(rels, &params, NULL, true);
 		PortalContext = NULL;
-		entry->horizon = horizon;
+		for (k = 0; k < nrels; k++)
+			entries[k]->horizon = horizons[k];
 		vacuumed = true;
 		elog(DEBUG1, "mq worker vacuumed the message table of queue \"%s\"", name);
 	}

@@ -790,6 +790,8 @@ mq_rollback_apply(const char *name)
 	int			ntaken = 0;
 	bool		again = false;
 	bool		full_logged = false;
+	MqQueue    *part = NULL;
+	Oid			wake_relid = InvalidOid;
 
 	/* Outlives the transaction: entries are taken off after its commit. */
 	taken = palloc(sizeof(MqTaken) * MQ_ROLLBACK_BATCH);
@@ -822,8 +824,6 @@ mq_rollback_apply(const char *name)
 		int			j;
 		bool	   *done;
 
-		relid = queue->relid;
-		state = queue->cursor;
 		ids = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		ns = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		deliveries = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
@@ -833,9 +833,33 @@ mq_rollback_apply(const char *name)
 		hash_seq_init(&seq, rb_hash);
 		while ((ent = hash_seq_search(&seq)) != NULL)
 		{
-			if (ent->key.dbid != MyDatabaseId || ent->key.relid != queue->relid ||
+			if (ent->key.dbid != MyDatabaseId ||
 				TransactionIdIsValid(ent->key.xid) || ent->n <= 0)
 				continue;
+
+			/*
+			 * One partition's table per batch: the first one found; the
+			 * others' entries are left for the next batch.
+			 */
+			if (part == NULL)
+			{
+				int			k;
+
+				for (k = 0; k < queue->nparts; k++)
+					if (queue->parts[k]->relid == ent->key.relid)
+						part = queue->parts[k];
+				if (part == NULL)
+					continue;
+			}
+			else if (ent->key.relid != part->relid)
+			{
+				int			k;
+
+				for (k = 0; k < queue->nparts; k++)
+					if (queue->parts[k]->relid == ent->key.relid)
+						again = true;
+				continue;
+			}
 			if (ntaken == MQ_ROLLBACK_BATCH)
 			{
 				again = true;
@@ -851,12 +875,20 @@ mq_rollback_apply(const char *name)
 			ntaken++;
 		}
 		LWLockRelease(rb_shared->lock);
+		if (part != NULL)
+		{
+			relid = part->relid;
+			wake_relid = part->wake_relid;
+			state = part->cursor;
+		}
+		if (state == NULL)
+			ntaken = 0;
 
-		if (ntaken > 0)
+		if (ntaken > 0 && state != NULL)
 		{
 			pgstat_report_activity(STATE_RUNNING, "mq: rolled-back deliveries");
 			/* The rows we lock may lie below the read cursor. */
-			mq_cursor_touch(queue, min_id);
+			mq_cursor_touch(part, min_id);
 			values[0] = PointerGetDatum(construct_array(ids, ntaken, INT8OID, sizeof(int64),
 														FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 			values[1] = PointerGetDatum(construct_array(ns, ntaken, INT4OID, sizeof(int32),
@@ -874,17 +906,17 @@ mq_rollback_apply(const char *name)
 			 * (A backoff puts it in the future: the cursor's future mark
 			 * brings reads back to it when it is due.)
 			 */
-			if (queue->has_retry_delay &&
-				(queue->retry_delay.time != 0 || queue->retry_delay.day != 0 ||
-				 queue->retry_delay.month != 0))
-				values[4] = IntervalPGetDatum(&queue->retry_delay);
+			if (part->has_retry_delay &&
+				(part->retry_delay.time != 0 || part->retry_delay.day != 0 ||
+				 part->retry_delay.month != 0))
+				values[4] = IntervalPGetDatum(&part->retry_delay);
 			else
 				nulls[4] = 'n';
-			if (queue->has_retry_delay_max)
-				values[5] = IntervalPGetDatum(&queue->retry_delay_max);
+			if (part->has_retry_delay_max)
+				values[5] = IntervalPGetDatum(&part->retry_delay_max);
 			else
 				nulls[5] = 'n';
-			ret = SPI_execute_plan(mq_queue_plan(queue, &rollback_mark_plan), values, nulls, false, 0);
+			ret = SPI_execute_plan(mq_queue_plan(part, &rollback_mark_plan), values, nulls, false, 0);
 			if (ret != SPI_OK_UPDATE_RETURNING)
 				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
@@ -916,17 +948,17 @@ mq_rollback_apply(const char *name)
 					}
 				if (held)
 					continue;
-				if (queue->max_deliveries > 0 && d >= queue->max_deliveries)
+				if (part->max_deliveries > 0 && d >= part->max_deliveries)
 					dead[ndead++] = id;
 				else
-					mq_cursor_vt_changed(queue, id, vt);
+					mq_cursor_vt_changed(part, id, vt);
 			}
 			SPI_freetuptable(SPI_tuptable);
 
 			if ((int) SPI_processed < ntaken)
 			{
 				/* Which of the others still exist (locked), which are gone. */
-				ret = SPI_execute_plan(mq_queue_plan(queue, &rollback_existing_plan), values, NULL, true, 0);
+				ret = SPI_execute_plan(mq_queue_plan(part, &rollback_existing_plan), values, NULL, true, 0);
 				if (ret != SPI_OK_SELECT)
 					elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 				for (j = 0; j < ntaken; j++)
@@ -948,9 +980,9 @@ mq_rollback_apply(const char *name)
 				SPI_freetuptable(SPI_tuptable);
 			}
 
-			mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
+			mq_cursor_count(part, MQ_COUNT_EXPIRED, nexpired);
 			for (j = 0; j < ndead; j++)
-				(void) mq_dead_letter(queue, dead[j], true, (Datum) 0, false, true);
+				(void) mq_dead_letter(part, dead[j], true, (Datum) 0, false, true);
 			if (nrolled > 0)
 				elog(DEBUG1, "mq worker recorded %d rolled-back deliveries of queue \"%s\" and dead-lettered %d",
 					 nrolled, name, ndead);
@@ -983,7 +1015,7 @@ mq_rollback_apply(const char *name)
 		 * waiter that looked before take_off still found them skipped:
 		 * wake as many again (one that finds nothing sleeps again).
 		 */
-		mq_wait_wake(MyDatabaseId, relid, ntaken);
+		mq_wait_wake(MyDatabaseId, wake_relid, ntaken);
 	}
 	pfree(taken);
 	if (full_logged)

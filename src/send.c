@@ -118,7 +118,8 @@ delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
 /*
  * mq_send_message
  *		Insert one message into an opened queue (mq_open_queue with
- *		RowExclusiveLock) in the caller's transaction; return its id.
+ *		RowExclusiveLock) in the caller's transaction, into the partition
+ *		whose turn it is; return its id.
  */
 int64
 mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
@@ -126,6 +127,8 @@ mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
 {
 	int64		id;
 
+	/* A partitioned queue: one of its partitions takes the message. */
+	queue = mq_send_partition(queue);
 	mq_cursor_send_begin(queue);
 	mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now, &id);
 	mq_cursor_send_done(queue, id, 1, vt, now);
@@ -518,6 +521,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		/* A batch goes to one partition, in order. */
+		queue = mq_send_partition(queue);
 		mq_cursor_send_begin(queue);
 		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, ids);
 		mq_cursor_send_done(queue, ids[0], nelems, vt, now);

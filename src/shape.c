@@ -338,7 +338,7 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 
 	rel = try_relation_open(queue->relid, AccessShareLock);
 	if (rel == NULL)
-		return psprintf("Table mq.q_%s is missing.", queue->name);
+		return psprintf("Table mq.%s is missing.", queue->table);
 	problem = table_problem(rel, q_columns, lengthof(q_columns), Q_NATTS_OLD,
 							queue->unlogged, owner, &seq);
 	relation_close(rel, AccessShareLock);
@@ -379,7 +379,9 @@ mq_queue_problems(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	mq_enter(&cx);
 	SPI_connect();
-	ret = SPI_execute("SELECT queue_name, unlogged FROM mq.queue ORDER BY queue_name", false, 0);
+	ret = SPI_execute(get_attnum(mq_registry_relid(), "partitions") != InvalidAttrNumber ?
+					  "SELECT queue_name, unlogged, partitions FROM mq.queue ORDER BY queue_name" :
+					  "SELECT queue_name, unlogged, 1 FROM mq.queue ORDER BY queue_name", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
@@ -390,20 +392,31 @@ mq_queue_problems(PG_FUNCTION_ARGS)
 		bool		isnull;
 		char	   *problem;
 		char	   *rel;
+		int			nparts;
+		int			k;
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
 		memset(&q, 0, sizeof(q));
 		strlcpy(q.name, SPI_getvalue(tt->vals[i], tt->tupdesc, 1), NAMEDATALEN);
 		q.unlogged = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		rel = psprintf("q_%s", q.name);
-		q.relid = get_relname_relid(rel, mq_schema_oid());
+		nparts = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
 		rel = psprintf("a_%s", q.name);
 		q.archive_relid = get_relname_relid(rel, mq_schema_oid());
-		if (!OidIsValid(q.relid) || !OidIsValid(q.archive_relid))
-			problem = psprintf("Table mq.%s_%s is missing.", OidIsValid(q.relid) ? "a" : "q", q.name);
-		else
-			problem = mq_shape_problem(&q, check_owner && mq_model_active() ? mq_owner() : InvalidOid);
+		problem = NULL;
+		for (k = 0; k < Max(nparts, 1) && problem == NULL; k++)
+		{
+			if (k == 0)
+				snprintf(q.table, NAMEDATALEN, "q_%s", q.name);
+			else
+				snprintf(q.table, NAMEDATALEN, "q%d_%s", k, q.name);
+			q.relid = get_relname_relid(q.table, mq_schema_oid());
+			if (!OidIsValid(q.relid) || !OidIsValid(q.archive_relid))
+				problem = psprintf("Table mq.%s is missing.",
+								   OidIsValid(q.relid) ? rel : q.table);
+			else
+				problem = mq_shape_problem(&q, check_owner && mq_model_active() ? mq_owner() : InvalidOid);
+		}
 		if (problem == NULL)
 			continue;
 		values[0] = CStringGetTextDatum(q.name);

@@ -28,6 +28,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "fmgr.h"
 #include "storage/lmgr.h"
 #include "funcapi.h"
@@ -42,11 +43,36 @@
 
 PG_FUNCTION_INFO_V1(mq_queue_stats);
 
+/*
+ * queue_counters
+ *		A queue's failure counters: the sum of its partitions'.  False
+ *		without shared memory.
+ */
+static bool
+queue_counters(MqQueue *queue, uint64 *out)
+{
+	uint64		part[MQ_NUM_COUNTERS];
+	int			k;
+	int			c;
+
+	for (c = 0; c < MQ_NUM_COUNTERS; c++)
+		out[c] = 0;
+	for (k = 0; k < queue->nparts; k++)
+	{
+		if (!mq_cursor_counters(queue->parts[k]->relid, part))
+			return false;
+		for (c = 0; c < MQ_NUM_COUNTERS; c++)
+			out[c] += part[c];
+	}
+	return true;
+}
+
 #define STATS_COLS_0_1 11		/* version 0.1.0 of the function */
 #define STATS_COLS_0_2 13		/* version 0.2.0 */
 #define STATS_COLS_0_3 19		/* version 0.3.0 */
 #define STATS_COLS_0_4 20		/* version 0.4.0 */
-#define STATS_COLS 21
+#define STATS_COLS_0_5_ROLLBACKS 21	/* rollbacks (0.5.0) */
+#define STATS_COLS 22
 
 /*
  * mq._queue_stats() returns setof record
@@ -124,6 +150,29 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(queue->relid) && mq_queue_shape_ok(queue))
 		{
+			StringInfoData from;
+			StringInfoData size;
+			int			k;
+
+			/* A partitioned queue: every partition's table, as one. */
+			initStringInfo(&from);
+			initStringInfo(&size);
+			if (queue->nparts == 1)
+				appendStringInfo(&from, "ONLY %s", q);
+			else
+			{
+				appendStringInfoString(&from, "(");
+				for (k = 0; k < queue->nparts; k++)
+					appendStringInfo(&from, "%sSELECT vt, leased, enqueued_at%s FROM ONLY %s",
+									 k > 0 ? " UNION ALL " : "",
+									 queue->failure_cols ? ", failures" : "",
+									 quote_qualified_identifier("mq", queue->parts[k]->table));
+				appendStringInfoString(&from, ") m");
+			}
+			for (k = 0; k < queue->nparts; k++)
+				appendStringInfo(&size, "%spg_catalog.pg_total_relation_size(%u::pg_catalog.oid)",
+								 k > 0 ? " OPERATOR(pg_catalog.+) " : "", queue->parts[k]->relid);
+
 			/*
 			 * failing: messages whose delivery failed at least once (a
 			 * nack, or a lease that expired, noticed or not yet).
@@ -133,13 +182,13 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 						   " pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND NOT leased),"
 						   " (SELECT pg_catalog.count(*) FROM ONLY %s),"
 						   " $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at),"
-						   " pg_catalog.pg_total_relation_size(%u::pg_catalog.oid),"
+						   " %s,"
 						   " pg_catalog.pg_total_relation_size(%u::pg_catalog.oid),"
 						   " %s "
-						   "FROM ONLY %s", a, queue->relid, queue->archive_relid,
+						   "FROM %s", a, size.data, queue->archive_relid,
 						   queue->failure_cols ? "pg_catalog.count(*) FILTER (WHERE failures OPERATOR(pg_catalog.>) 0"
 						   " OR (leased AND vt OPERATOR(pg_catalog.<=) $1))" : "0",
-						   q);
+						   from.data);
 			ret = SPI_execute_with_args(sql, 1, argtypes, &arg, NULL, true, 1);
 			if (ret != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
@@ -169,7 +218,7 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 				else
 					nulls[15] = true;
 				/* Without shared memory nothing is counted: NULL. */
-				nulls[16] = nulls[17] = nulls[18] = !mq_cursor_counters(relid, counters);
+				nulls[16] = nulls[17] = nulls[18] = !queue_counters(queue, counters);
 				values[16] = Int64GetDatum((int64) counters[MQ_COUNT_NACK]);
 				values[17] = Int64GetDatum((int64) counters[MQ_COUNT_EXPIRED]);
 				values[18] = Int64GetDatum((int64) counters[MQ_COUNT_DEAD]);
@@ -188,13 +237,15 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 					values[19] = NameGetDatum(n);
 				}
 			}
-			if (natts == STATS_COLS)
+			if (natts >= STATS_COLS_0_5_ROLLBACKS)
 			{
 				uint64		counters[MQ_NUM_COUNTERS];
 
-				nulls[20] = !mq_cursor_counters(relid, counters);
+				nulls[20] = !queue_counters(queue, counters);
 				values[20] = Int64GetDatum((int64) counters[MQ_COUNT_ROLLBACK]);
 			}
+			if (natts == STATS_COLS)
+				values[21] = Int32GetDatum(queue->nparts);
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

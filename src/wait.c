@@ -96,6 +96,11 @@ typedef struct MqWaitShared
 
 static MqWaitShared *wait_shared = NULL;
 static MqWaiter *my_slot = NULL;
+
+/* The cursor states (one per partition) this backend counts itself in. */
+static struct MqCursorState *my_states[MQ_MAX_PARTITIONS];
+static Oid	my_relids[MQ_MAX_PARTITIONS];
+static int	my_nparts = 0;
 static bool exit_callback_set = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -232,7 +237,13 @@ release_slot(bool pass_on)
 	LWLockRelease(wait_shared->lock);
 
 	if (state != NULL)
-		mq_cursor_waiters_add(state, slot->relid, -1);
+	{
+		int			k;
+
+		for (k = 0; k < my_nparts; k++)
+			mq_cursor_waiters_add(my_states[k], my_relids[k], -1);
+	}
+	my_nparts = 0;
 }
 
 static void
@@ -254,6 +265,7 @@ mq_wait_register(MqQueue *queue, int priority)
 	Assert(mq_wait_available());
 	if (my_slot != NULL)
 		release_slot(false);	/* left over from an earlier error */
+	my_nparts = 0;
 
 	if (!exit_callback_set)
 	{
@@ -276,13 +288,32 @@ mq_wait_register(MqQueue *queue, int priority)
 	my_slot = slot;
 
 	/*
-	 * Count ourselves in the queue's cursor state: senders look there
-	 * before taking the lock.  If the cursor holds a due time, the worker
-	 * must now watch it for us.
+	 * Count ourselves in the cursor state of every partition of the queue:
+	 * senders look there before taking the lock, and a send to any
+	 * partition wakes the queue's waiters (their key is partition 0's
+	 * table).  If a cursor holds a due time, the worker must now watch it
+	 * for us.
 	 */
-	if (queue->cursor != NULL &&
-		mq_cursor_waiters_add(queue->cursor, queue->relid, 1))
-		mq_worker_signal(MyDatabaseId);
+	if (queue->cursor != NULL)
+	{
+		bool		due = false;
+		int			k;
+
+		my_nparts = 0;
+		for (k = 0; k < queue->nparts; k++)
+		{
+			MqQueue    *part = queue->parts[k];
+
+			if (part->cursor == NULL)
+				continue;
+			my_states[my_nparts] = part->cursor;
+			my_relids[my_nparts] = part->relid;
+			my_nparts++;
+			due |= mq_cursor_waiters_add(part->cursor, part->relid, 1);
+		}
+		if (due)
+			mq_worker_signal(MyDatabaseId);
+	}
 }
 
 /*

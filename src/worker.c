@@ -1172,6 +1172,96 @@ static const MqPlanDef expire_mark_plan = {MQ_PLAN_EXPIRE_MARK, expire_mark_sql}
 static const MqPlanDef below_cursor_plan = {MQ_PLAN_BELOW_CURSOR, below_cursor_sql};
 
 /*
+ * sweep_partition
+ *		sweep_queue's work on one partition's table.  Returns how many
+ *		expired leases it recorded (at most 100).
+ */
+static uint64
+sweep_partition(MqQueue *part, const char *name)
+{
+	Datum		values[2];
+	int			ret;
+	uint64		n = 0;
+	uint64		i;
+	int64	   *dead;
+	int			ndead = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		from;
+
+	/*
+	 * Only leases that ended a naptime ago: one a consumer reads soon
+	 * after is recorded by that read, in the same row version.
+	 */
+	values[0] = TimestampTzGetDatum(now - (int64) mq_worker_naptime * USECS_PER_SEC);
+	from = mq_cursor_scan_from(part, now);
+	values[1] = Int64GetDatum(from);
+	/* The rows we lock may lie below the read cursor. */
+	mq_cursor_touch(part, 0);
+	ret = SPI_execute_plan(mq_queue_plan(part, &expire_mark_plan), values, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	n = SPI_processed;
+	dead = palloc(sizeof(int64) * (n > 0 ? n : 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (part->max_deliveries > 0 &&
+			DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)) >= part->max_deliveries)
+			dead[ndead++] = id;
+		else
+		{
+			/*
+			 * Visible, and a reader may have skipped it while we held
+			 * it: at commit, let the cursor and a waiter see it.
+			 */
+			mq_cursor_vt_changed(part, id, now);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	mq_cursor_count(part, MQ_COUNT_EXPIRED, (int) n);
+	for (i = 0; i < (uint64) ndead; i++)
+		(void) mq_dead_letter(part, dead[i], true, (Datum) 0, false, true);
+	if (n > 0)
+		elog(DEBUG1, "mq worker recorded " UINT64_FORMAT " expired leases of queue \"%s\" and dead-lettered %d",
+			 n, name, ndead);
+
+	/*
+	 * The read cursor is a hint that must never hide a message: check
+	 * it once per sweep (the last batch).  A visible message below
+	 * where reads start is one a read passed while someone held it
+	 * locked without claiming it (see docs/architecture.md, Known
+	 * limits), or one another reader's open claim holds (harmless to
+	 * walk again): at commit, reads go back to it.  This walks the
+	 * dead head of the queue once per naptime, not per read.
+	 */
+	if (n < 100 && from > 0)
+	{
+		Datum		below[2];
+
+		below[0] = values[1];
+		below[1] = TimestampTzGetDatum(now);
+		ret = SPI_execute_plan(mq_queue_plan(part, &below_cursor_plan), below, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+
+			elog(DEBUG1, "mq worker found message %lld of queue \"%s\" visible below where reads start",
+				 (long long) id, name);
+			mq_cursor_vt_changed(part, id, now);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return n;
+}
+
+/*
  * sweep_queue
  *		In one transaction, record up to 100 leases of one queue that
  *		expired at least mq.worker_naptime ago and that no read took since,
@@ -1184,12 +1274,7 @@ static bool
 sweep_queue(const char *name)
 {
 	MqQueue    *queue;
-	Datum		values[2];
-	int			ret;
-	uint64		n = 0;
-	uint64		i;
-	int64	   *dead;
-	int			ndead = 0;
+	bool		more = false;
 	char	   *why = NULL;
 	MqContext	cx;
 
@@ -1208,86 +1293,18 @@ sweep_queue(const char *name)
 		log_once(name, "its tables are not as mq made them", why);
 	if (queue != NULL)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-		int64		from;
+		int			k;
 
-		/*
-		 * Only leases that ended a naptime ago: one a consumer reads soon
-		 * after is recorded by that read, in the same row version.
-		 */
-		values[0] = TimestampTzGetDatum(now - (int64) mq_worker_naptime * USECS_PER_SEC);
-		from = mq_cursor_scan_from(queue, now);
-		values[1] = Int64GetDatum(from);
-		/* The rows we lock may lie below the read cursor. */
-		mq_cursor_touch(queue, 0);
-		ret = SPI_execute_plan(mq_queue_plan(queue, &expire_mark_plan), values, NULL, false, 0);
-		if (ret != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-		n = SPI_processed;
-		dead = palloc(sizeof(int64) * (n > 0 ? n : 1));
-		for (i = 0; i < n; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (queue->max_deliveries > 0 &&
-				DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)) >= queue->max_deliveries)
-				dead[ndead++] = id;
-			else
-			{
-				/*
-				 * Visible, and a reader may have skipped it while we held
-				 * it: at commit, let the cursor and a waiter see it.
-				 */
-				mq_cursor_vt_changed(queue, id, now);
-			}
-		}
-		SPI_freetuptable(SPI_tuptable);
-		mq_cursor_count(queue, MQ_COUNT_EXPIRED, (int) n);
-		for (i = 0; i < (uint64) ndead; i++)
-			(void) mq_dead_letter(queue, dead[i], true, (Datum) 0, false, true);
-		if (n > 0)
-			elog(DEBUG1, "mq worker recorded " UINT64_FORMAT " expired leases of queue \"%s\" and dead-lettered %d",
-				 n, name, ndead);
-
-		/*
-		 * The read cursor is a hint that must never hide a message: check
-		 * it once per sweep (the last batch).  A visible message below
-		 * where reads start is one a read passed while someone held it
-		 * locked without claiming it (see docs/architecture.md, Known
-		 * limits), or one another reader's open claim holds (harmless to
-		 * walk again): at commit, reads go back to it.  This walks the
-		 * dead head of the queue once per naptime, not per read.
-		 */
-		if (n < 100 && from > 0)
-		{
-			Datum		below[2];
-
-			below[0] = values[1];
-			below[1] = TimestampTzGetDatum(now);
-			ret = SPI_execute_plan(mq_queue_plan(queue, &below_cursor_plan), below, NULL, true, 1);
-			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-			if (SPI_processed == 1)
-			{
-				bool		isnull;
-				int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-															 SPI_tuptable->tupdesc, 1, &isnull));
-
-				elog(DEBUG1, "mq worker found message %lld of queue \"%s\" visible below where reads start",
-					 (long long) id, name);
-				mq_cursor_vt_changed(queue, id, now);
-			}
-			SPI_freetuptable(SPI_tuptable);
-		}
+		for (k = 0; k < queue->nparts; k++)
+			if (sweep_partition(queue->parts[k], name) >= 100)
+				more = true;
 		served(name);
 	}
 	PopActiveSnapshot();
 	SPI_finish();
 	mq_leave(&cx);
 	CommitTransactionCommand();
-	return n >= 100;
+	return more;
 }
 
 /*
