@@ -25,7 +25,10 @@
  * that backoff, while other reads are under way (a read can then pass a
  * message another holds locked without claiming it; the worker's check of
  * the cursor must bring reads back to it).  The "chaos" round adds delays,
- * nacks and abandoned leases.
+ * nacks and abandoned leases.  Then the plain and chaos rounds run again
+ * on a queue of 4 partitions (each its own table, read position and send
+ * slots): sends spread over them, reads move from partition to partition,
+ * nacks and acks find a message's partition from its id.
  *
  * usage: stress "conninfo of an existing database"
  */
@@ -47,7 +50,9 @@
 
 static int chaos = 0;
 static int backoff = 0;
-#define ROUND_NAME (chaos ? "chaos" : backoff ? "backoff" : "plain")
+static int partitions = 1;
+#define ROUND_NAME (partitions > 1 ? (chaos ? "chaos, 4 partitions" : "plain, 4 partitions") : \
+					chaos ? "chaos" : backoff ? "backoff" : "plain")
 
 static char dbconn[1024];
 
@@ -251,15 +256,18 @@ round_(PGconn *admin, const char *base)
 	long		left = 0;
 	long		missing;
 	long		phantom;
+	char		sql[256];
 
 	run(admin, "DROP DATABASE IF EXISTS mq_stress");
 	run(admin, "CREATE DATABASE mq_stress");
 	snprintf(dbconn, sizeof(dbconn), "%s dbname=mq_stress", base);
 	c = connect_or_die(dbconn);
 	run(c, "CREATE EXTENSION mq");
-	run(c, chaos ? "SELECT mq.create_queue('stress', '5 seconds')"
-		: backoff ? "SELECT mq.create_queue('stress', '1 hour', retry_delay => '5 milliseconds')"
-		: "SELECT mq.create_queue('stress', '1 hour')");
+	snprintf(sql, sizeof(sql), "SELECT mq.create_queue('stress', %s, partitions => %d)",
+			 chaos ? "'5 seconds'"
+			 : backoff ? "'1 hour', retry_delay => '5 milliseconds'"
+			 : "'1 hour'", partitions);
+	run(c, sql);
 	run(c, "CREATE TABLE sent (p int, seq int, PRIMARY KEY (p, seq))");
 	run(c, "CREATE TABLE ledger (p int, seq int, PRIMARY KEY (p, seq))");
 	run(c, "CREATE TABLE producers_done (x int)");
@@ -370,6 +378,17 @@ main(int argc, char **argv)
 		backoff = 1;
 		failed = round_(admin, argv[1]);
 		backoff = 0;
+	}
+	if (!failed)
+	{
+		chaos = 1;
+		failed = round_(admin, argv[1]);
+	}
+	partitions = 4;
+	if (!failed)
+	{
+		chaos = 0;
+		failed = round_(admin, argv[1]);
 	}
 	if (!failed)
 	{

@@ -11,7 +11,7 @@
  *		  the test can SIGKILL its backend mid-transaction), until the file
  *		  DIR/stop exists (or 240 s pass).
  *	  crash_load drain CONNINFO DIR NCONS
- *		  NCONS consumers until mq.q_jq is empty (exit 3 if it is not
+ *		  NCONS consumers until queue jq is empty (exit 3 if it is not
  *		  within 120 s, or if for 15 s the queue holds messages and no
  *		  read returns any: the queue's leases are 2 s).
  *
@@ -265,7 +265,7 @@ cexec(PGconn *c, const char *sql)
 static long
 queue_depth(PGconn *c)
 {
-	PGresult   *r = cexec(c, "SELECT count(*) FROM mq.q_jq");
+	PGresult   *r = cexec(c, "SELECT depth + in_flight + delayed FROM mq.queues WHERE queue_name = 'jq'");
 	long		v = -1;
 
 	if (r)
