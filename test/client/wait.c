@@ -28,6 +28,9 @@
  *	             waits gets 42501 at its next wake-up, and takes nothing
  *	drop         mq.drop_queue does not wait for a waiting consumer: the
  *	             consumer returns empty and its next read gets 42704
+ *	partitions   on a queue of 4 partitions, a send to any partition wakes
+ *	             a waiter (one per message), and so does a delayed message
+ *	             of a partition other than the first when it is due
  *
  * usage: wait "conninfo"
  */
@@ -554,6 +557,74 @@ test_one_per_message(PGconn *admin)
 }
 
 static void
+test_partitions(PGconn *admin)
+{
+#define NP 4
+	Waiter		w[NP];
+	int			i;
+	int			done;
+	int			got = 0;
+	long		partset = 0;
+	double		until;
+	double		t0;
+	long		id;
+
+	fresh_queue(admin, "w_parts", ", partitions => 4");
+	for (i = 0; i < NP; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_parts', 1, NULL, '30 s')");
+	}
+	sleep_s(0.5);
+
+	/* Four sends in four transactions: one to each partition in turn. */
+	t0 = now_s();
+	for (i = 0; i < NP; i++)
+		run(admin, "SELECT mq.send('w_parts', '{\"k\": %d}')", i);
+	until = now_s() + 15;
+	do
+	{
+		done = 0;
+		for (i = 0; i < NP; i++)
+			done += waiter_poll(&w[i]);
+		if (done < NP)
+			wait_sockets(w, NP, 0.2);
+	} while (done < NP && now_s() < until);
+	for (i = 0; i < NP; i++)
+		if (rows(&w[i]) == 1)
+		{
+			got++;
+			partset |= 1L << (first_id(&w[i]) >> 48);
+		}
+	check(done == NP && got == NP && partset == 0xF,
+		  "partitions: sends to each of 4 partitions woke the 4 waiters, one message each "
+		  "(%d returned with %d messages, partitions seen 0x%lx, last after %.1f ms)",
+		  done, got, partset, (now_s() - t0) * 1000);
+
+	/* A delayed message, in a partition other than 0, wakes when due. */
+	for (i = 0; i < NP; i++)
+	{
+		/* Sends take turns: after one to partition 0 comes partition 1. */
+		id = scalar(admin, "SELECT mq.send('w_parts', '{}')");
+		run(admin, "SELECT mq.ack('w_parts', %ld)", id);
+		if ((id >> 48) == 0)
+			break;
+	}
+	t0 = now_s();
+	id = scalar(admin, "SELECT mq.send('w_parts', '{\"d\": 1}', NULL, '1.5 s')");
+	check((id >> 48) == 1, "partitions: the delayed message went to partition %ld", id >> 48);
+	waiter_start(&w[0], "SELECT id FROM mq.read('w_parts', 1, NULL, '30 s')");
+	done = waiter_wait(&w[0], 30);
+	check(done && rows(&w[0]) == 1 && first_id(&w[0]) >> 48 != 0 && now_s() - t0 >= 1.0,
+		  "partitions: a delayed message of partition %ld woke the waiter when due (%.2f s after a 1.5 s delay)",
+		  first_id(&w[0]) >> 48, w[0].ended - t0);
+	for (i = 0; i < NP; i++)
+		waiter_close(&w[i]);
+	run(admin, "SELECT mq.drop_queue('w_parts')");
+#undef NP
+}
+
+static void
 test_herd(PGconn *admin)
 {
 #define NWAIT 100
@@ -905,6 +976,7 @@ main(int argc, char **argv)
 	T("notify", test_notify);
 	T("privilege", test_privilege);
 	T("drop", test_drop);
+	T("partitions", test_partitions);
 
 	PQfinish(admin);
 	printf("%s\n", failures == 0 ? "wait: all checks passed" : "wait: FAILED");
