@@ -2,8 +2,10 @@
 # pg_dump / pg_restore carry queues, all their options (dead letters, retry,
 # dedup, notify), their messages (ids, leases, deliveries, errors, delays),
 # archives, id sequences, dedup keys, mq.mark_processed records, queue
-# owners and privileges; the restored queue keeps working, continues its
-# ids, belongs to the owner of mq's objects and obeys the same privileges.
+# owners and privileges, and a queue of 3 partitions (each partition's
+# table and id range); the restored queues keep working, continue their
+# ids (in each partition's range), belong to the owner of mq's objects and
+# obey the same privileges.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 . "$here/test/lib.sh"
@@ -34,6 +36,10 @@ q mq_dump_src "SELECT mq.grant('alpha', 'send, consume', 'mq_dump_app')"
 q mq_dump_src "SELECT mq.grant('beta', 'send', 'public')"
 q mq_dump_src "SELECT mq.grant_create('mq_dump_app')"
 q mq_dump_src "SET ROLE mq_dump_app; SELECT mq.create_queue('delta')"
+# A partitioned queue: 9 messages over 3 partitions, 2 of them leased.
+q mq_dump_src "SELECT mq.create_queue('eps', partitions => 3)"
+q mq_dump_src "SELECT count(mq.send('eps', jsonb_build_object('e', g))) FROM generate_series(1, 9) g" >/dev/null
+q mq_dump_src "SELECT count(*) FROM mq.read('eps', 2)" >/dev/null
 
 snapshot() {
     q "$1" "SELECT * FROM mq.queue ORDER BY queue_name"
@@ -46,7 +52,12 @@ snapshot() {
     q "$1" "SELECT id, payload, vt, deliveries FROM mq.q_beta ORDER BY id"
     q "$1" "SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error FROM mq.a_alpha ORDER BY id"
     q "$1" "SELECT last_value FROM mq.q_alpha_id_seq"
-    q "$1" "SELECT queue_name, depth, in_flight, delayed, archived FROM mq.queues ORDER BY 1"
+    q "$1" "SELECT queue_name, depth, in_flight, delayed, archived, partitions FROM mq.queues ORDER BY 1"
+    q "$1" "SELECT id, payload, vt, deliveries, leased FROM mq.q_eps UNION ALL
+            SELECT id, payload, vt, deliveries, leased FROM mq.q1_eps UNION ALL
+            SELECT id, payload, vt, deliveries, leased FROM mq.q2_eps ORDER BY 1"
+    q "$1" "SELECT sequencename, min_value, max_value, last_value FROM pg_sequences
+            WHERE schemaname = 'mq' AND sequencename LIKE 'q%eps%' ORDER BY 1"
 }
 snapshot mq_dump_src > "$W/src.txt"
 
@@ -60,7 +71,7 @@ if ! diff -u "$W/src.txt" "$W/dst.txt"; then
 fi
 [ "$(wc -l < "$W/src.txt")" -gt 90 ] || { echo "snapshot unexpectedly small"; cat "$W/src.txt"; exit 1; }
 grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "gamma|order-9|" "$W/src.txt" &&
-    grep -q "^delta|.*|mq_dump_app$" "$W/src.txt" && grep -q "^alpha|mq_dump_app|consume$" "$W/src.txt" &&
+    grep -q "^delta|.*|mq_dump_app|1$" "$W/src.txt" && grep -q "^alpha|mq_dump_app|consume$" "$W/src.txt" &&
     grep -q "^beta|-|send$" "$W/src.txt" && grep -q "^|mq_dump_app|create$" "$W/src.txt" &&
     grep -q "|kept error|1|kept error|20" "$W/src.txt" ||
     { echo "snapshot lacks the 0.3.0 options, dedup key, processed record, failure record or privileges"; cat "$W/src.txt"; exit 1; }
@@ -84,6 +95,19 @@ new_id=$(q mq_dump_dst "SELECT mq.send('alpha', '{\"after\": \"restore\"}')")
 [ "$new_id" -gt "$max_before" ] || { echo "id $new_id did not continue after $max_before"; exit 1; }
 got=$(q mq_dump_dst "SELECT count(*) FROM mq.read('alpha', 1000)")
 [ "$got" = 81 ] || { echo "expected 81 readable messages after restore, got $got"; exit 1; }
+# The restored partitioned queue: each partition's ids go on in its range.
+got=$(q mq_dump_dst "WITH before AS (SELECT 0 AS k, max(id) AS m FROM mq.q_eps UNION ALL
+                                      SELECT 1, max(id) FROM mq.q1_eps UNION ALL SELECT 2, max(id) FROM mq.q2_eps),
+                          sent AS (SELECT mq.send('eps', '{\"after\": 1}') AS id FROM generate_series(1, 3))
+                     SELECT string_agg(DISTINCT (id >> 48)::text, ',') || '|' || bool_and(id > m)
+                       FROM sent JOIN before ON k = id >> 48")
+[ "$got" = "0,1,2|true" ] || { echo "sends after restore to the partitioned queue: $got"; exit 1; }
+got=$(q mq_dump_dst "SELECT count(*) FROM (SELECT id FROM mq.q_eps UNION ALL SELECT id FROM mq.q1_eps
+                        UNION ALL SELECT id FROM mq.q2_eps) x
+                      WHERE id <> ALL (SELECT id FROM mq.peek('eps', 100))")
+[ "$got" = 0 ] || { echo "$got messages of the restored partitioned queue are not seen by peek"; exit 1; }
+got=$(q mq_dump_dst "SELECT count(*) FROM mq.read('eps', 100)")
+[ "$got" = 10 ] || { echo "expected 10 readable messages in the restored partitioned queue, got $got"; exit 1; }
 q mq_dump_dst "SELECT mq.drop_queue('alpha')" >/dev/null
 q mq_dump_dst "DROP EXTENSION mq"
 left=$(q mq_dump_dst "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mq'")
