@@ -19,6 +19,7 @@
 #   BENCH_CHURN_PAUSE    pause after churn before measuring, s     (15; quick 3)
 #   BENCH_WAKE_MSGS      messages in the wake-up latency run (8)    (2000; quick 300)
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
+#   BENCH_PARTITIONS     partitions of the partitioned queue in workload 12 (4)
 #   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6"
 #   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
 #   BENCH_PG_CONF=LINES  developer aid: extra postgresql.conf lines (e.g. "mq.vacuum_naptime = 0")
@@ -56,11 +57,12 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12}
+BPARTS=${BENCH_PARTITIONS:-4}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 [[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
 
-for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS; do
+for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS BPARTS; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 1
     fi
@@ -294,9 +296,17 @@ try_sql() {
 }
 
 # ---- per-system operations (SYS is "mq" or "bq")
+# The mq queue's partitions (workload 12 sets it; 1 everywhere else).
+MQ_PARTS=1
+# Its message tables, comma-separated.
+mq_tables() {
+    local k out="mq.q_$Q"
+    for ((k = 1; k < MQ_PARTS; k++)); do out="$out, mq.q${k}_$Q"; done
+    echo "$out"
+}
 reset_q() {
     case $1 in
-    mq) try_sql "SELECT mq.drop_queue('$Q', true); SELECT mq.create_queue('$Q');" >/dev/null ;;
+    mq) try_sql "SELECT mq.drop_queue('$Q', true); SELECT mq.create_queue('$Q', partitions => $MQ_PARTS);" >/dev/null ;;
     bq) psqlc -f "$BENCH_DIR/baseline.sql" >/dev/null 2>"$TMP/baseline.err" ||
             { cat "$TMP/baseline.err" >&2; die "loading bench/baseline.sql failed"; } ;;
     esac
@@ -334,11 +344,21 @@ prefill() {
 # Bring a freshly prefilled table to a steady state (hint bits, stats) and
 # flush dirty buffers so that the timed run does not pay for either.
 settle() {
-    sql "VACUUM (ANALYZE) $(table_of "$1")" >/dev/null 2>&1 || true
+    if [[ $1 == mq ]]; then
+        sql "VACUUM (ANALYZE) $(mq_tables)" >/dev/null 2>&1 || true
+    else
+        sql "VACUUM (ANALYZE) $(table_of "$1")" >/dev/null 2>&1 || true
+    fi
     sql "CHECKPOINT" >/dev/null
 }
 # messages in the queue that are not yet acked
-backlog() { try_sql "SELECT count(*) FROM $(table_of "$1")" || echo "ERR"; }
+backlog() {
+    if [[ $1 == mq && $MQ_PARTS -gt 1 ]]; then
+        try_sql "SELECT depth + in_flight + delayed FROM mq.queues WHERE queue_name = '$Q'" || echo "ERR"
+    else
+        try_sql "SELECT count(*) FROM $(table_of "$1")" || echo "ERR"
+    fi
+}
 relsize() { try_sql "SELECT pg_total_relation_size('$(table_of "$1")')" || echo "ERR"; }
 dead_tup() {
     sql "SELECT pg_stat_force_next_flush()" >/dev/null 2>&1 || true
@@ -784,6 +804,76 @@ if want 11; then
     unset R
 fi
 
+# ================================================================ 12. partitions
+# A queue of BENCH_PARTITIONS partitions against the same queue with one
+# (both mq: the baseline column is the one-partition queue), at 1, 4 and
+# 16 clients, and each under a held xmin.  Interleaved, partitioned first.
+if want 12 && [[ $BASELINE_ONLY == 0 ]]; then
+    for w in send read1 read100; do
+        for c in 1 4 16; do
+            declare -A R=() E=()
+            for parts in "$BPARTS" 1; do
+                MQ_PARTS=$parts
+                name="w12_${w}_p${parts}_c$c"
+                log "== workload 12: $w, $c client(s), $parts partition(s)"
+                case $w in
+                send)
+                    reset_q mq
+                    sql "CHECKPOINT" >/dev/null
+                    if pgb "$name" "$c" "$SCRIPTS/mq_send.sql" -T "$SECS"; then
+                        R[$parts]=$(pgb_tps "$LOGS/$name.log")
+                    else
+                        R[$parts]=ERR
+                    fi ;;
+                read1)
+                    consume_run "$name" mq "$c" "$SCRIPTS/mq_read1.sql" 1 "$READ_PREFILL"
+                    R[$parts]=$CR_RATE E[$parts]=$CR_NOTE ;;
+                read100)
+                    consume_run "$name" mq "$c" "$SCRIPTS/mq_read100.sql" 100 "$BATCH_PREFILL"
+                    R[$parts]=$CR_RATE E[$parts]=$CR_NOTE ;;
+                esac
+                drop_q mq
+            done
+            case $w in
+            send) what="send 1 msg/txn" ;;
+            read1) what="read 1 + ack 1 per txn" ;;
+            read100) what="read 100 + ack 100 per txn" ;;
+            esac
+            row "12. $BPARTS partitions vs 1: $what, $c client(s)" "msgs/s" "$(fmt_rate "${R[$BPARTS]:-}")" \
+                "$(fmt_rate "${R[1]:-}")" "$(ratio "${R[$BPARTS]:-}" "${R[1]:-}")" \
+                "$(join_notes "mq column: $BPARTS partitions; baseline column: mq, 1 partition" "${E[$BPARTS]:-}" "${E[1]:-}")"
+            unset R E
+        done
+    done
+    declare -A F=() L=()
+    for parts in "$BPARTS" 1; do
+        MQ_PARTS=$parts
+        log "== workload 12: held xmin, 4 consumers for ${HOLD}s, $parts partition(s) (prefill $PREFILL)"
+        reset_q mq
+        prefill mq "$PREFILL" || true
+        settle mq
+        if start_holder "mq_p$parts"; then
+            if pgb "w12_hold_p$parts" 4 "$SCRIPTS/mq_read1.sql" -T "$HOLD" --progress=1; then
+                F[$parts]=$(window_avg "$LOGS/w12_hold_p$parts.log" "$WINDOW" first)
+                L[$parts]=$(window_avg "$LOGS/w12_hold_p$parts.log" "$WINDOW" last)
+            else
+                F[$parts]=ERR; L[$parts]=ERR
+            fi
+        else
+            F[$parts]=ERR; L[$parts]=ERR
+        fi
+        stop_holder
+        drop_q mq
+    done
+    MQ_PARTS=1
+    W="12. $BPARTS partitions vs 1: held xmin, 4 consumers, ${HOLD}s"
+    row "$W" "msgs/s first ${WINDOW}s" "$(fmt_rate "${F[$BPARTS]:-}")" "$(fmt_rate "${F[1]:-}")" "$(ratio "${F[$BPARTS]:-}" "${F[1]:-}")" \
+        "prefill $(fmt_rate "$PREFILL"); mq column: $BPARTS partitions; baseline column: 1 partition"
+    row "$W" "msgs/s last ${WINDOW}s" "$(fmt_rate "${L[$BPARTS]:-}")" "$(fmt_rate "${L[1]:-}")" "$(ratio "${L[$BPARTS]:-}" "${L[1]:-}")" ""
+    row "$W" "last/first" "$(ratio "${L[$BPARTS]:-}" "${F[$BPARTS]:-}")" "$(ratio "${L[1]:-}" "${F[1]:-}")" "" "1.00 = no degradation"
+    unset F L
+fi
+
 # ================================================================ report
 ELAPSED=$(($(date +%s) - START_TS))
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "unknown")
@@ -792,7 +882,7 @@ if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$REPO" status --porcelain 2>/dev/
 fi
 CMD="bash bench/run.sh"
 for v in BENCH_QUICK BENCH_SECONDS BENCH_CHURN BENCH_HOLD_SECONDS BENCH_HOLD_WINDOW BENCH_PREFILL \
-    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_ONLY BENCH_BASELINE_ONLY; do
+    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_PARTITIONS BENCH_ONLY BENCH_BASELINE_ONLY; do
     [[ -n ${!v:-} ]] && CMD="$v=${!v} $CMD"
 done
 

@@ -43,6 +43,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -871,21 +872,29 @@ mq_partition_of(MqQueue *queue, int64 id)
 	return queue->parts[k];
 }
 
-/* Sends of this backend so far: the round robin's turn. */
+/* The round robin's turn, and the transaction that took it last. */
 static uint32 send_turn = 0;
+static LocalTransactionId send_turn_lxid = InvalidLocalTransactionId;
 
 /*
  * mq_send_partition
- *		The partition a send goes to: round robin, starting from a point
- *		that differs by backend, so that concurrent senders spread over
- *		the partitions and one sender fills them evenly.
+ *		The partition a send goes to: one per transaction, round robin from
+ *		one transaction to the next, starting from a point that differs by
+ *		backend.  So concurrent senders spread over the partitions, one
+ *		sender fills them evenly, and the messages of one transaction stay
+ *		together, in order.
  */
 MqQueue *
 mq_send_partition(MqQueue *queue)
 {
 	if (queue->nparts <= 1)
 		return queue;
-	return queue->parts[((uint32) MyProcPid + send_turn++) % (uint32) queue->nparts];
+	if (MyProc != NULL && MyProc->lxid != send_turn_lxid)
+	{
+		send_turn++;
+		send_turn_lxid = MyProc->lxid;
+	}
+	return queue->parts[((uint32) MyProcPid + send_turn) % (uint32) queue->nparts];
 }
 
 /*

@@ -116,6 +116,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "common/hashfn.h"
+#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -881,6 +882,49 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 
 	/* Only a fresh snapshot per statement can move the cursor forward. */
 	scan->track = !IsolationUsesXactSnapshot();
+}
+
+/*
+ * mq_cursor_nothing_visible
+ *		May a read of this queue (a partition) skip its SQL?  Only when no
+ *		message at or past the read position was ever given an id (the id
+ *		sequence's last value is below pos), no future mark is due, and
+ *		nothing the position does not cover is in the state (prepared
+ *		transactions, senders without a slot, rolled-back deliveries).
+ *		False whenever unsure: then the read runs as always.  A send that
+ *		takes its id after this look commits after the read began, as it
+ *		could have done after a read's snapshot.
+ */
+bool
+mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now)
+{
+	MqCursorState *state = queue->cursor;
+	bool		sure;
+	int64		pos;
+	int64		last = 0;
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		d;
+
+	if (state == NULL || !OidIsValid(queue->seq_relid) || !cursor_shared->prepared_clean)
+		return false;
+	SpinLockAcquire(&state->mutex);
+	sure = state->key.dbid == MyDatabaseId && state->key.relid == queue->relid &&
+		!state->disabled && state->nprepared == 0 && state->overflow == 0 &&
+		state->rb_pending == 0 && state->rb_prepared == 0 &&
+		!(state->has_future && state->fut_at <= now);
+	pos = state->pos;
+	SpinLockRelease(&state->mutex);
+	if (!sure || pos <= 0)
+		return false;
+
+	/* The sequence's last value: NULL when it never gave an id. */
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(queue->seq_relid);
+	fcinfo->args[0].isnull = false;
+	d = pg_sequence_last_value(fcinfo);
+	if (!fcinfo->isnull)
+		last = DatumGetInt64(d);
+	return last < pos;
 }
 
 /*

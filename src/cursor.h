@@ -46,6 +46,7 @@ extern void mq_cursor_count_now(struct MqCursorState *state, Oid dbid, Oid relid
 extern bool mq_cursor_counters(Oid relid, uint64 *out);
 extern int64 mq_cursor_scan_from(MqQueue *queue, TimestampTz now);
 extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan);
+extern bool mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now);
 extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 								  bool has_future, int64 future_id, TimestampTz future_at);
 extern void mq_cursor_send_begin(MqQueue *queue);

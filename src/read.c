@@ -439,6 +439,7 @@ read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 {
 	uint64		delivered = 0;
 	int			first = mq_read_first_partition(queue);
+	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 
 	for (i = 0; i < queue->nparts && delivered < (uint64) qty; i++)
@@ -447,6 +448,9 @@ read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 
 		if (i > 0)
 			CHECK_FOR_INTERRUPTS();
+		/* A partition that cannot hold a visible message: no SQL. */
+		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, now))
+			continue;
 		delivered += read_partition(rsinfo, part, qty - (int) delivered, vt);
 	}
 	return delivered;
@@ -696,9 +700,14 @@ mq_pop(PG_FUNCTION_ARGS)
 	SPI_connect();
 	first = mq_read_first_partition(queue);
 	for (i = 0; i < queue->nparts && taken < qty; i++)
-		taken += (int) read_once((ReturnSetInfo *) fcinfo->resultinfo,
-								 queue->parts[(first + i) % queue->nparts],
+	{
+		MqQueue    *part = queue->parts[(first + i) % queue->nparts];
+
+		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, GetCurrentTimestamp()))
+			continue;
+		taken += (int) read_once((ReturnSetInfo *) fcinfo->resultinfo, part,
 								 qty - taken, NULL, &ndead, true);
+	}
 	SPI_finish();
 	mq_leave(&cx);
 	return (Datum) 0;
