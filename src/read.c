@@ -49,6 +49,9 @@
  *    recorded; a due time earlier than the worker's wakes it (events.c).
  * 7. Wait: with `wait` and nothing claimed, steps 2 to 6 again after
  *    joining the waiters, and at every wake-up.
+ *    On a partitioned queue steps 2 to 6 run per partition (read_some):
+ *    from the session's partition on, while fewer than qty were claimed,
+ *    passing over a partition whose cursor state shows nothing visible.
  * 8. End: at commit or abort, events.c hands the transaction's notes to
  *    rollback.c and cursor.c, then wakes whoever they asked for.
  *
