@@ -32,6 +32,22 @@ AS 'MODULE_PATHNAME', 'mq_create_queue'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text, integer) IS 'create a queue (of 1 to 64 partitions)';
 
+DROP FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval, integer, text);
+CREATE FUNCTION mq.alter_queue(
+    queue_name text,
+    visibility_timeout interval DEFAULT NULL,
+    notify boolean DEFAULT NULL,
+    dedup_window interval DEFAULT NULL,
+    retry_delay interval DEFAULT NULL,
+    retry_delay_max interval DEFAULT NULL,
+    max_deliveries integer DEFAULT NULL,
+    dead_letter_queue text DEFAULT NULL,
+    partitions integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_alter_queue'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval, integer, text, integer) IS 'change a queue''s options; NULL leaves one as it is (max_deliveries 0 and dead_letter_queue '''' remove them; partitions can grow, not shrink)';
+
 -- 1. mq.queues counts deliveries undone by a rollback, and shows partitions.
 DROP VIEW mq.queues;
 DROP FUNCTION mq._queue_stats();

@@ -888,7 +888,8 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
  * mq_cursor_nothing_visible
  *		May a read of this queue (a partition) skip its SQL?  Only when no
  *		message at or past the read position was ever given an id (the id
- *		sequence's last value is below pos), no future mark is due, and
+ *		sequence's last value is below pos, or it never gave one), no
+ *		future mark is due, and
  *		nothing the position does not cover is in the state (prepared
  *		transactions, senders without a slot, rolled-back deliveries).
  *		False whenever unsure: then the read runs as always.  A send that
@@ -914,7 +915,7 @@ mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now)
 		!(state->has_future && state->fut_at <= now);
 	pos = state->pos;
 	SpinLockRelease(&state->mutex);
-	if (!sure || pos <= 0)
+	if (!sure)
 		return false;
 
 	/* The sequence's last value: NULL when it never gave an id. */
@@ -922,8 +923,9 @@ mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now)
 	fcinfo->args[0].value = ObjectIdGetDatum(queue->seq_relid);
 	fcinfo->args[0].isnull = false;
 	d = pg_sequence_last_value(fcinfo);
-	if (!fcinfo->isnull)
-		last = DatumGetInt64(d);
+	if (fcinfo->isnull)
+		return true;			/* no message was ever sent to it */
+	last = DatumGetInt64(d);
 	return last < pos;
 }
 

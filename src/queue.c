@@ -52,6 +52,7 @@
 #include "worker.h"
 
 static void create_message_table(const char *kind, const char *name, int k, int partitions);
+static void grow_partitions(MqQueue *queue, const char *name, int want);
 
 PG_FUNCTION_INFO_V1(mq_create_queue);
 PG_FUNCTION_INFO_V1(mq_alter_queue);
@@ -435,7 +436,7 @@ create_message_table(const char *kind, const char *name, int k, int partitions)
  * mq.alter_queue(queue_name text, visibility_timeout interval, notify boolean,
  *				  dedup_window interval, retry_delay interval,
  *				  retry_delay_max interval, max_deliveries integer,
- *				  dead_letter_queue text)
+ *				  dead_letter_queue text, partitions integer)
  *		Change a queue's options (manage privilege); a NULL option stays
  *		as it is.
  */
@@ -532,11 +533,78 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 				 errmsg("queue \"%s\" does not exist", name),
 				 errhint("Create it with mq.create_queue.")));
 
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+		grow_partitions(queue, name, PG_GETARG_INT32(8));
+
 	/* Every backend reloads its cached options at its next call. */
 	CacheInvalidateRelcacheByRelid(mq_registry_relid());
 	SPI_finish();
 	mq_leave(&cx);
 	PG_RETURN_VOID();
+}
+
+/*
+ * grow_partitions
+ *		mq.alter_queue's partitions: add partitions up to want.  Fewer
+ *		partitions than the queue has are refused (their messages would be
+ *		stranded).  Messages already sent stay where they are (an id names
+ *		its partition); sends and reads of each session use the new ones
+ *		from its first call after the commit.  The registry row, locked by
+ *		alter_queue's UPDATE, serialises concurrent alters.  Caller is
+ *		connected to SPI.
+ */
+static void
+grow_partitions(MqQueue *queue, const char *name, int want)
+{
+	Oid			t[2] = {TEXTOID, INT4OID};
+	Datum		v[2];
+	int			have;
+	int			ret;
+	int			k;
+	bool		isnull;
+
+	if (want < 1 || want > MQ_MAX_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions for queue \"%s\" must be between 1 and %d",
+						name, MQ_MAX_PARTITIONS),
+				 errdetail("The value given was %d.", want)));
+
+	/* What the registry says now: our UPDATE holds its row. */
+	v[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT partitions FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								1, t, v, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	have = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (want < have)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue \"%s\" has %d partitions and cannot have fewer", name, have),
+				 errdetail("Messages in the partitions that would go would be stranded."),
+				 errhint("Create a new queue with fewer partitions and move the messages.")));
+	if (want == have)
+		return;
+
+	/* A queue of one partition gets partition 0's ids bounded first. */
+	if (have == 1)
+	{
+		List	   *seqs = getOwnedSequences(queue->relid);
+
+		if (list_length(seqs) != 1)
+			elog(ERROR, "table mq.q_%s has %d sequences", name, list_length(seqs));
+		run_ddl(psprintf("ALTER SEQUENCE %s MAXVALUE " INT64_FORMAT,
+						 quote_qualified_identifier("mq", get_rel_name(linitial_oid(seqs))),
+						 ((int64) 1 << MQ_PART_SHIFT) - 1));
+	}
+	for (k = have; k < want; k++)
+		create_message_table(queue->unlogged ? "UNLOGGED " : "", name, k, want);
+	v[1] = Int32GetDatum(want);
+	ret = SPI_execute_with_args("UPDATE mq.queue SET partitions = $2 "
+								"WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								2, t, v, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 }
 
 /*

@@ -451,8 +451,11 @@ read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 
 		if (i > 0)
 			CHECK_FOR_INTERRUPTS();
-		/* A partition that cannot hold a visible message: no SQL. */
-		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, now))
+		/*
+		 * Past the session's own partition (read as always), one that
+		 * cannot hold a visible message is passed over without SQL.
+		 */
+		if (i > 0 && mq_cursor_nothing_visible(part, now))
 			continue;
 		delivered += read_partition(rsinfo, part, qty - (int) delivered, vt);
 	}
@@ -515,6 +518,7 @@ mq_read(PG_FUNCTION_ARGS)
 	MemoryContext loopcxt;
 	MemoryContext oldcxt;
 	MqContext	cx;
+	volatile int registered = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -572,6 +576,7 @@ mq_read(PG_FUNCTION_ARGS)
 		loopcxt = AllocSetContextCreate(CurrentMemoryContext, "mq read wait",
 										ALLOCSET_SMALL_SIZES);
 		mq_wait_register(queue, priority);
+		registered = queue->nparts;
 		PG_TRY();
 		{
 			for (;;)
@@ -591,6 +596,13 @@ mq_read(PG_FUNCTION_ARGS)
 				 */
 				AcceptInvalidationMessages();
 				queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
+
+				/* Partitions were added (mq.alter_queue): wait on them too. */
+				if (queue->nparts != registered)
+				{
+					mq_wait_register(queue, priority);
+					registered = queue->nparts;
+				}
 				n = read_some(rsinfo, queue, qty, vt);
 				MemoryContextSwitchTo(oldcxt);
 				if (n > 0)
@@ -611,8 +623,9 @@ mq_read(PG_FUNCTION_ARGS)
 				wake_at = now + (TimestampTz) sleep_ms(queue, now, deadline) * 1000;
 
 				/*
-				 * Sleep until a wake-up or wake_at, looking for a drop
-				 * every MQ_LOCK_RECHECK_MS on the way (without reading).
+				 * Sleep until a wake-up or wake_at, looking for a drop or
+				 * a change of the queue every MQ_LOCK_RECHECK_MS on the
+				 * way (without reading).
 				 */
 				for (;;)
 				{
@@ -628,6 +641,14 @@ mq_read(PG_FUNCTION_ARGS)
 					ResetLatch(MyLatch);
 					CHECK_FOR_INTERRUPTS();
 					if ((rc & WL_LATCH_SET) || mq_wait_drop_pending(queue->relid))
+						break;
+
+					/*
+					 * The queue changed (partitions added, options): read
+					 * again, joining the waiters of any new partition.
+					 */
+					AcceptInvalidationMessages();
+					if (!queue->valid)
 						break;
 					now = GetCurrentTimestamp();
 				}
@@ -706,7 +727,7 @@ mq_pop(PG_FUNCTION_ARGS)
 	{
 		MqQueue    *part = queue->parts[(first + i) % queue->nparts];
 
-		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, GetCurrentTimestamp()))
+		if (i > 0 && mq_cursor_nothing_visible(part, GetCurrentTimestamp()))
 			continue;
 		taken += (int) read_once((ReturnSetInfo *) fcinfo->resultinfo, part,
 								 qty - taken, NULL, &ndead, true);

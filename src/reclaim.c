@@ -154,8 +154,10 @@ mq_reclaim_queue(const char *name)
 			TransactionId horizon;
 			ReclaimEntry *entry;
 
-			/* Partition 0 is locked; the vacuum skips a locked other. */
-			rel = relation_open(part->relid, k == 0 ? NoLock : AccessShareLock);
+			/* Partition 0 is locked; another partition's lock, if free. */
+			if (k > 0 && !ConditionalLockRelationOid(part->relid, AccessShareLock))
+				continue;
+			rel = relation_open(part->relid, NoLock);
 			horizon = GetOldestNonRemovableTransactionId(rel);
 			relation_close(rel, NoLock);
 			entry = reclaim_entry(part->relid);

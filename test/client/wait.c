@@ -30,7 +30,9 @@
  *	             consumer returns empty and its next read gets 42704
  *	partitions   on a queue of 4 partitions, a send to any partition wakes
  *	             a waiter (one per message), and so does a delayed message
- *	             of a partition other than the first when it is due
+ *	             of a partition other than the first when it is due; a
+ *	             consumer waiting while partitions are added gets a message
+ *	             sent to a new one
  *
  * usage: wait "conninfo"
  */
@@ -621,6 +623,32 @@ test_partitions(PGconn *admin)
 	for (i = 0; i < NP; i++)
 		waiter_close(&w[i]);
 	run(admin, "SELECT mq.drop_queue('w_parts')");
+
+	/*
+	 * Partitions added while a consumer waits: it joins them within its
+	 * recheck (a second), so a message in a new partition reaches it.
+	 */
+	fresh_queue(admin, "w_grow", "");
+	waiter_open(&w[0]);
+	waiter_start(&w[0], "SELECT id FROM mq.read('w_grow', 1, NULL, '30 s')");
+	sleep_s(0.5);
+	run(admin, "SELECT mq.alter_queue('w_grow', partitions => 2)");
+	sleep_s(1.5);
+	for (i = 0; i < 2; i++)
+	{
+		/* Sends take turns: one of two lands in partition 1. */
+		id = scalar(admin, "SELECT mq.send('w_grow', '{}', NULL, '0')");
+		if ((id >> 48) == 1)
+			break;
+		run(admin, "SELECT mq.ack('w_grow', %ld)", id);
+	}
+	t0 = now_s();
+	done = waiter_wait(&w[0], 10);
+	check(done && first_id(&w[0]) == id && (id >> 48) == 1 && w[0].ended - t0 < 3,
+		  "partitions: a consumer waiting while partitions were added got a message of the new partition (%.2f s after the send)",
+		  w[0].ended - t0);
+	waiter_close(&w[0]);
+	run(admin, "SELECT mq.drop_queue('w_grow')");
 #undef NP
 }
 

@@ -6,6 +6,8 @@
 #      10,000 messages: the worker vacuums its table while it churns; the
 #      table ends no larger than twice its start and every message is
 #      still there;
+#   1b. the same on a queue of 3 partitions: every partition's table is
+#      vacuumed;
 #   2. a plain table churned the same way is not vacuumed (the worker
 #      touches queue tables only);
 #   3. mq.vacuum_naptime = 0 turns it off (dead rows stay), and back on
@@ -106,6 +108,19 @@ echo "queue c: $s0 bytes before, $s1 after 20,000 cycles, $(stat mq.q_c vacuum_c
 [ "$s1" -le $((2 * s0)) ] || fail "queue c grew from $s0 to $s1 bytes (more than twice)"
 expect "no message lost or added by the vacuums" 10000 "$(q "SELECT count(*) FROM mq.q_c")"
 expect "autovacuum never ran" 0 "$(q "SELECT sum(autovacuum_count) FROM pg_stat_user_tables")"
+
+# --- 1b. a queue of 3 partitions: each partition's table is vacuumed -------
+q "SELECT mq.create_queue('pc', partitions => 3)" >/dev/null
+q "DO \$\$ BEGIN FOR g IN 1 .. 3 LOOP
+     PERFORM count(*) FROM mq.send_batch('pc', (SELECT array_agg(jsonb_build_object('i', i)) FROM generate_series(1, 3000) i));
+     COMMIT; END LOOP; END \$\$"
+cycle pc "$W/cycle_pc.sql"
+bench "$W/cycle_pc.sql" 4000
+for t in mq.q_pc mq.q1_pc mq.q2_pc; do
+    wait_for "the worker vacuumed partition table $t" "$(cleaned $t 0)"
+done
+expect "no message of the partitioned queue lost or added" 9000 \
+    "$(q "SELECT depth + in_flight + delayed FROM mq.queues WHERE queue_name = 'pc'")"
 
 # --- 2. a plain table is not the worker's business -------------------------
 q "INSERT INTO plain (v) SELECT 1 FROM generate_series(1, 1000)"

@@ -146,6 +146,38 @@ SELECT count(*) AS before_commit FROM mq.read('p', 10);
 COMMIT PREPARED 'mq_partitions_p';
 SELECT payload FROM mq.read('p', 10);
 
+-- mq.alter_queue adds partitions; it never removes any.  Messages sent
+-- before stay where they are and are read as before.
+SELECT mq.send('p1', '{"before": 1}') AS first_id;
+BEGIN;
+SELECT mq.alter_queue('p1', partitions => 3);
+SELECT partitions FROM mq.queues WHERE queue_name = 'p1';
+COMMIT;
+SELECT c.relname, s.min_value, s.max_value
+  FROM pg_class c JOIN pg_sequences s
+    ON s.schemaname = 'mq' AND s.sequencename = c.relname
+ WHERE c.relnamespace = 'mq'::regnamespace AND c.relname LIKE 'q%\_p1\_id\_seq'
+ ORDER BY s.min_value;
+DO $$
+BEGIN
+  FOR g IN 1 .. 3 LOOP
+    PERFORM mq.send('p1', jsonb_build_object('after', g));
+    COMMIT;
+  END LOOP;
+END $$;
+SELECT id >> 48 AS partition, count(*) FROM mq.peek('p1', 10) GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS read FROM mq.read('p1', 10);
+SELECT pg_temp.err($$SELECT mq.alter_queue('p1', partitions => 2)$$) AS shrink;
+SELECT pg_temp.err($$SELECT mq.alter_queue('p1', partitions => 65)$$) AS too_many;
+SELECT pg_temp.err($$SELECT mq.alter_queue('p1', partitions => 3)$$) AS same;
+-- A rolled-back alter leaves no table behind.
+BEGIN;
+SELECT mq.alter_queue('p1', partitions => 5);
+ROLLBACK;
+SELECT partitions, (SELECT count(*) FROM pg_class WHERE relnamespace = 'mq'::regnamespace
+                    AND relname IN ('q3_p1', 'q4_p1')) AS tables
+  FROM mq.queues WHERE queue_name = 'p1';
+
 -- Privileges are the queue's, for every partition.
 CREATE ROLE mq_part_reader;
 GRANT USAGE ON SCHEMA mq TO mq_part_reader;
