@@ -20,6 +20,7 @@
 #   BENCH_WAKE_MSGS      messages in the wake-up latency run (8)    (2000; quick 300)
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
 #   BENCH_PARTITIONS     partitions of the partitioned queue in workload 12 (4)
+#   BENCH_MQ_PARTITIONS  partitions of mq's queue in every other workload (1)
 #   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6"
 #   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
 #   BENCH_PG_CONF=LINES  developer aid: extra postgresql.conf lines (e.g. "mq.vacuum_naptime = 0")
@@ -59,10 +60,11 @@ READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
 ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12}
 BPARTS=${BENCH_PARTITIONS:-4}
+MQ_PARTS_ALL=${BENCH_MQ_PARTITIONS:-1}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 [[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
 
-for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS BPARTS; do
+for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS BPARTS MQ_PARTS_ALL; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 1
     fi
@@ -296,8 +298,8 @@ try_sql() {
 }
 
 # ---- per-system operations (SYS is "mq" or "bq")
-# The mq queue's partitions (workload 12 sets it; 1 everywhere else).
-MQ_PARTS=1
+# The mq queue's partitions (BENCH_MQ_PARTITIONS; workload 12 sets its own).
+MQ_PARTS=$MQ_PARTS_ALL
 # Its message tables, comma-separated.
 mq_tables() {
     local k out="mq.q_$Q"
@@ -359,11 +361,22 @@ backlog() {
         try_sql "SELECT count(*) FROM $(table_of "$1")" || echo "ERR"
     fi
 }
-relsize() { try_sql "SELECT pg_total_relation_size('$(table_of "$1")')" || echo "ERR"; }
+relsize() {
+    if [[ $1 == mq ]]; then
+        try_sql "SELECT sum(pg_total_relation_size(t)) FROM unnest('{$(mq_tables)}'::regclass[]) t" || echo "ERR"
+    else
+        try_sql "SELECT pg_total_relation_size('$(table_of "$1")')" || echo "ERR"
+    fi
+}
 dead_tup() {
     sql "SELECT pg_stat_force_next_flush()" >/dev/null 2>&1 || true
-    try_sql "SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables
-              WHERE schemaname = '$(schema_of "$1")' AND relname = '$(relname_of "$1")'" || echo "ERR"
+    if [[ $1 == mq ]]; then
+        try_sql "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables
+                  WHERE relid = ANY ('{$(mq_tables)}'::regclass[])" || echo "ERR"
+    else
+        try_sql "SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables
+                  WHERE schemaname = '$(schema_of "$1")' AND relname = '$(relname_of "$1")'" || echo "ERR"
+    fi
 }
 # send N more messages (to restore a depth)
 topup() {
@@ -865,7 +878,7 @@ if want 12 && [[ $BASELINE_ONLY == 0 ]]; then
         stop_holder
         drop_q mq
     done
-    MQ_PARTS=1
+    MQ_PARTS=$MQ_PARTS_ALL
     W="12. $BPARTS partitions vs 1: held xmin, 4 consumers, ${HOLD}s"
     row "$W" "msgs/s first ${WINDOW}s" "$(fmt_rate "${F[$BPARTS]:-}")" "$(fmt_rate "${F[1]:-}")" "$(ratio "${F[$BPARTS]:-}" "${F[1]:-}")" \
         "prefill $(fmt_rate "$PREFILL"); mq column: $BPARTS partitions; baseline column: 1 partition"
@@ -882,7 +895,7 @@ if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$REPO" status --porcelain 2>/dev/
 fi
 CMD="bash bench/run.sh"
 for v in BENCH_QUICK BENCH_SECONDS BENCH_CHURN BENCH_HOLD_SECONDS BENCH_HOLD_WINDOW BENCH_PREFILL \
-    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_PARTITIONS BENCH_ONLY BENCH_BASELINE_ONLY; do
+    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_PARTITIONS BENCH_MQ_PARTITIONS BENCH_ONLY BENCH_BASELINE_ONLY; do
     [[ -n ${!v:-} ]] && CMD="$v=${!v} $CMD"
 done
 

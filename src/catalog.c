@@ -42,9 +42,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
-#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -553,8 +553,8 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	}
 
 	/*
-	 * Partitions' entries are kept and reused, never freed: a caller may
-	 * still hold one across a rebuild.  What they prepared goes.
+	 * Partitions' entries are kept and reused while the queue exists: a
+	 * caller may still hold one across a rebuild.  What they prepared goes.
 	 */
 	for (i = 1; i < MQ_MAX_PARTITIONS && entry->parts[i] != NULL; i++)
 		forget_derived(entry->parts[i]);
@@ -585,6 +585,10 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	{
 		SPI_finish();
 		building = false;
+		/* The queue is gone: so are its partitions' entries. */
+		for (i = 1; i < MQ_MAX_PARTITIONS && entry->parts[i] != NULL; i++)
+			pfree(entry->parts[i]);
+		pfree(entry->parts);
 		hash_search(queue_cache, name, HASH_REMOVE, NULL);
 		if (missing_ok)
 			return NULL;

@@ -914,6 +914,10 @@ mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now)
 		state->rb_pending == 0 && state->rb_prepared == 0 &&
 		!(state->has_future && state->fut_at <= now);
 	pos = state->pos;
+
+	/* The latest committed send is at or past pos: not empty, surely. */
+	if (state->commit_seq > 0 && state->ring[state->commit_seq % MQ_RING] >= pos)
+		sure = false;
 	SpinLockRelease(&state->mutex);
 	if (!sure)
 		return false;

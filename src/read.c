@@ -451,11 +451,8 @@ read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 
 		if (i > 0)
 			CHECK_FOR_INTERRUPTS();
-		/*
-		 * Past the session's own partition (read as always), one that
-		 * cannot hold a visible message is passed over without SQL.
-		 */
-		if (i > 0 && mq_cursor_nothing_visible(part, now))
+		/* A partition that cannot hold a visible message: no SQL. */
+		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, now))
 			continue;
 		delivered += read_partition(rsinfo, part, qty - (int) delivered, vt);
 	}
@@ -727,7 +724,7 @@ mq_pop(PG_FUNCTION_ARGS)
 	{
 		MqQueue    *part = queue->parts[(first + i) % queue->nparts];
 
-		if (i > 0 && mq_cursor_nothing_visible(part, GetCurrentTimestamp()))
+		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, GetCurrentTimestamp()))
 			continue;
 		taken += (int) read_once((ReturnSetInfo *) fcinfo->resultinfo, part,
 								 qty - taken, NULL, &ndead, true);
