@@ -15,6 +15,7 @@ MODULE_big = mq
 OBJS = \
 	src/mq.o \
 	src/catalog.o \
+	src/partition.o \
 	src/queue.o \
 	src/send.o \
 	src/insert.o \

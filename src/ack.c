@@ -14,6 +14,9 @@
  * the new vt, which cursor.c applies when the transaction commits.  A nack
  * of a message with no delivery left hands it to deadletter.c.
  *
+ * Its part of the read path: what follows it (ack, nack, archive, set_vt of
+ * what a read returned), each going to the partition its id names.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

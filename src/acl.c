@@ -38,6 +38,9 @@
  * or grants: calls then run as their caller, as they did (points 1-3 do
  * not apply; the fixed search path and the lock do).
  *
+ * Its part of the read path (read.c): in step 1, the consume privilege;
+ * and the context (role, search path) every step's SQL runs in.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

@@ -97,6 +97,10 @@
  * spinlock `mutex` (initialised once, at startup); nothing is done while
  * holding it but reading and writing those fields.
  *
+ * Its part of the read path (read.c): step 2 (where the scan starts, and
+ * whether a partition can be passed over without SQL), step 6 (moving the
+ * position on) and step 8 (what a transaction's end does to the state).
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

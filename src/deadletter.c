@@ -21,6 +21,9 @@
  * nothing.  The caller needs the manage privilege on the dead-letter
  * queue and the send privilege on every queue a message goes to.
  *
+ * Its part of the read path (read.c): step 5, the way out for a message
+ * past max_deliveries.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

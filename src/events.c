@@ -37,6 +37,9 @@
  * it.  Nothing here may throw: an error in a commit callback would be a
  * PANIC.
  *
+ * Its part of the read path (read.c): step 8, the transaction's end, and
+ * the wake-ups of steps 2 and 6.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

@@ -186,10 +186,7 @@ extern MqQueue *mq_lookup_queue(const char *name, bool missing_ok);
 extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode);
 extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why);
 extern bool mq_queue_shape_ok(MqQueue *queue);
-extern MqQueue *mq_partition_of(MqQueue *queue, int64 id);
-extern MqQueue *mq_send_partition(MqQueue *queue);
-extern int	mq_read_first_partition(MqQueue *queue);
-extern Datum mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n);
+
 extern SPIPlanPtr mq_queue_plan(MqQueue *queue, const MqPlanDef *def);
 extern uint64 mq_run_plan(MqQueue *queue, const MqPlanDef *def, Datum *values,
 						  const char *nulls, int expected);
@@ -199,6 +196,12 @@ extern Oid	mq_owner(void);
 extern bool mq_model_active(void);
 extern void mq_catalog_init(void);
 extern void mq_invalidate_privileges(void);
+
+/* partition.c */
+extern MqQueue *mq_partition_of(MqQueue *queue, int64 id);
+extern MqQueue *mq_send_partition(MqQueue *queue);
+extern int	mq_read_first_partition(MqQueue *queue);
+extern Datum mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n);
 
 /* acl.c */
 extern void mq_enter(MqContext *cx);

@@ -62,6 +62,9 @@
  * mq_rollback_forget holding its LWLock, so the order is always cursor
  * lock, then ours.
  *
+ * Its part of the read path (read.c): step 3 (the ids a claim skips),
+ * step 5 (each delivery noted) and step 8 (a rollback records them).
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

@@ -29,6 +29,9 @@
  * Anything else is a problem, reported as one sentence; the caller
  * refuses the queue (catalog.c) or the worker skips it (worker.c).
  *
+ * Its part of the read path (read.c): in step 1, that every table of the
+ * queue (each partition's, and the archive) is as mq made it.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

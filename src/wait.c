@@ -34,6 +34,8 @@
  * A slot is released on every exit path: PG_TRY in read.c for errors, and
  * a before_shmem_exit callback for FATAL and process exit.
  *
+ * Its part of the read path (read.c): step 7, waiting.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION

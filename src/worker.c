@@ -45,6 +45,11 @@
  * ends with the transaction.  The same hook settles prepared transactions
  * after COMMIT/ROLLBACK PREPARED, to wake waiters (cursor.c).
  *
+ * Its part of the read path (read.c): what reads cannot do themselves:
+ * expired leases nobody reads, the check of each read position, the due
+ * times waiters sleep through, and (rollback.c, reclaim.c) recording
+ * rolled-back deliveries and vacuuming the tables reads walk.
+ *
  * Copyright (c) 2026, the mq authors
  *
  * IDENTIFICATION
