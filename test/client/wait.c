@@ -907,6 +907,27 @@ test_notify(PGconn *admin)
 	n = count_notifies(l, "mq_n_on", "n_on", 3.0);
 	check(n == 1, "notify: COMMIT PREPARED gives the notification (got %d)", n);
 
+	/*
+	 * A queue of 3 partitions: each partition's commits are announced
+	 * under the queue's one channel; a transaction's sends (one
+	 * partition) give one notification.
+	 */
+	fresh_queue(admin, "n_parts", ", notify => true, partitions => 3");
+	run(l, "LISTEN mq_n_parts");
+	run(s, "BEGIN");
+	run(s, "SELECT count(*) FROM mq.send_batch('n_parts', array_fill('{}'::jsonb, ARRAY[4]))");
+	run(s, "COMMIT");
+	n = count_notifies(l, "mq_n_parts", "n_parts", 3.0);
+	check(n == 1, "notify: a transaction's batch to a queue of 3 partitions gives one NOTIFY mq_n_parts (got %d)", n);
+	run(s, "SELECT mq.send('n_parts', '{}')");
+	run(s, "SELECT mq.send('n_parts', '{}')");
+	run(s, "SELECT mq.send('n_parts', '{}')");
+	n = count_notifies(l, "mq_n_parts", "n_parts", 3.0);
+	check(n >= 1 && n <= 3,
+		  "notify: three transactions, one to each partition, give 1 to 3 notifications (got %d)", n);
+	run(s, "SELECT count(*) FROM mq.read('n_parts', 10)");
+	run(admin, "SELECT mq.drop_queue('n_parts')");
+
 	PQfinish(l);
 	PQfinish(s);
 }

@@ -253,6 +253,17 @@ SELECT queue_name, depth, in_flight, delayed, archived, coalesce(rollbacks, 0) A
 SELECT count(*) AS archive_kept FROM mq.archived('up5');
 SELECT payload->>'n' AS n, headers FROM mq.pop('up5', 2);
 SELECT mq.ack('up5', :u1::text) AS untyped_ack;
+-- A queue of 0.4.0 has one partition, and can be given more.
+SELECT partitions FROM mq.queues WHERE queue_name = 'up5';
+SELECT mq.alter_queue('up5', partitions => 2);
+SELECT mq.send('up5', '{"n": 6}') > 0 AS sent;
+SELECT mq.send('up5', '{"n": 7}') > 0 AS sent;
+SELECT count(DISTINCT id >> 48) AS partitions_used FROM mq.peek('up5', 100)
+ WHERE payload->>'n' IN ('6', '7');
+SELECT partitions, depth + in_flight + delayed AS messages FROM mq.queues WHERE queue_name = 'up5';
+SELECT mq.create_queue('up5p', partitions => 3);
+SELECT partitions FROM mq.queues WHERE queue_name = 'up5p';
+SELECT mq.drop_queue('up5p');
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
 SELECT mq.drop_queue('up5');
 SET client_min_messages = warning;
