@@ -36,7 +36,7 @@ rc=$?
 # Waiting reads, the worker and notifications under memcheck: the checks of
 # test/client/wait.c that do not need many connections or CPU measurement.
 if gcc -Wall -Wextra -Werror -O2 -o "$W/wait" test/client/wait.c -I/usr/include/postgresql -lpq; then
-    for t in commit rollback prepared delayed lease timeout interrupt priority one notify privilege; do
+    for t in commit rollback prepared delayed lease timeout interrupt priority one notify privilege partitions; do
         "$W/wait" "host=127.0.0.1 port=$PORT user=postgres dbname=postgres" "$t" | grep -v "all checks passed" || rc=1
     done
 else
