@@ -108,13 +108,12 @@ mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n)
 	int			i;
 	int			m = 0;
 
+	arr = DatumGetArrayTypeP(ids);
 	if (queue->nparts <= 1)
 	{
-		*n = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(ids)),
-							ARR_DIMS(DatumGetArrayTypeP(ids)));
-		return ids;
+		*n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+		return PointerGetDatum(arr);
 	}
-	arr = DatumGetArrayTypeP(ids);
 	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &nulls, &nelems);
 	for (i = 0; i < nelems; i++)
