@@ -95,8 +95,8 @@ mq_read_first_partition(MqQueue *queue)
 /*
  * mq_partition_ids
  *		The ids of a bigint[] that belong to partition k of the queue, as
- *		a bigint[], and how many (*n).  A queue of one partition keeps them
- *		all.
+ *		a bigint[] (none: *n is 0 and the result is not an array), and how
+ *		many (*n).  A queue of one partition keeps them all.
  */
 Datum
 mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n)
@@ -120,6 +120,8 @@ mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n)
 		if (!nulls[i] && MQ_PART_OF(DatumGetInt64(elems[i])) == k)
 			elems[m++] = elems[i];
 	*n = m;
+	if (m == 0)
+		return (Datum) 0;
 	return PointerGetDatum(construct_array(elems, m, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
 }

@@ -186,6 +186,22 @@ dead_letter_args(MqContext *cx, FunctionCallInfo fcinfo, int argno, const char *
 }
 
 /*
+ * check_partitions
+ *		A number of partitions: 1 to MQ_MAX_PARTITIONS (22023).
+ */
+static int
+check_partitions(const char *name, int n)
+{
+	if (n < 1 || n > MQ_MAX_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions for queue \"%s\" must be between 1 and %d",
+						name, MQ_MAX_PARTITIONS),
+				 errdetail("The value given was %d.", n)));
+	return n;
+}
+
+/*
  * check_dedup_window
  *		A queue's dedup window (zero: keys are not remembered).
  */
@@ -275,15 +291,7 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	vt = check_visibility_timeout(fcinfo, 1, name);
 	unlogged = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
 	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
-	{
-		partitions = PG_GETARG_INT32(9);
-		if (partitions < 1 || partitions > MQ_MAX_PARTITIONS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("partitions for queue \"%s\" must be between 1 and %d",
-							name, MQ_MAX_PARTITIONS),
-					 errdetail("The value given was %d.", partitions)));
-	}
+		partitions = check_partitions(name, PG_GETARG_INT32(9));
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 		notify = PG_GETARG_BOOL(3);
 	if (nargs > 4)
@@ -563,12 +571,7 @@ grow_partitions(MqQueue *queue, const char *name, int want)
 	int			k;
 	bool		isnull;
 
-	if (want < 1 || want > MQ_MAX_PARTITIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("partitions for queue \"%s\" must be between 1 and %d",
-						name, MQ_MAX_PARTITIONS),
-				 errdetail("The value given was %d.", want)));
+	(void) check_partitions(name, want);
 
 	/* What the registry says now: our UPDATE holds its row. */
 	v[0] = CStringGetTextDatum(name);

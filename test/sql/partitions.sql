@@ -195,7 +195,12 @@ BEGIN
 EXCEPTION WHEN insufficient_privilege THEN
   RAISE NOTICE 'ack: % (%)', SQLERRM, SQLSTATE;
 END $$;
+-- Adding partitions needs manage: 42501, and nothing changes.
+SELECT pg_temp.err($$SELECT mq.alter_queue('p', partitions => 8)$$) AS alter_denied;
 RESET ROLE;
+SELECT partitions FROM mq.queues WHERE queue_name = 'p';
+SELECT count(*) AS tables FROM pg_class
+ WHERE relnamespace = 'mq'::regnamespace AND relname ~ '^q[4-7]_p$';
 SELECT mq.grant('p', 'consume', 'mq_part_reader');
 SET ROLE mq_part_reader;
 SELECT payload FROM mq.read('p', 10);
