@@ -516,6 +516,7 @@ mq_read(PG_FUNCTION_ARGS)
 	MemoryContext oldcxt;
 	MqContext	cx;
 	volatile int registered = 0;
+	MqEffects	fx;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -572,7 +573,9 @@ mq_read(PG_FUNCTION_ARGS)
 	{
 		loopcxt = AllocSetContextCreate(CurrentMemoryContext, "mq read wait",
 										ALLOCSET_SMALL_SIZES);
-		mq_wait_register(queue, priority);
+		mq_effects_init(&fx);
+		mq_wait_register(queue, priority, &fx);
+		mq_events_apply(&fx);
 		registered = queue->nparts;
 		PG_TRY();
 		{
@@ -597,7 +600,9 @@ mq_read(PG_FUNCTION_ARGS)
 				/* Partitions were added (mq.alter_queue): wait on them too. */
 				if (queue->nparts != registered)
 				{
-					mq_wait_register(queue, priority);
+					mq_effects_init(&fx);
+					mq_wait_register(queue, priority, &fx);
+					mq_events_apply(&fx);
 					registered = queue->nparts;
 				}
 				n = read_some(rsinfo, queue, qty, vt);

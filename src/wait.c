@@ -57,7 +57,6 @@
 
 #include "cursor.h"
 #include "wait.h"
-#include "worker.h"
 
 typedef struct MqWaiter
 {
@@ -257,10 +256,11 @@ wait_before_shmem_exit(int code, Datum arg)
 /*
  * mq_wait_register
  *		Join the waiters of a queue.  The caller must read again after this
- *		and before sleeping.
+ *		and before sleeping, and apply fx (the worker must watch a due time
+ *		for us).
  */
 void
-mq_wait_register(MqQueue *queue, int priority)
+mq_wait_register(MqQueue *queue, int priority, MqEffects *fx)
 {
 	MqWaiter   *slot;
 
@@ -314,7 +314,7 @@ mq_wait_register(MqQueue *queue, int priority)
 			due |= mq_cursor_waiters_add(part->cursor, part->relid, 1);
 		}
 		if (due)
-			mq_worker_signal(MyDatabaseId);
+			mq_effects_signal_worker(fx);
 	}
 }
 
