@@ -131,6 +131,48 @@ close_for(MqContext *cx)
 	mq_leave(cx);
 }
 
+/*
+ * run_for_id
+ *		Run a one-id plan in the partition that holds id (values[0] is the
+ *		id), after noting the row it may lock.  *queue becomes that
+ *		partition, or NULL when the queue has none for the id (0 rows).
+ */
+static uint64
+run_for_id(MqQueue **queue, int64 id, const MqPlanDef *def, Datum *values, int expected)
+{
+	*queue = mq_partition_of(*queue, id);
+	if (*queue == NULL)
+		return 0;
+	mq_cursor_touch(*queue, id);
+	return mq_run_plan(*queue, def, values, NULL, expected);
+}
+
+/*
+ * run_for_ids
+ *		Run an id-array plan (values[0] the bigint[]) once per partition
+ *		holding some of the ids, with those ids; the rows processed in all.
+ */
+static uint64
+run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected)
+{
+	Datum		ids = values[0];
+	uint64		n = 0;
+	int			k;
+
+	for (k = 0; k < queue->nparts; k++)
+	{
+		int			m;
+
+		values[0] = mq_partition_ids(queue, ids, k, &m);
+		if (m == 0)
+			continue;
+		mq_cursor_touch(queue->parts[k], ids_min(values[0]));
+		n += mq_run_plan(queue->parts[k], def, values, NULL, expected);
+	}
+	values[0] = ids;
+	return n;
+}
+
 static char *
 ack_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
 {
@@ -154,13 +196,7 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqContext	cx;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = 0;
-	queue = mq_partition_of(queue, DatumGetInt64(id));
-	if (queue != NULL)
-	{
-		mq_cursor_touch(queue, DatumGetInt64(id));
-		n = mq_run_plan(queue, &ack_plan, &id, NULL, SPI_OK_DELETE);
-	}
+	n = run_for_id(&queue, DatumGetInt64(id), &ack_plan, &id, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -185,21 +221,10 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	Datum		ids = ids_arg(fcinfo, 1, name);
 	MqQueue    *queue;
 	uint64		n;
-	int			k;
 	MqContext	cx;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = 0;
-	for (k = 0; k < queue->nparts; k++)
-	{
-		int			m;
-		Datum		mine = mq_partition_ids(queue, ids, k, &m);
-
-		if (m == 0)
-			continue;
-		mq_cursor_touch(queue->parts[k], ids_min(mine));
-		n += mq_run_plan(queue->parts[k], &ack_many_plan, &mine, NULL, SPI_OK_DELETE);
-	}
+	n = run_for_ids(queue, &ack_many_plan, &ids, SPI_OK_DELETE);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -430,13 +455,7 @@ mq_archive(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(id_arg(fcinfo, 1, name));
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = 0;
-	queue = mq_partition_of(queue, DatumGetInt64(values[0]));
-	if (queue != NULL)
-	{
-		mq_cursor_touch(queue, DatumGetInt64(values[0]));
-		n = mq_run_plan(queue, &archive_plan, values, NULL, SPI_OK_INSERT);
-	}
+	n = run_for_id(&queue, DatumGetInt64(values[0]), &archive_plan, values, SPI_OK_INSERT);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -449,27 +468,14 @@ mq_archive_many(PG_FUNCTION_ARGS)
 {
 	char	   *name = mq_name_arg(fcinfo, 0);
 	Datum		values[2];
-	Datum		ids;
 	uint64		n;
-	int			k;
 	MqQueue    *queue;
 	MqContext	cx;
 
 	values[0] = ids_arg(fcinfo, 1, name);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	ids = values[0];
-	n = 0;
-	for (k = 0; k < queue->nparts; k++)
-	{
-		int			m;
-
-		values[0] = mq_partition_ids(queue, ids, k, &m);
-		if (m == 0)
-			continue;
-		mq_cursor_touch(queue->parts[k], ids_min(values[0]));
-		n += mq_run_plan(queue->parts[k], &archive_many_plan, values, NULL, SPI_OK_INSERT);
-	}
+	n = run_for_ids(queue, &archive_many_plan, values, SPI_OK_INSERT);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -512,13 +518,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(vt);
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = 0;
-	queue = mq_partition_of(queue, id);
-	if (queue != NULL)
-	{
-		mq_cursor_touch(queue, id);
-		n = mq_run_plan(queue, &set_vt_plan, values, NULL, SPI_OK_UPDATE_RETURNING);
-	}
+	n = run_for_id(&queue, id, &set_vt_plan, values, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
 		mq_cursor_vt_changed(queue, id, vt);
 	close_for(&cx);

@@ -53,6 +53,7 @@
 
 static void create_message_table(const char *kind, const char *name, int k, int partitions);
 static void grow_partitions(MqQueue *queue, const char *name, int want);
+static void record_partitions(const char *name, int n);
 
 PG_FUNCTION_INFO_V1(mq_create_queue);
 PG_FUNCTION_INFO_V1(mq_alter_queue);
@@ -352,18 +353,7 @@ mq_create_queue(PG_FUNCTION_ARGS)
 	kind = unlogged ? "UNLOGGED " : "";
 
 	if (partitions > 1)
-	{
-		Oid			t[2] = {TEXTOID, INT4OID};
-		Datum		v[2];
-
-		v[0] = args[0];
-		v[1] = Int32GetDatum(partitions);
-		ret = SPI_execute_with_args("UPDATE mq.queue SET partitions = $2 "
-									"WHERE queue_name OPERATOR(pg_catalog.=) $1",
-									2, t, v, NULL, false, 0);
-		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	}
+		record_partitions(name, partitions);
 
 	for (k = 0; k < partitions; k++)
 		create_message_table(kind, name, k, partitions);
@@ -602,7 +592,23 @@ grow_partitions(MqQueue *queue, const char *name, int want)
 	}
 	for (k = have; k < want; k++)
 		create_message_table(queue->unlogged ? "UNLOGGED " : "", name, k, want);
-	v[1] = Int32GetDatum(want);
+	record_partitions(name, want);
+}
+
+/*
+ * record_partitions
+ *		Set a queue's number of partitions in the registry.  Caller is
+ *		connected to SPI.
+ */
+static void
+record_partitions(const char *name, int n)
+{
+	Oid			t[2] = {TEXTOID, INT4OID};
+	Datum		v[2];
+	int			ret;
+
+	v[0] = CStringGetTextDatum(name);
+	v[1] = Int32GetDatum(n);
 	ret = SPI_execute_with_args("UPDATE mq.queue SET partitions = $2 "
 								"WHERE queue_name OPERATOR(pg_catalog.=) $1",
 								2, t, v, NULL, false, 0);
