@@ -174,7 +174,7 @@ run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected)
 }
 
 static char *
-ack_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+ack_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 1;
 	types[0] = INT8OID;
@@ -202,7 +202,7 @@ mq_ack(PG_FUNCTION_ARGS)
 }
 
 static char *
-ack_many_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+ack_many_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 1;
 	types[0] = INT8ARRAYOID;
@@ -230,7 +230,7 @@ mq_ack_many(PG_FUNCTION_ARGS)
 }
 
 static char *
-nack_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+nack_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * $2: when the message is visible again, or with a backoff base
@@ -253,7 +253,7 @@ nack_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 					" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END,"
 					" leased = false, last_error = COALESCE($3, last_error)%s "
 					"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q,
-					fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
+					(cols & MQ_COLS_FAILURES) ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
 					" first_error = COALESCE(first_error, $3), failed_at = $6" : "");
 }
 
@@ -425,7 +425,7 @@ mq_nack_many(PG_FUNCTION_ARGS)
 }
 
 static char *
-archive_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+archive_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 2;
 	types[0] = (kind == MQ_PLAN_ARCHIVE) ? INT8OID : INT8ARRAYOID;
@@ -481,7 +481,7 @@ mq_archive_many(PG_FUNCTION_ARGS)
 }
 
 static char *
-set_vt_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+set_vt_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 2;
 	types[0] = INT8OID;
@@ -528,7 +528,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 }
 
 static char *
-set_vt_many_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+set_vt_many_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 2;
 	types[0] = INT8ARRAYOID;
@@ -696,7 +696,7 @@ mq_set_vt_text(PG_FUNCTION_ARGS)
 }
 
 static char *
-purge_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+purge_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 0;
 	return psprintf("DELETE FROM ONLY %s", q);
@@ -729,7 +729,7 @@ mq_purge(PG_FUNCTION_ARGS)
 }
 
 static char *
-archived_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+archived_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 0;
 	return psprintf("SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error "

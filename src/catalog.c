@@ -506,7 +506,10 @@ build_partitions(MqQueue *entry, int nparts)
 		part->cursor = OidIsValid(part->relid) ?
 			mq_cursor_attach(part->relid, entry->name, entry->relid) : NULL;
 		if (OidIsValid(part->relid))
+		{
 			part->failure_cols = get_attnum(part->relid, "failed_at") != InvalidAttrNumber;
+			part->priority_col = get_attnum(part->relid, "priority") != InvalidAttrNumber;
+		}
 	}
 	entry->nparts = nparts;
 	for (k = 1; k < nparts; k++)
@@ -646,6 +649,7 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	else
 	{
 		entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
+		entry->priority_col = get_attnum(entry->relid, "priority") != InvalidAttrNumber;
 		entry->cursor = mq_cursor_attach(entry->relid, name, entry->relid);
 		if (nparts > 1 && nparts <= MQ_MAX_PARTITIONS)
 			build_partitions(entry, nparts);
@@ -831,7 +835,8 @@ mq_queue_plan(MqQueue *queue, const MqPlanDef *def)
 	sql = def->sql(def->kind,
 				   quote_qualified_identifier("mq", queue->table),
 				   quote_qualified_identifier("mq", aname),
-				   queue->failure_cols, &nargs, types);
+				   (queue->failure_cols ? MQ_COLS_FAILURES : 0) |
+				   (queue->priority_col ? MQ_COLS_PRIORITY : 0), &nargs, types);
 	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s",

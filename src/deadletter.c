@@ -107,7 +107,7 @@ dead_letter_target(MqQueue *queue, char **why)
 	" ELSE pg_catalog.jsonb_build_object('mq_original_headers', " h ") END)"
 
 static char *
-dead_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+dead_take_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * Remove message $1 if it has had $2 deliveries, returning what
@@ -131,14 +131,15 @@ dead_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs
 					" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
 					"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,%s"
 					" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
-					" 'enqueued_at', enqueued_at, 'dead_at', $5))", q,
-					fc ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
+					" 'enqueued_at', enqueued_at, 'dead_at', $5))%s", q,
+					(cols & MQ_COLS_FAILURES) ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
 					" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
-					" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "");
+					" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "",
+					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
 }
 
 static char *
-dead_archive_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+dead_archive_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * No dead-letter queue (or one that refused it, $6 says why):
@@ -163,7 +164,7 @@ dead_archive_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *na
 					" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none')"
 					" OPERATOR(pg_catalog.||) '; first error: '"
 					" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
-					q, fc ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
+					q, (cols & MQ_COLS_FAILURES) ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
 }
 
 static const MqPlanDef dead_archive_plan = {MQ_PLAN_DEAD_ARCHIVE, dead_archive_sql};
@@ -196,6 +197,7 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	Datum		payload;
 	Datum		headers;
 	bool		isnull;
+	int			priority;
 	MqQueue    *dlq = NULL;
 	char	   *why = NULL;
 
@@ -241,13 +243,16 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		return false;
 	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	(void) mq_send_message(dlq, payload, false, headers, now, now);
+	/* The dead letter keeps its priority (when both tables have one). */
+	priority = queue->priority_col && dlq->priority_col ?
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)) : 0;
+	(void) mq_send_message(dlq, payload, false, headers, now, now, priority);
 	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 	return true;
 }
 
 static char *
-redrive_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+redrive_take_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * Take up to $1 messages, oldest first, that nobody holds.  A
@@ -261,8 +266,8 @@ redrive_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *na
 	types[0] = INT8OID;
 	return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
 					"SELECT id FROM ONLY %s ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
-					" RETURNING id, payload, headers),"
-					" n AS (SELECT id, payload, CASE WHEN pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.=) 'array'"
+					" RETURNING id, payload, headers%s),"
+					" n AS (SELECT *, CASE WHEN pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.=) 'array'"
 					" AND pg_catalog.jsonb_typeof(headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.=) 'object'"
 					" AND (headers OPERATOR(pg_catalog.->) (-1)) OPERATOR(pg_catalog.?) 'mq_dead_letter'"
 					" THEN pg_catalog.jsonb_build_object('mq_original_headers', headers OPERATOR(pg_catalog.-) (-1))"
@@ -275,7 +280,10 @@ redrive_take_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *na
 					" COALESCE(h OPERATOR(pg_catalog.->) 'mq_history', '[]'::pg_catalog.jsonb)"
 					" OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(h OPERATOR(pg_catalog.->) 'mq_dead_letter'))"
 					" ELSE h END,"
-					" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue' FROM n ORDER BY id", q, q);
+					" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue'%s"
+					" FROM n ORDER BY id", q, q,
+					(cols & MQ_COLS_PRIORITY) ? ", priority" : "",
+					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
 }
 
 static const MqPlanDef redrive_take_plan = {MQ_PLAN_REDRIVE_TAKE, redrive_take_sql};
@@ -339,6 +347,9 @@ mq_redrive(PG_FUNCTION_ARGS)
 			Datum		payload = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
 			Datum		headers = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &headers_null);
 			Datum		origin = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &origin_null);
+			int			priority = part->priority_col ?
+				DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull)) : 0;
+			MqQueue    *dest;
 			char	   *to = target;
 
 			if (to == NULL)
@@ -352,8 +363,9 @@ mq_redrive(PG_FUNCTION_ARGS)
 				to = TextDatumGetCString(origin);
 				mq_validate_name(to);
 			}
-			(void) mq_send_message(mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock),
-								   payload, headers_null, headers, now, now);
+			dest = mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock);
+			(void) mq_send_message(dest, payload, headers_null, headers, now, now,
+								   dest->priority_col ? priority : 0);
 		}
 	}
 

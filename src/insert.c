@@ -39,8 +39,9 @@
 
 #include "mq.h"
 
-/* Columns of mq.q_<name> since 0.3.0 (the failure record). */
-#define MQ_Q_NATTS 11
+/* Columns of mq.q_<name> since 0.3.0 (the failure record), and 0.5.0. */
+#define MQ_Q_NATTS_03 11
+#define MQ_Q_NATTS 12
 
 /* Messages inserted per heap_multi_insert call. */
 #define MQ_INSERT_CHUNK 1000
@@ -49,12 +50,14 @@
  * mq_direct_insert
  *		Insert n messages into the queue's table; their ids go to ids[].
  *		The caller opened the queue (mq_open_queue) with RowExclusiveLock;
- *		queue may be one of its partitions.
+ *		queue may be one of its partitions.  priorities: each message's
+ *		priority (NULL: all 0), which the caller checked; a table made
+ *		before 0.5.0 has no priority column, and takes only 0.
  */
 void
 mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 				 bool headers_null, Datum headers,
-				 TimestampTz vt, TimestampTz now, int64 *ids)
+				 TimestampTz vt, TimestampTz now, const int *priorities, int64 *ids)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -136,7 +139,7 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 			slot->tts_isnull[6] = headers_null;
 			slot->tts_values[7] = payloads[done + i];
 			slot->tts_isnull[7] = false;
-			if (desc->natts == MQ_Q_NATTS)
+			if (desc->natts >= MQ_Q_NATTS_03)
 			{
 				slot->tts_values[8] = Int32GetDatum(0);
 				slot->tts_isnull[8] = false;
@@ -145,6 +148,17 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 				slot->tts_values[10] = (Datum) 0;
 				slot->tts_isnull[10] = true;
 			}
+			if (desc->natts >= MQ_Q_NATTS)
+			{
+				slot->tts_values[11] = Int32GetDatum(priorities ? priorities[done + i] : 0);
+				slot->tts_isnull[11] = false;
+			}
+			else if (priorities != NULL && priorities[done + i] != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("queue \"%s\" cannot take messages with a priority", queue->name),
+						 errdetail("Its table was made by a version of mq before 0.5.0."),
+						 errhint("Run ALTER EXTENSION mq UPDATE.")));
 			ExecStoreVirtualTuple(slot);
 		}
 

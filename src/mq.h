@@ -105,18 +105,31 @@ typedef enum MqPlanKind
 	MQ_PLAN_PEEK_LATER,
 	MQ_PLAN_SET_VT_MANY,
 	MQ_PLAN_BELOW_CURSOR,
+	MQ_PLAN_READ_FILTERED,
+	MQ_PLAN_FIRST_VISIBLE,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
 /*
  * A plan a queue keeps: its slot, and the function that writes its SQL
  * for a queue, given the quoted, schema-qualified message table q and
- * archive a, and whether the table has the failure columns (fc); it sets
+ * archive a, and which optional columns the table has (cols); it sets
  * the parameter count and types.  Each plan is defined next to the code
  * that runs it.
  */
-typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, bool fc,
+typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, int cols,
 							  int *nargs, Oid *types);
+
+/* Optional columns of a message table, for MqPlanSqlFn's cols. */
+#define MQ_COLS_FAILURES 0x01	/* failures, first_error, failed_at (0.3.0) */
+#define MQ_COLS_PRIORITY 0x02	/* priority and its index (0.5.0) */
+
+/* Message priorities: mq.send's priority, highest delivered first. */
+#define MQ_MIN_PRIORITY 0
+#define MQ_MAX_PRIORITY 9
+
+/* The levels above 0, highest first, as a claim's SQL lists them. */
+#define MQ_PRIORITY_LEVELS "'{9,8,7,6,5,4,3,2,1}'::pg_catalog.int4[]"
 
 typedef struct MqPlanDef
 {
@@ -166,6 +179,7 @@ typedef struct MqQueue
 	char		dead_letter_queue[NAMEDATALEN]; /* "" = archive instead */
 	bool		failure_cols;	/* the table has failures, first_error,
 								 * failed_at (0.3.0 on) */
+	bool		priority_col;	/* the table has priority (0.5.0 on) */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	Oid			owner;			/* the queue's owner (InvalidOid before 0.4.0) */
 	int			ngrants;
@@ -218,7 +232,8 @@ extern char *mq_shape_problem(MqQueue *queue, Oid owner);
 /* insert.c */
 extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
-							 TimestampTz vt, TimestampTz now, int64 *ids);
+							 TimestampTz vt, TimestampTz now, const int *priorities,
+							 int64 *ids);
 
 /* deadletter.c */
 extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
@@ -226,7 +241,8 @@ extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum erro
 
 /* send.c */
 extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,
-							 Datum headers, TimestampTz vt, TimestampTz now);
+							 Datum headers, TimestampTz vt, TimestampTz now, int priority);
+extern int	mq_check_priority(const char *queue, int priority);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
 extern text *mq_check_key(const char *queue, const char *what, Datum key);
 extern void mq_check_headers(const char *queue, bool headers_null, Datum headers);

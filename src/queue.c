@@ -404,7 +404,8 @@ create_message_table(const char *kind, const char *name, int k, int partitions)
 					 " payload jsonb NOT NULL,"
 					 " failures integer NOT NULL DEFAULT 0,"
 					 " first_error text,"
-					 " failed_at timestamptz"
+					 " failed_at timestamptz,"
+					 " priority integer NOT NULL DEFAULT 0"
 					 ") WITH (fillfactor = 70,"
 					 " autovacuum_vacuum_scale_factor = 0,"
 					 " autovacuum_vacuum_threshold = 2000,"
@@ -413,6 +414,16 @@ create_message_table(const char *kind, const char *name, int k, int partitions)
 					 " autovacuum_vacuum_cost_delay = 0,"
 					 " autovacuum_analyze_scale_factor = 0.02)",
 					 kind, q));
+
+	/*
+	 * Messages of a priority above 0, by level and id: a claim descends
+	 * into each level at the read position (read.c).  Partial, so that
+	 * messages of priority 0 (most, and all on most queues) cost no second
+	 * index entry.
+	 */
+	run_ddl(psprintf("CREATE INDEX %s ON %s (priority DESC, id)"
+					 " WHERE priority OPERATOR(pg_catalog.<>) 0",
+					 quote_identifier(psprintf("%s%s_priority", prefix, name)), q));
 	if (partitions == 1)
 		return;
 

@@ -83,7 +83,11 @@
 #include "wait.h"
 #include "worker.h"
 
-/* Attributes of mq.message (0.3.0): what a read returns per message. */
+/*
+ * Attributes of mq.message (0.3.0) a claim returns as its first columns;
+ * the claim's column MQ_MESSAGE_NATTS + 1 says whether a lease expired,
+ * and + 2 is the priority (0.5.0, mq.message's eighth attribute).
+ */
 #define MQ_MESSAGE_NATTS 7
 
 /* How often a waiter on a queue the cursor cannot track looks again. */
@@ -101,28 +105,46 @@ PG_FUNCTION_INFO_V1(mq_pop);
 PG_FUNCTION_INFO_V1(mq_peek);
 
 /* Attributes of mq.peek's rows. */
-#define MQ_PEEK_NATTS 9
+#define MQ_PEEK_NATTS 10
 
 static int	qty_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
-/* One claimed row, for sorting by id. */
+/* One claimed row, for sorting into delivery order. */
 typedef struct ClaimedRow
 {
 	int64		id;
+	int			priority;
 	int			index;
 } ClaimedRow;
 
+/* Delivery order: the highest priority first, then by id. */
 static int
 claimed_cmp(const void *a, const void *b)
 {
-	int64		x = ((const ClaimedRow *) a)->id;
-	int64		y = ((const ClaimedRow *) b)->id;
+	const ClaimedRow *x = (const ClaimedRow *) a;
+	const ClaimedRow *y = (const ClaimedRow *) b;
 
-	return (x > y) - (x < y);
+	if (x->priority != y->priority)
+		return x->priority > y->priority ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
 }
 
+/*
+ * What a filtered read asks for (mq.read's filter and payload_filter):
+ * messages whose headers contain one and whose payload contains the
+ * other; a null one asks nothing.
+ */
+typedef struct MqReadFilter
+{
+	bool		on;				/* either is given */
+	bool		headers_null;
+	Datum		headers;
+	bool		payload_null;
+	Datum		payload;
+} MqReadFilter;
+
 static char *
-read_summary_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+read_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 3;
 	types[0] = INT8OID;
@@ -136,6 +158,19 @@ read_summary_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *na
 					q);
 }
 
+static char *
+first_visible_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	/* The lowest id from $1 visible at $2 (for a claim by priority). */
+	*nargs = 2;
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1"
+					" AND vt OPERATOR(pg_catalog.<=) $2 ORDER BY id LIMIT 1", q);
+}
+
+static const MqPlanDef first_visible_plan = {MQ_PLAN_FIRST_VISIBLE, first_visible_sql};
+
 static const MqPlanDef read_summary_plan = {MQ_PLAN_READ_SUMMARY, read_summary_sql};
 
 /*
@@ -144,10 +179,17 @@ static const MqPlanDef read_summary_plan = {MQ_PLAN_READ_SUMMARY, read_summary_s
  *		(and lowest id having one), and the lowest id still visible but not
  *		ours (locked by another reader, or committed after our scan began).
  *		Report the position the cursor may move to.
+ *
+ *		by_id: the claim took messages in id order (all of priority 0).
+ *		A full claim that took messages of a higher priority may have
+ *		passed older messages of lower ones, still visible: then the range
+ *		summarised ends at the first message still visible from the
+ *		position (first_visible_plan), as for a claim that reached the end
+ *		of the queue.
  */
 static void
 summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
-		  uint64 nclaimed, int qty, int64 max_claimed, int64 skip_min)
+		  uint64 nclaimed, int qty, int64 max_claimed, int64 skip_min, bool by_id)
 {
 	Datum		values[3];
 	int			ret;
@@ -162,10 +204,27 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 				max_id;
 	TimestampTz fut_at;
 	int64		newpos;
+	int64		hi;
 	bool		full = (nclaimed == (uint64) qty);
 
+	hi = full ? max_claimed + 1 : PG_INT64_MAX;
+	if (full && !by_id)
+	{
+		bool		isnull;
+
+		values[0] = Int64GetDatum(scan->from);
+		values[1] = TimestampTzGetDatum(now);
+		ret = SPI_execute_plan(mq_queue_plan(queue, &first_visible_plan), values, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		hi = SPI_processed == 0 ? PG_INT64_MAX :
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		full = false;
+	}
+
 	values[0] = Int64GetDatum(scan->from);
-	values[1] = Int64GetDatum(full ? max_claimed + 1 : PG_INT64_MAX);
+	values[1] = Int64GetDatum(hi);
 	values[2] = TimestampTzGetDatum(now);
 	/*
 	 * Not read-only: the command counter must advance so the summary sees
@@ -211,15 +270,67 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 						  fut_id, fut_at);
 }
 
+/*
+ * claim_sql
+ *		The choice of a claim: ids (and whether each was leased) of up to
+ *		$3 visible messages from $1 (now $2), skipping the ids in $5, FOR
+ *		UPDATE SKIP LOCKED, in the order reads deliver them.  Without a
+ *		priority column, that is id order.  With one, the messages of
+ *		priority 1 to MQ_MAX_PRIORITY come first, highest first, through
+ *		the partial index on (priority DESC, id): one index descent per
+ *		level, each starting at $1, so every level's scan begins at the
+ *		read position as a plain scan does; then priority 0 by id, through
+ *		the primary key.  filter: more conditions; extra: more columns to
+ *		select.
+ */
 static char *
-read_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+claim_sql(const char *q, int cols, const char *filter, const char *extra)
 {
-	*nargs = 5;
+	const char *common =
+		" id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+		" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))";
+
+	if (!(cols & MQ_COLS_PRIORITY))
+		return psprintf("SELECT id%s FROM ONLY %s WHERE%s%s"
+						" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+						extra, q, common, filter);
+	return psprintf("SELECT id%s FROM (SELECT id%s FROM ONLY %s"
+					" WHERE priority OPERATOR(pg_catalog.<>) 0"
+					" AND priority OPERATOR(pg_catalog.=) ANY (" MQ_PRIORITY_LEVELS ") AND%s%s"
+					" ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED) h "
+					"UNION ALL SELECT id%s FROM (SELECT id%s FROM ONLY %s"
+					" WHERE priority OPERATOR(pg_catalog.=) 0 AND%s%s"
+					" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) l LIMIT $3",
+					extra, extra, q, common, filter,
+					extra, extra, q, common, filter);
+}
+
+/*
+ * read_sql_for
+ *		The claim of mq.read: lease what claim_sql chooses.
+ */
+static char *
+read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
+{
+	const char *filter;
+
+	*nargs = filtered ? 7 : 5;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
 	types[3] = TIMESTAMPTZOID;
 	types[4] = INT8ARRAYOID;
+	types[5] = JSONBOID;
+	types[6] = JSONBOID;
+
+	/*
+	 * A filtered read ($6 on the headers, $7 on the payload, either
+	 * null) takes only the messages that contain them.
+	 */
+	filter = filtered ?
+		" AND ($6 IS NULL OR headers OPERATOR(pg_catalog.@>) $6)"
+		" AND ($7 IS NULL OR payload OPERATOR(pg_catalog.@>) $7)" : "";
+
 	/*
 	 * The claim is an InitPlan feeding "id = ANY(array)": an index
 	 * scan whatever the generic plan's row estimate for LIMIT $3 (a
@@ -235,21 +346,14 @@ read_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 	 * $5: ids to skip, messages whose rolled-back deliveries are not
 	 * recorded yet (rollback.c); usually null.
 	 */
-	if (!fc)
+	if (!(cols & MQ_COLS_FAILURES))
 		return psprintf("UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
 						" leased = true,"
 						" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END "
-						"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-						"SELECT id FROM ONLY %s"
-						" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-						" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
-						" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+						"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) "
 						"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error, false",
-						q, q);
-	return psprintf("WITH c AS MATERIALIZED (SELECT id, leased FROM ONLY %s"
-					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-					" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
-					" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+						q, claim_sql(q, cols, filter, ""));
+	return psprintf("WITH c AS MATERIALIZED (%s) "
 					"UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
 					" leased = true,"
 					" last_error = CASE WHEN leased THEN " MQ_EXPIRED_NOTE " ELSE last_error END,"
@@ -259,12 +363,28 @@ read_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid
 					" failed_at = CASE WHEN leased THEN vt ELSE failed_at END "
 					"WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c)) "
 					"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error,"
-					" id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c WHERE leased))",
-					q, q);
+					" id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c WHERE leased))%s",
+					claim_sql(q, cols, filter, ", leased"), q,
+					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
 }
 
 static char *
-pop_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+read_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	return read_sql_for(q, cols, false, nargs, types);
+}
+
+static char *
+read_filtered_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	return read_sql_for(q, cols, true, nargs, types);
+}
+
+
+static const MqPlanDef read_filtered_plan = {MQ_PLAN_READ_FILTERED, read_filtered_sql};
+
+static char *
+pop_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * mq.pop: the claim of read_plan ($1, $2, $3, $5 alike),
@@ -277,15 +397,13 @@ pop_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid 
 	types[2] = INT4OID;
 	types[3] = INT4OID;
 	types[4] = INT8ARRAYOID;
-	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-					"SELECT id FROM ONLY %s"
-					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-					" AND ($4 OPERATOR(pg_catalog.=) 0 OR deliveries OPERATOR(pg_catalog.<) $4)"
-					" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))"
-					" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) "
 					"RETURNING id, payload, headers, enqueued_at, vt,"
-					" deliveries OPERATOR(pg_catalog.+) 1, last_error, false",
-					q, q);
+					" deliveries OPERATOR(pg_catalog.+) 1, last_error, false%s",
+					q, claim_sql(q, cols,
+								 " AND ($4 OPERATOR(pg_catalog.=) 0"
+								 " OR deliveries OPERATOR(pg_catalog.<) $4)", ""),
+					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
 }
 
 static const MqPlanDef pop_plan = {MQ_PLAN_POP, pop_sql};
@@ -302,15 +420,20 @@ static const MqPlanDef read_plan = {MQ_PLAN_READ, read_sql};
  *		every call runs with a fresh snapshot under READ COMMITTED.
  */
 static uint64
-read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *ndead, bool pop)
+read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *ndead, bool pop,
+		  const MqReadFilter *filter)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz lease_end = pop ? now :
 		mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 	MqReadScan	scan;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		noskip;
+	bool		filtered = filter != NULL && filter->on;
+	bool		by_id = true;
+	int64		min_id = 0;
+	int64		max_id = 0;
 	int64		skip_min;
 	int			ret;
 	uint64		n;
@@ -332,7 +455,15 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	values[4] = mq_rollback_exclusions(queue, &noskip, scan.from, &skip_min);
 	if (noskip)
 		nulls[4] = 'n';
-	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? &pop_plan : &read_plan),
+	if (filtered)
+	{
+		values[5] = filter->headers;
+		nulls[5] = filter->headers_null ? 'n' : ' ';
+		values[6] = filter->payload;
+		nulls[6] = filter->payload_null ? 'n' : ' ';
+	}
+	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? &pop_plan :
+										 filtered ? &read_filtered_plan : &read_plan),
 						   values, nulls, false, 0);
 	if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -345,7 +476,16 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		bool		isnull;
 
 		rows[i].id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		rows[i].priority = queue->priority_col ?
+			DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, MQ_MESSAGE_NATTS + 2, &isnull)) : 0;
 		rows[i].index = (int) i;
+		if (i == 0 || rows[i].id < min_id)
+			min_id = rows[i].id;
+		if (i == 0 || rows[i].id > max_id)
+			max_id = rows[i].id;
+		/* A message of priority above 0 may have passed older ones. */
+		if (rows[i].priority != 0)
+			by_id = false;
 	}
 	if (n > 1)
 		qsort(rows, n, sizeof(ClaimedRow), claimed_cmp);
@@ -353,8 +493,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = tt->vals[rows[i].index];
-		Datum		out[MQ_MESSAGE_NATTS];
-		bool		outnulls[MQ_MESSAGE_NATTS];
+		Datum		out[MQ_MESSAGE_NATTS + 1];
+		bool		outnulls[MQ_MESSAGE_NATTS + 1];
 		bool		isnull;
 		int			c;
 
@@ -380,19 +520,32 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 			mq_rollback_delivered(queue, rows[i].id,
 								  DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)));
 
-		/* mq.message has 6 attributes before 0.3.0, 7 (last_error) after. */
+		/*
+		 * mq.message has 6 attributes before 0.3.0, 7 (last_error) after,
+		 * 8 (priority) from 0.5.0; mq.pop's rows are the first 7.
+		 */
 		for (c = 0; c < rsinfo->setDesc->natts && c < MQ_MESSAGE_NATTS; c++)
 			out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &outnulls[c]);
+		if (rsinfo->setDesc->natts > MQ_MESSAGE_NATTS)
+		{
+			out[MQ_MESSAGE_NATTS] = Int32GetDatum(rows[i].priority);
+			outnulls[MQ_MESSAGE_NATTS] = false;
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
 
 	/* A pop's rows are gone once it commits; a rollback lowers pos (touch). */
 	if (n > 0 && !pop)
-		mq_cursor_claimed(queue, rows[0].id, (int) n, lease_end);
+		mq_cursor_claimed(queue, min_id, (int) n, lease_end);
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
-	if (scan.track)
+
+	/*
+	 * A filtered read passes messages it did not take: it never moves the
+	 * read position (readers of other filters, or none, still need it).
+	 */
+	if (scan.track && !filtered)
 	{
-		summarise(queue, &scan, now, n, qty, n > 0 ? rows[n - 1].id : 0, skip_min);
+		summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
 		mq_events_apply(&scan.fx);	/* an earlier due time for the worker */
 	}
 	SPI_freetuptable(tt);
@@ -414,14 +567,16 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
  *		how many were delivered.
  */
 static uint64
-read_partition(ReturnSetInfo *rsinfo, MqQueue *part, int qty, Interval *vt)
+read_partition(ReturnSetInfo *rsinfo, MqQueue *part, int qty, Interval *vt,
+			   const MqReadFilter *filter)
 {
 	uint64		delivered = 0;
 
 	for (;;)
 	{
 		int			ndead;
-		uint64		n = read_once(rsinfo, part, qty - (int) delivered, vt, &ndead, false);
+		uint64		n = read_once(rsinfo, part, qty - (int) delivered, vt, &ndead, false,
+								 filter);
 
 		delivered += n - ndead;
 		if (ndead == 0 || delivered >= (uint64) qty)
@@ -438,7 +593,8 @@ read_partition(ReturnSetInfo *rsinfo, MqQueue *part, int qty, Interval *vt)
  *		one partition would.  Returns how many were delivered.
  */
 static uint64
-read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
+read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt,
+		  const MqReadFilter *filter)
 {
 	uint64		delivered = 0;
 	int			first = mq_read_first_partition(queue);
@@ -454,7 +610,7 @@ read_some(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt)
 		/* A partition that cannot hold a visible message: no SQL. */
 		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, now))
 			continue;
-		delivered += read_partition(rsinfo, part, qty - (int) delivered, vt);
+		delivered += read_partition(rsinfo, part, qty - (int) delivered, vt, filter);
 	}
 	return delivered;
 }
@@ -495,7 +651,8 @@ sleep_ms(MqQueue *queue, TimestampTz now, TimestampTz deadline)
 
 /*
  * mq.read(queue_name text, qty integer, vt interval, wait interval,
- *		   consumer_priority integer) returns setof mq.message
+ *		   consumer_priority integer, filter jsonb, payload_filter jsonb)
+ *		returns setof mq.message
  *
  * Also serves the three-argument mq.read of version 0.1.0, until ALTER
  * EXTENSION UPDATE replaces it.
@@ -517,8 +674,15 @@ mq_read(PG_FUNCTION_ARGS)
 	MqContext	cx;
 	volatile int registered = 0;
 	MqEffects	fx;
+	MqReadFilter filter;
 
 	InitMaterializedSRF(fcinfo, 0);
+	memset(&filter, 0, sizeof(filter));
+	filter.headers_null = PG_NARGS() <= 5 || PG_ARGISNULL(5);
+	filter.headers = filter.headers_null ? (Datum) 0 : PG_GETARG_DATUM(5);
+	filter.payload_null = PG_NARGS() <= 6 || PG_ARGISNULL(6);
+	filter.payload = filter.payload_null ? (Datum) 0 : PG_GETARG_DATUM(6);
+	filter.on = !filter.headers_null || !filter.payload_null;
 
 	qty = qty_arg(fcinfo, 1, name);
 	if (!PG_ARGISNULL(2))
@@ -567,14 +731,14 @@ mq_read(PG_FUNCTION_ARGS)
 	queue = mq_open_queue(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	SPI_connect();
 	deadline = wait ? mq_add_interval(GetCurrentTimestamp(), wait) : 0;
-	n = read_some(rsinfo, queue, qty, vt);
+	n = read_some(rsinfo, queue, qty, vt, &filter);
 
 	if (n == 0 && wait != NULL)
 	{
 		loopcxt = AllocSetContextCreate(CurrentMemoryContext, "mq read wait",
 										ALLOCSET_SMALL_SIZES);
 		mq_effects_init(&fx);
-		mq_wait_register(queue, priority, &fx);
+		mq_wait_register(queue, priority, filter.on, &fx);
 		mq_events_apply(&fx);
 		registered = queue->nparts;
 		PG_TRY();
@@ -601,11 +765,11 @@ mq_read(PG_FUNCTION_ARGS)
 				if (queue->nparts != registered)
 				{
 					mq_effects_init(&fx);
-					mq_wait_register(queue, priority, &fx);
+					mq_wait_register(queue, priority, filter.on, &fx);
 					mq_events_apply(&fx);
 					registered = queue->nparts;
 				}
-				n = read_some(rsinfo, queue, qty, vt);
+				n = read_some(rsinfo, queue, qty, vt, &filter);
 				MemoryContextSwitchTo(oldcxt);
 				if (n > 0)
 					break;
@@ -732,7 +896,7 @@ mq_pop(PG_FUNCTION_ARGS)
 		if (queue->nparts > 1 && mq_cursor_nothing_visible(part, GetCurrentTimestamp()))
 			continue;
 		taken += (int) read_once((ReturnSetInfo *) fcinfo->resultinfo, part,
-								 qty - taken, NULL, &ndead, true);
+								 qty - taken, NULL, &ndead, true, NULL);
 	}
 	SPI_finish();
 	mq_leave(&cx);
@@ -740,7 +904,7 @@ mq_pop(PG_FUNCTION_ARGS)
 }
 
 static char *
-peek_visible_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+peek_visible_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/* mq.peek: visible messages from $1 (now $2), by id. */
 	*nargs = 3;
@@ -748,14 +912,16 @@ peek_visible_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *na
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
 	return psprintf("SELECT id, 'visible'::pg_catalog.text, vt, deliveries, %s, last_error,"
-					" enqueued_at, payload, headers FROM ONLY %s"
+					" enqueued_at, payload, headers, %s FROM ONLY %s"
 					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-					" ORDER BY id LIMIT $3",
-					fc ? "failures" : "NULL::pg_catalog.int4", q);
+					" ORDER BY %sid LIMIT $3",
+					(cols & MQ_COLS_FAILURES) ? "failures" : "NULL::pg_catalog.int4",
+					(cols & MQ_COLS_PRIORITY) ? "priority" : "0",
+					q, (cols & MQ_COLS_PRIORITY) ? "priority DESC, " : "");
 }
 
 static char *
-peek_later_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+peek_later_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * mq.peek: messages not visible at $1, by the time they become
@@ -766,10 +932,11 @@ peek_later_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *narg
 	types[1] = INT4OID;
 	types[2] = BOOLOID;
 	return psprintf("SELECT id, CASE WHEN leased THEN 'leased' ELSE 'delayed' END::pg_catalog.text,"
-					" vt, deliveries, %s, last_error, enqueued_at, payload, headers FROM ONLY %s"
+					" vt, deliveries, %s, last_error, enqueued_at, payload, headers, %s FROM ONLY %s"
 					" WHERE vt OPERATOR(pg_catalog.>) $1 AND ($3 IS NULL OR leased OPERATOR(pg_catalog.=) $3)"
 					" ORDER BY vt, id LIMIT $2",
-					fc ? "failures" : "NULL::pg_catalog.int4", q);
+					(cols & MQ_COLS_FAILURES) ? "failures" : "NULL::pg_catalog.int4",
+					(cols & MQ_COLS_PRIORITY) ? "priority" : "0", q);
 }
 
 static const MqPlanDef peek_later_plan = {MQ_PLAN_PEEK_LATER, peek_later_sql};
@@ -825,7 +992,7 @@ peek_merge(ReturnSetInfo *rsinfo, HeapTuple *rows, int n, TupleDesc desc, int le
  * mq.peek(queue_name text, qty integer, state text) returns setof record
  *
  * Up to qty messages in the order reads would deliver them: the visible
- * ones by id, then the others by the time they become visible (leased
+ * ones by priority (highest first) and id, then the others by the time they become visible (leased
  * until, delayed until), with their state.  Nothing is locked, leased or
  * counted: a plain read of the table under the caller's snapshot.  state
  * ('visible', 'leased', 'delayed') keeps only messages in that state.

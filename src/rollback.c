@@ -713,7 +713,7 @@ drop_unrecordable(const char *name, const char *why)
 #define MQ_ROLLED_BACK_NOTE "('rolled back (delivery ' OPERATOR(pg_catalog.||) r.delivery OPERATOR(pg_catalog.||) ')')"
 
 static char *
-rollback_mark_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+rollback_mark_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * The worker records rolled-back deliveries (rollback.c): $1
@@ -759,7 +759,7 @@ rollback_mark_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *n
 }
 
 static char *
-rollback_existing_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+rollback_existing_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/* Which of messages $1 are still there (locked: not recorded). */
 	*nargs = 1;

@@ -123,16 +123,45 @@ delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
  */
 int64
 mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
-				TimestampTz vt, TimestampTz now)
+				TimestampTz vt, TimestampTz now, int priority)
 {
 	int64		id;
 
 	/* A partitioned queue: one of its partitions takes the message. */
 	queue = mq_send_partition(queue);
 	mq_cursor_send_begin(queue);
-	mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now, &id);
+	mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now,
+					 priority != 0 ? &priority : NULL, &id);
 	mq_cursor_send_done(queue, id, 1, vt, now);
 	return id;
+}
+
+/*
+ * mq_check_priority
+ *		A message priority: MQ_MIN_PRIORITY to MQ_MAX_PRIORITY (22023).
+ */
+int
+mq_check_priority(const char *queue, int priority)
+{
+	if (priority < MQ_MIN_PRIORITY || priority > MQ_MAX_PRIORITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("priority of a message for queue \"%s\" must be between %d and %d",
+						queue, MQ_MIN_PRIORITY, MQ_MAX_PRIORITY),
+				 errdetail("The value given was %d.", priority)));
+	return priority;
+}
+
+/*
+ * priority_arg
+ *		An optional priority argument; null or absent is 0.
+ */
+static int
+priority_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return 0;
+	return mq_check_priority(queue, PG_GETARG_INT32(argno));
 }
 
 /*
@@ -155,7 +184,7 @@ mq_check_key(const char *queue, const char *what, Datum key)
 }
 
 static char *
-dedup_claim_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+dedup_claim_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * Take key $2 of queue $1 until $3, unless a live holder has it
@@ -175,7 +204,7 @@ dedup_claim_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nar
 }
 
 static char *
-dedup_get_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+dedup_get_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 2;
 	types[0] = TEXTOID;
@@ -185,7 +214,7 @@ dedup_get_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs
 }
 
 static char *
-dedup_set_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+dedup_set_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 3;
 	types[0] = TEXTOID;
@@ -213,7 +242,7 @@ static const MqPlanDef dedup_claim_plan = {MQ_PLAN_DEDUP_CLAIM, dedup_claim_sql}
  */
 static int64
 send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
-		   Datum headers, TimestampTz vt, TimestampTz now)
+		   Datum headers, TimestampTz vt, TimestampTz now, int priority)
 {
 	Datum		args[4];
 	int			ret;
@@ -238,7 +267,7 @@ send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 		return id;
 	}
 
-	id = mq_send_message(queue, payload, headers_null, headers, vt, now);
+	id = mq_send_message(queue, payload, headers_null, headers, vt, now, priority);
 	args[2] = Int64GetDatum(id);
 	ret = SPI_execute_plan(mq_queue_plan(queue, &dedup_set_plan), args, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
@@ -249,7 +278,7 @@ send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 
 /*
  * mq.send(queue_name text, payload jsonb, headers jsonb, delay interval,
- *		   dedup_key text) returns bigint
+ *		   dedup_key text, priority integer) returns bigint
  */
 Datum
 mq_send(PG_FUNCTION_ARGS)
@@ -264,6 +293,7 @@ mq_send(PG_FUNCTION_ARGS)
 	MqContext	cx;
 	MqQueue    *queue;
 	int64		id;
+	int			priority;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -275,19 +305,21 @@ mq_send(PG_FUNCTION_ARGS)
 	mq_check_headers(name, headers_null, headers);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 		key = mq_check_key(name, "dedup", PG_GETARG_DATUM(4));
+	priority = priority_arg(fcinfo, 5, name);
 
 	mq_enter(&cx);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
 	if (key != NULL)
-		id = send_dedup(queue, key, PG_GETARG_DATUM(1), headers_null, headers, vt, now);
+		id = send_dedup(queue, key, PG_GETARG_DATUM(1), headers_null, headers, vt, now, priority);
 	else
-		id = mq_send_message(queue, PG_GETARG_DATUM(1), headers_null, headers, vt, now);
+		id = mq_send_message(queue, PG_GETARG_DATUM(1), headers_null, headers, vt, now, priority);
 	mq_leave(&cx);
 	PG_RETURN_INT64(id);
 }
 
 /*
- * mq.send_multi(queue_names text[], payload jsonb, headers jsonb, delay interval)
+ * mq.send_multi(queue_names text[], payload jsonb, headers jsonb, delay interval,
+ *				  priority integer)
  *		returns table (queue_name text, id bigint)
  *
  * The same message to several queues, all or nothing: every name is
@@ -317,6 +349,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
 	MqContext	cx;
+	int			priority;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -362,6 +395,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 				 errmsg("payload of a message for queue \"%s\" must not be null", names[0])));
 	delay = delay_arg(fcinfo, 3, names[0]);
 	vt = delay ? mq_add_interval(now, delay) : now;
+	priority = priority_arg(fcinfo, 4, names[0]);
 
 	/*
 	 * Everything that can be refused is refused before the first insert:
@@ -386,7 +420,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 
 		out[1] = Int64GetDatum(mq_send_message(queue, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 											   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-											   vt, now));
+											   vt, now, priority));
 		out[0] = CStringGetTextDatum(names[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
@@ -422,8 +456,12 @@ init_id_srf(FunctionCallInfo fcinfo)
 }
 
 /*
- * mq.send_batch(queue_name text, payloads jsonb[], headers jsonb, delay interval)
+ * mq.send_batch(queue_name text, payloads jsonb[], headers jsonb, delay interval,
+ *				 dedup_keys text[], priority integer, priorities integer[])
  *		returns setof bigint, the new ids in input order
+ *
+ * priority is every message's; priorities (one per payload) gives each its
+ * own, and then priority must be left at 0.
  */
 Datum
 mq_send_batch(PG_FUNCTION_ARGS)
@@ -445,6 +483,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	Datum	   *kelems = NULL;
 	bool	   *knulls = NULL;
+	int			priority;
+	int		   *prios = NULL;
 
 	init_id_srf(fcinfo);
 
@@ -494,6 +534,45 @@ mq_send_batch(PG_FUNCTION_ARGS)
 				(void) mq_check_key(name, "dedup", kelems[i]);
 	}
 
+	priority = priority_arg(fcinfo, 5, name);
+	if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
+	{
+		ArrayType  *parr = PG_GETARG_ARRAYTYPE_P(6);
+		Datum	   *pelems;
+		bool	   *pnulls;
+		int			np;
+
+		if (priority != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a batch for queue \"%s\" takes priority or priorities, not both", name)));
+		if (ARR_NDIM(parr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("priorities for queue \"%s\" must be a one-dimensional array", name)));
+		deconstruct_array(parr, INT4OID, 4, true, TYPALIGN_INT, &pelems, &pnulls, &np);
+		if (np != nelems)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("priorities for queue \"%s\" must match the payloads one to one", name),
+					 errdetail("There are %d payloads and %d priorities.", nelems, np)));
+		prios = palloc(sizeof(int) * Max(np, 1));
+		for (i = 0; i < np; i++)
+		{
+			if (pnulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("priority %d of a batch for queue \"%s\" is null", i + 1, name)));
+			prios[i] = mq_check_priority(name, DatumGetInt32(pelems[i]));
+		}
+	}
+	else if (priority != 0)
+	{
+		prios = palloc(sizeof(int) * Max(nelems, 1));
+		for (i = 0; i < nelems; i++)
+			prios[i] = priority;
+	}
+
 	mq_enter(&cx);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
 	if (nelems == 0)
@@ -512,11 +591,13 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		 */
 		for (i = 0; i < nelems; i++)
 		{
+			int			p = prios ? prios[i] : 0;
+
 			CHECK_FOR_INTERRUPTS();
 			ids[i] = knulls[i] ?
-				mq_send_message(queue, elems[i], headers_null, headers, vt, now) :
+				mq_send_message(queue, elems[i], headers_null, headers, vt, now, p) :
 				send_dedup(queue, DatumGetTextPP(kelems[i]), elems[i],
-						   headers_null, headers, vt, now);
+						   headers_null, headers, vt, now, p);
 		}
 	}
 	else
@@ -524,7 +605,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		/* A batch goes to one partition, in order. */
 		queue = mq_send_partition(queue);
 		mq_cursor_send_begin(queue);
-		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, ids);
+		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, prios, ids);
 		mq_cursor_send_done(queue, ids[0], nelems, vt, now);
 	}
 	mq_leave(&cx);

@@ -21,7 +21,9 @@
  *	- the only defaults: nextval of the table's own id sequence, and the
  *	  constants 0 and false;
  *	- no CHECK constraint, trigger, rule or row-level security;
- *	- exactly one index: the btree primary key on id;
+ *	- exactly one index, the btree primary key on id, and on a table with a
+ *	  priority column a second one: btree on (priority DESC, id) where
+ *	  priority <> 0, with the built-in operators only;
  *	- no extended statistics (ANALYZE, run by autovacuum as the table's
  *	  owner, evaluates their expressions), and no publication row filter
  *	  (evaluated when changes are decoded).
@@ -53,6 +55,7 @@
 #include "catalog/pg_publication.h"
 #include "catalog/pg_publication_rel.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -89,10 +92,11 @@ typedef struct ShapeColumn
 
 /*
  * mq.q_<name>: the first eight columns since 0.1.0, the failure record
- * since 0.3.0 (a table of an older version lacks those until ALTER
- * EXTENSION UPDATE adds them).
+ * since 0.3.0, the priority since 0.5.0 (a table of an older version lacks
+ * those until ALTER EXTENSION UPDATE adds them).
  */
 #define Q_NATTS_OLD 8
+#define Q_NATTS_03 11
 static const ShapeColumn q_columns[] = {
 	{"id", INT8OID, true, DEF_SEQUENCE},
 	{"vt", TIMESTAMPTZOID, true, DEF_NONE},
@@ -105,7 +109,11 @@ static const ShapeColumn q_columns[] = {
 	{"failures", INT4OID, true, DEF_ZERO},
 	{"first_error", TEXTOID, false, DEF_NONE},
 	{"failed_at", TIMESTAMPTZOID, false, DEF_NONE},
+	{"priority", INT4OID, true, DEF_ZERO},
 };
+
+/* Attribute number of the priority column. */
+#define Q_ATTNUM_PRIORITY 12
 
 /* mq.a_<name> */
 static const ShapeColumn a_columns[] = {
@@ -195,18 +203,78 @@ has_row_filter(Oid relid)
 }
 
 /*
+ * index_is_pkey
+ *		Is the index a plain btree primary key on id (column 1)?
+ */
+static bool
+index_is_pkey(Relation idx)
+{
+	Form_pg_index ix = idx->rd_index;
+
+	return ix->indisprimary && ix->indnatts == 1 &&
+		ix->indkey.values[0] == 1 && idx->rd_rel->relam == BTREE_AM_OID &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL);
+}
+
+/*
+ * index_is_priority
+ *		Is the index the one mq makes for priorities: btree on
+ *		(priority DESC, id), default operator classes, where
+ *		priority <> 0 (the built-in int4 operator, against the constant 0)?
+ */
+static bool
+index_is_priority(Relation idx)
+{
+	Form_pg_index ix = idx->rd_index;
+	Node	   *pred;
+	OpExpr	   *op;
+	Var		   *var;
+	Const	   *c;
+	List	   *preds;
+
+	if (ix->indisprimary || ix->indisexclusion || ix->indnatts != 2 ||
+		ix->indkey.values[0] != Q_ATTNUM_PRIORITY || ix->indkey.values[1] != 1 ||
+		idx->rd_rel->relam != BTREE_AM_OID ||
+		idx->rd_indoption[0] != (INDOPTION_DESC | INDOPTION_NULLS_FIRST) ||
+		idx->rd_indoption[1] != 0 ||
+		idx->rd_opcintype[0] != INT4OID || idx->rd_opcintype[1] != INT8OID ||
+		idx->rd_opfamily[0] != get_opclass_family(GetDefaultOpClass(INT4OID, BTREE_AM_OID)) ||
+		idx->rd_opfamily[1] != get_opclass_family(GetDefaultOpClass(INT8OID, BTREE_AM_OID)) ||
+		!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
+		return false;
+
+	preds = RelationGetIndexPredicate(idx);	/* implicitly ANDed */
+	if (list_length(preds) != 1)
+		return false;
+	pred = (Node *) linitial(preds);
+	if (!IsA(pred, OpExpr))
+		return false;
+	op = (OpExpr *) pred;
+	if (get_opcode(op->opno) != F_INT4NE || list_length(op->args) != 2 ||
+		!IsA(linitial(op->args), Var) || !IsA(lsecond(op->args), Const))
+		return false;
+	var = (Var *) linitial(op->args);
+	c = (Const *) lsecond(op->args);
+	return var->varattno == Q_ATTNUM_PRIORITY && var->varno == 1 &&
+		c->consttype == INT4OID && !c->constisnull && DatumGetInt32(c->constvalue) == 0;
+}
+
+/*
  * table_problem
  *		What is wrong with one of the queue's tables, or NULL.  rel is
  *		open; owner InvalidOid accepts any owner.
  */
 static char *
-table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old,
+table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old, int ncols_mid,
 			  bool unlogged, Oid owner, Oid *seq_relid)
 {
 	const char *rn = RelationGetRelationName(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleConstr *constr = desc->constr;
 	List	   *indexes;
+	ListCell   *lc;
+	bool		has_priority;
 	int			i;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
@@ -241,7 +309,7 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old,
 	if (has_row_filter(RelationGetRelid(rel)))
 		return psprintf("Table mq.%s is published with a row filter.", rn);
 
-	if (desc->natts != ncols && desc->natts != ncols_old)
+	if (desc->natts != ncols && desc->natts != ncols_old && desc->natts != ncols_mid)
 		return psprintf("Table mq.%s has %d columns, not the %d mq made.", rn,
 						desc->natts, ncols);
 
@@ -304,22 +372,23 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old,
 			return psprintf("Column \"%s\" of mq.%s lost its default.", c->name, rn);
 	}
 
+	/* The primary key; and the priority index when there is a priority. */
 	indexes = RelationGetIndexList(rel);
-	if (list_length(indexes) != 1)
-		return psprintf("Table mq.%s has %d indexes, not its primary key alone.", rn,
-						list_length(indexes));
-	else
+	has_priority = cols == q_columns && desc->natts >= Q_ATTNUM_PRIORITY;
+	if (list_length(indexes) != (has_priority ? 2 : 1))
+		return psprintf("Table mq.%s has %d indexes, not the %s mq made.", rn,
+						list_length(indexes),
+						has_priority ? "primary key and priority index" : "primary key alone");
+	foreach(lc, indexes)
 	{
-		Relation	idx = index_open(linitial_oid(indexes), AccessShareLock);
-		Form_pg_index ix = idx->rd_index;
-		bool		ok = ix->indisprimary && ix->indnatts == 1 &&
-		ix->indkey.values[0] == 1 && idx->rd_rel->relam == BTREE_AM_OID &&
-		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL);
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		pk = idx->rd_index->indisprimary;
+		bool		ok = pk ? index_is_pkey(idx) : has_priority && index_is_priority(idx);
 
 		index_close(idx, AccessShareLock);
 		if (!ok)
-			return psprintf("The index of mq.%s is not its primary key on id.", rn);
+			return psprintf("Index %s of mq.%s is not one mq made.",
+							get_rel_name(lfirst_oid(lc)), rn);
 	}
 	return NULL;
 }
@@ -342,7 +411,7 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 	rel = try_relation_open(queue->relid, AccessShareLock);
 	if (rel == NULL)
 		return psprintf("Table mq.%s is missing.", queue->table);
-	problem = table_problem(rel, q_columns, lengthof(q_columns), Q_NATTS_OLD,
+	problem = table_problem(rel, q_columns, lengthof(q_columns), Q_NATTS_OLD, Q_NATTS_03,
 							queue->unlogged, owner, &seq);
 	relation_close(rel, AccessShareLock);
 	if (problem != NULL)
@@ -352,7 +421,7 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 	if (rel == NULL)
 		return psprintf("Table mq.a_%s is missing.", queue->name);
 	problem = table_problem(rel, a_columns, lengthof(a_columns), lengthof(a_columns),
-							queue->unlogged, owner, &none);
+							lengthof(a_columns), queue->unlogged, owner, &none);
 	relation_close(rel, AccessShareLock);
 	if (problem == NULL)
 		queue->seq_relid = seq;

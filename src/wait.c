@@ -19,7 +19,10 @@
  *	  or a lease recorded in the queue's read cursor becomes due: one.
  *
  * Who is woken: among the waiters of the queue that have no wake-up
- * pending, the highest priority first, equal priorities in arrival order.
+ * pending, the highest priority first, equal priorities in arrival order;
+ * and besides them every waiter that reads with a filter (mq.read's
+ * filter, payload_filter), since only the waiter can tell whether a
+ * message matches.  Without sends nobody is woken, filtered or not.
  * A woken waiter reads again with a fresh snapshot; if another consumer
  * won the message it sleeps again for the rest of its time.  A waiter that
  * leaves with a wake-up it did not use (timeout or error right after the
@@ -65,6 +68,7 @@ typedef struct MqWaiter
 	Oid			dbid;
 	Oid			relid;
 	int			priority;
+	bool		filtered;		/* reads with a filter (woken by every wake-up) */
 	uint64		seq;			/* arrival order */
 	PGPROC	   *proc;
 	struct MqCursorState *state;	/* the queue's cursor state, or NULL */
@@ -181,6 +185,27 @@ wake_best(Oid dbid, Oid relid, int n, MqWaiter *except)
 	int			woke = 0;
 	int			i;
 
+	/*
+	 * A waiter with a filter is woken by every wake-up, besides the n
+	 * chosen: whoever made a message visible cannot tell whether it
+	 * matches, so the waiter reads again and looks.  It is not counted:
+	 * a message it does not want still wakes a waiter without a filter.
+	 */
+	if (n != 0)
+	{
+		for (i = 0; i < MaxBackends; i++)
+		{
+			MqWaiter   *w = &wait_shared->waiters[i];
+
+			if (w->in_use && w->filtered && !w->woken && w != except &&
+				w->dbid == dbid && w->relid == relid)
+			{
+				w->woken = true;
+				SetLatch(&w->proc->procLatch);
+			}
+		}
+	}
+
 	while (n < 0 || woke < n)
 	{
 		MqWaiter   *best = NULL;
@@ -189,7 +214,7 @@ wake_best(Oid dbid, Oid relid, int n, MqWaiter *except)
 		{
 			MqWaiter   *w = &wait_shared->waiters[i];
 
-			if (!w->in_use || w->woken || w == except ||
+			if (!w->in_use || w->woken || w == except || w->filtered ||
 				w->dbid != dbid || w->relid != relid)
 				continue;
 			if (n < 0)
@@ -260,7 +285,7 @@ wait_before_shmem_exit(int code, Datum arg)
  *		for us).
  */
 void
-mq_wait_register(MqQueue *queue, int priority, MqEffects *fx)
+mq_wait_register(MqQueue *queue, int priority, bool filtered, MqEffects *fx)
 {
 	MqWaiter   *slot;
 
@@ -282,6 +307,7 @@ mq_wait_register(MqQueue *queue, int priority, MqEffects *fx)
 	slot->dbid = MyDatabaseId;
 	slot->relid = queue->relid;
 	slot->priority = priority;
+	slot->filtered = filtered;
 	slot->seq = ++wait_shared->next_seq;
 	slot->proc = MyProc;
 	slot->state = queue->cursor;

@@ -23,7 +23,7 @@
 
 extern void mq_wait_init(void);
 extern bool mq_wait_available(void);
-extern void mq_wait_register(MqQueue *queue, int priority, MqEffects *fx);
+extern void mq_wait_register(MqQueue *queue, int priority, bool filtered, MqEffects *fx);
 extern bool mq_wait_consume(void);
 extern void mq_wait_unregister(bool pass_on);
 extern void mq_wait_wake(Oid dbid, Oid relid, int n);

@@ -1134,7 +1134,7 @@ forget_expired_keys(const char *unused)
 }
 
 static char *
-below_cursor_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+below_cursor_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * The worker's check of the read cursor: the lowest message
@@ -1148,7 +1148,7 @@ below_cursor_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *na
 }
 
 static char *
-expire_mark_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nargs, Oid *types)
+expire_mark_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	/*
 	 * The worker's sweep: record the expired lease of up to 100
@@ -1167,7 +1167,7 @@ expire_mark_sql(MqPlanKind kind, const char *q, const char *a, bool fc, int *nar
 					" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
 					" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
 					"RETURNING id, deliveries",
-					q, fc ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
+					q, (cols & MQ_COLS_FAILURES) ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
 					" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
 					q);
 }
