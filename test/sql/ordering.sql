@@ -1,0 +1,239 @@
+-- Ordering and selective consumption: message priority (send, send_batch,
+-- send_multi; read, pop and peek deliver the highest priority first, by id
+-- within a priority) and filtered reads (filter on the headers,
+-- payload_filter on the payload) that leave other messages untouched.
+\i test/sql/setup.inc
+
+-- settled(queue, n): true once the worker has recorded n rolled-back
+-- deliveries of the queue (rollback.c); at once where mq is not preloaded
+-- (nothing outlives a rollback there).  Waits up to 30 s.
+CREATE FUNCTION pg_temp.settled(q text, n bigint) RETURNS boolean LANGUAGE plpgsql AS $f$
+DECLARE
+  r bigint;
+BEGIN
+  FOR i IN 1..3000 LOOP
+    SELECT rollbacks INTO r FROM mq.queues WHERE queue_name = q;
+    IF r IS NULL OR r >= n THEN
+      RETURN true;
+    END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN false;
+END $f$;
+
+SELECT mq.create_queue('pr', visibility_timeout => '1 hour');
+
+-- 1. Priority.  Messages of 0, 5, 9, 0, 5, 3: read one at a time, they
+-- come 9, 5 (older), 5, 3, 0 (older), 0.
+SELECT mq.send('pr', '{"n": 1}') AS p1 \gset
+SELECT mq.send('pr', '{"n": 2}', priority => 5) AS p2 \gset
+SELECT mq.send('pr', '{"n": 3}', priority => 9) AS p3 \gset
+SELECT mq.send('pr', '{"n": 4}', priority => 0) AS p4 \gset
+SELECT mq.send('pr', '{"n": 5}', priority => 5) AS p5 \gset
+SELECT mq.send('pr', '{"n": 6}', priority => 3) AS p6 \gset
+-- peek shows the order reads will deliver in, with each priority
+SELECT payload->>'n' AS n, priority, state FROM mq.peek('pr');
+SELECT payload->>'n' AS n, priority FROM mq.read('pr');
+SELECT payload->>'n' AS n, priority FROM mq.read('pr');
+-- a higher priority arriving while lower ones wait is delivered next
+SELECT mq.send('pr', '{"n": 7}', priority => 8) AS p7 \gset
+SELECT payload->>'n' AS n, priority FROM mq.read('pr');
+-- a read of several returns them in delivery order
+SELECT payload->>'n' AS n, priority FROM mq.read('pr', 10);
+SELECT count(*) AS left_visible FROM mq.peek('pr', 10, 'visible');
+
+-- A nack puts a message back at its priority: it overtakes priority 0.
+SELECT mq.purge('pr');
+SELECT mq.send('pr', '{"n": "low"}') AS low \gset
+SELECT mq.send('pr', '{"n": "high"}', priority => 7) AS high \gset
+SELECT id = :high AS got_high FROM mq.read('pr');
+SELECT mq.nack('pr', :high, 'try again', '0');
+SELECT payload->>'n' AS n, priority, deliveries FROM mq.read('pr');
+-- an expired lease too
+SELECT mq.purge('pr');
+SELECT mq.send('pr', '{"n": "low"}') AS low \gset
+SELECT mq.send('pr', '{"n": "high"}', priority => 7) AS high \gset
+SELECT id = :high AS got_high FROM mq.read('pr', 1, '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT payload->>'n' AS n, priority, deliveries, last_error FROM mq.read('pr');
+-- a read that rolls back leaves the order as it was
+SELECT mq.purge('pr');
+SELECT mq.send('pr', '{"n": "low"}') AS low \gset
+SELECT mq.send('pr', '{"n": "high"}', priority => 2) AS high \gset
+BEGIN;
+SELECT payload->>'n' AS n FROM mq.read('pr');
+ROLLBACK;
+SELECT pg_temp.settled('pr', 1);
+SELECT payload->>'n' AS n, priority FROM mq.read('pr', 2);
+-- ... and a send that rolls back leaves nothing
+SELECT mq.purge('pr');
+BEGIN;
+SELECT mq.send('pr', '{"n": "gone"}', priority => 9) IS NOT NULL AS sent;
+ROLLBACK;
+SELECT count(*) AS nothing FROM mq.read('pr', 10);
+
+-- send_batch: one priority for all, or one per payload; in a batch of
+-- mixed priorities the highest come first, each level in batch order.
+SELECT mq.purge('pr');
+SELECT count(*) FROM mq.send_batch('pr', ARRAY['{"b": 1}', '{"b": 2}']::jsonb[], priority => 4);
+SELECT count(*) FROM mq.send_batch('pr', ARRAY['{"b": 3}', '{"b": 4}', '{"b": 5}', '{"b": 6}']::jsonb[],
+                                   priorities => ARRAY[1, 6, 1, 9]);
+SELECT payload->>'b' AS b, priority FROM mq.read('pr', 10);
+-- send_multi gives every queue's copy the priority
+SELECT mq.create_queue('pr2');
+SELECT mq.send('pr2', '{"m": "plain"}') AS m0 \gset
+SELECT count(*) FROM mq.send_multi(ARRAY['pr', 'pr2'], '{"m": "multi"}', priority => 6);
+SELECT payload->>'m' AS m, priority FROM mq.read('pr2', 10);
+SELECT payload->>'m' AS m, priority FROM mq.read('pr', 10);
+-- dedup with a priority
+SELECT mq.send('pr', '{"d": 1}', dedup_key => 'k1', priority => 3) AS d1 \gset
+SELECT mq.send('pr', '{"d": 2}', dedup_key => 'k1', priority => 9) = :d1 AS deduplicated;
+SELECT payload, priority FROM mq.read('pr', 10);
+
+-- pop takes by priority too
+SELECT mq.purge('pr');
+SELECT mq.send('pr', '{"n": "a"}');
+SELECT mq.send('pr', '{"n": "b"}', priority => 1);
+SELECT mq.send('pr', '{"n": "c"}');
+SELECT payload->>'n' AS n, priority FROM mq.pop('pr', 2);
+SELECT payload->>'n' AS n, priority FROM mq.pop('pr', 2);
+
+-- A dead letter keeps its priority, and so does a redrive.
+SELECT mq.create_queue('pr_dlq');
+SELECT mq.create_queue('pr_dl', max_deliveries => 1, dead_letter_queue => 'pr_dlq');
+SELECT mq.send('pr_dl', '{"x": 1}', priority => 7) AS x1 \gset
+SELECT id = :x1 AS got FROM mq.read('pr_dl');
+SELECT mq.nack('pr_dl', :x1, 'failed');
+SELECT payload, priority, headers->'mq_dead_letter'->>'queue' AS origin FROM mq.peek('pr_dlq');
+SELECT mq.redrive('pr_dlq');
+SELECT payload, priority FROM mq.peek('pr_dl');
+
+-- Refusals: out of range (22023), both priority and priorities (22023),
+-- priorities not matching the payloads (22023), a null priority in the
+-- array (22004), a two-dimensional array (2202E).  Nothing was sent.
+SELECT mq.purge('pr');
+SELECT pg_temp.err($$SELECT mq.send('pr', '{}', priority => 10)$$);
+SELECT pg_temp.err($$SELECT mq.send('pr', '{}', priority => -1)$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}']::jsonb[], priority => 12)$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}']::jsonb[], priority => 1, priorities => ARRAY[2])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}', '{}']::jsonb[], priorities => ARRAY[2])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}', '{}']::jsonb[], priorities => ARRAY[2, NULL])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}', '{}']::jsonb[], priorities => ARRAY[2, 10])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}']::jsonb[], priorities => ARRAY[[1]])$$);
+SELECT pg_temp.err($$SELECT mq.send_multi(ARRAY['pr', 'pr2'], '{}', priority => 10)$$);
+SELECT count(*) AS nothing_sent FROM mq.peek('pr');
+-- a null priority is priority 0
+SELECT mq.send('pr', '{"z": 1}', priority => NULL) IS NOT NULL AS sent;
+SELECT priority FROM mq.read('pr');
+
+-- The index the priorities use, and the read position: after a read of
+-- the highest level passed older messages of priority 0, those are still
+-- read (the position stopped at the first of them).
+SELECT mq.purge('pr');
+SELECT count(*) FROM mq.send_batch('pr', array_fill('{"lvl": 0}'::jsonb, ARRAY[50]));
+SELECT count(*) FROM mq.send_batch('pr', array_fill('{"lvl": 9}'::jsonb, ARRAY[50]), priority => 9);
+SELECT count(*) FROM mq.send_batch('pr', array_fill('{"lvl": 0}'::jsonb, ARRAY[50]));
+SELECT payload->>'lvl' AS lvl, count(*) FROM mq.read('pr', 30) GROUP BY 1;
+SELECT payload->>'lvl' AS lvl, count(*) FROM mq.read('pr', 30) GROUP BY 1 ORDER BY 1;
+SELECT payload->>'lvl' AS lvl, count(*) FROM mq.read('pr', 100) GROUP BY 1;
+SELECT count(*) AS left_over FROM mq.read('pr', 100);
+SELECT indexdef FROM pg_indexes WHERE schemaname = 'mq' AND tablename = 'q_pr' ORDER BY indexname;
+
+-- 2. Filters.  Headers {"type": ...}, payloads {"k": ...}.
+SELECT mq.create_queue('fl', visibility_timeout => '1 hour');
+SELECT mq.send('fl', '{"k": 1}', '{"type": "a"}') AS f1 \gset
+SELECT mq.send('fl', '{"k": 2}', '{"type": "b"}') AS f2 \gset
+SELECT mq.send('fl', '{"k": 3}', '{"type": "a", "tenant": 7}') AS f3 \gset
+SELECT mq.send('fl', '{"k": 4, "tags": ["x", "y"]}') AS f4 \gset
+SELECT mq.send('fl', '{"k": 5}', '{"type": "b"}', priority => 4) AS f5 \gset
+-- only matching messages, in delivery order (priority, then id)
+SELECT payload->>'k' AS k FROM mq.read('fl', 10, filter => '{"type": "b"}');
+-- the others were not touched: no lease, no delivery counted
+SELECT payload->>'k' AS k, state, deliveries FROM mq.peek('fl') ORDER BY id;
+-- containment: nested keys, arrays; both filters together
+SELECT payload->>'k' AS k FROM mq.read('fl', 10, filter => '{"tenant": 7}');
+SELECT payload->>'k' AS k FROM mq.read('fl', 10, payload_filter => '{"tags": ["y"]}');
+SELECT payload->>'k' AS k FROM mq.read('fl', 10, filter => '{"type": "a"}', payload_filter => '{"k": 9}');
+SELECT payload->>'k' AS k FROM mq.read('fl', 10, filter => '{"type": "a"}', payload_filter => '{"k": 1}');
+-- a filter nothing matches: nothing, and nothing changed
+SELECT count(*) AS none FROM mq.read('fl', 10, filter => '{"type": "zzz"}');
+-- an unfiltered read still gets what is left, in order
+SELECT mq.send('fl', '{"k": 6}', '{"type": "c"}') AS f6 \gset
+SELECT payload->>'k' AS k FROM mq.read('fl', 10);
+-- A filtered read never moves the read position past a message it
+-- skipped: after filtered reads took the newest messages, an unfiltered
+-- read still finds the older ones.
+SELECT mq.purge('fl');
+SELECT count(*) FROM mq.send_batch('fl', array_fill('{"v": "old"}'::jsonb, ARRAY[20]), '{"type": "old"}');
+SELECT count(*) FROM mq.send_batch('fl', array_fill('{"v": "new"}'::jsonb, ARRAY[20]), '{"type": "new"}');
+SELECT count(*) AS filtered FROM mq.read('fl', 15, filter => '{"type": "new"}');
+SELECT count(*) AS filtered FROM mq.read('fl', 15, filter => '{"type": "new"}');
+SELECT payload->>'v' AS v, count(*) FROM mq.read('fl', 100) GROUP BY 1;
+-- a filtered read that rolls back leaves its messages as they were
+SELECT mq.purge('fl');
+SELECT mq.send('fl', '{"k": 1}', '{"type": "a"}') AS f1 \gset
+BEGIN;
+SELECT id = :f1 AS got FROM mq.read('fl', 1, filter => '{"type": "a"}');
+ROLLBACK;
+SELECT pg_temp.settled('fl', 1);
+SELECT id = :f1 AS got_again FROM mq.read('fl', 1, filter => '{"type": "a"}');
+-- a filter that is not an object still means containment
+SELECT mq.send('fl', '[1, 2, 3]') AS arr \gset
+SELECT id = :arr AS got_array FROM mq.read('fl', 1, payload_filter => '[2]');
+
+-- 3. On a partitioned queue: priority within each partition, filters in
+-- every partition.
+SELECT mq.create_queue('prp', partitions => 3, visibility_timeout => '1 hour');
+SELECT indexname FROM pg_indexes WHERE schemaname = 'mq' AND tablename LIKE 'q%\_prp' AND indexname LIKE '%priority' ORDER BY 1;
+-- three transactions, one per partition: levels 0, 9, 4 in each
+BEGIN;
+SELECT count(*) FROM mq.send_batch('prp', ARRAY['{"p": 0}', '{"p": 9}', '{"p": 4}']::jsonb[], priorities => ARRAY[0, 9, 4]);
+COMMIT;
+BEGIN;
+SELECT count(*) FROM mq.send_batch('prp', ARRAY['{"p": 0}', '{"p": 9}', '{"p": 4}']::jsonb[], priorities => ARRAY[0, 9, 4]);
+COMMIT;
+BEGIN;
+SELECT count(*) FROM mq.send_batch('prp', ARRAY['{"p": 0}', '{"p": 9}', '{"p": 4}']::jsonb[], priorities => ARRAY[0, 9, 4]);
+COMMIT;
+SELECT count(DISTINCT id >> 48) AS partitions_used FROM mq.peek('prp', 10);
+-- a read of 1 takes the highest level of the partition it starts in
+SELECT priority FROM mq.read('prp', 1);
+-- a read of 3 takes the rest of its first partition (4, 0), then moves on
+SELECT count(*) FROM mq.read('prp', 3);
+-- a filter finds its messages in whichever partition they are
+SELECT count(*) AS nines FROM mq.read('prp', 10, payload_filter => '{"p": 9}');
+SELECT count(*) AS rest FROM mq.read('prp', 10);
+
+-- 4. Privileges: priority and filters need what send and read need.
+CREATE ROLE mq_order_role;
+SET ROLE mq_order_role;
+SELECT pg_temp.err($$SELECT mq.send('pr', '{}', priority => 5)$$);
+SELECT pg_temp.err($$SELECT mq.read('pr', 1, filter => '{"a": 1}')$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}']::jsonb[], priorities => ARRAY[5])$$);
+RESET ROLE;
+SELECT mq.grant('pr', 'send', 'mq_order_role');
+SET ROLE mq_order_role;
+SELECT mq.send('pr', '{"by": "role"}', priority => 5) IS NOT NULL AS sent;
+SELECT pg_temp.err($$SELECT mq.read('pr', 1, filter => '{"a": 1}')$$);
+RESET ROLE;
+SELECT payload, priority FROM mq.read('pr');
+SELECT mq.revoke('pr', 'send', 'mq_order_role');
+DROP ROLE mq_order_role;
+
+-- 5. The shape check knows the priority index: one dropped, or one mq did
+-- not make, makes the queue unusable (55000) and _queue_problems says so.
+SELECT mq.create_queue('shp');
+DROP INDEX mq.q_shp_priority;
+SELECT pg_temp.err($$SELECT mq.send('shp', '{}')$$);
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+CREATE INDEX q_shp_priority ON mq.q_shp (priority DESC, id) WHERE priority > 1;
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+DROP INDEX mq.q_shp_priority;
+CREATE INDEX q_shp_priority ON mq.q_shp (priority, id) WHERE priority <> 0;
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+DROP INDEX mq.q_shp_priority;
+CREATE INDEX q_shp_priority ON mq.q_shp (priority DESC, id) WHERE priority OPERATOR(pg_catalog.<>) 0;
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+SELECT mq.send('shp', '{}', priority => 1) IS NOT NULL AS usable_again;
+
+SELECT mq.drop_queue(q) FROM unnest(ARRAY['pr', 'pr2', 'pr_dl', 'pr_dlq', 'fl', 'prp', 'shp']) q;
