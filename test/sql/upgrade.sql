@@ -245,6 +245,17 @@ SELECT mq.archive('up5', :u4) AS archived;
 SELECT mq.nack('up5', :u5, 'failed under 0.4.0', '0') FROM mq.read('up5', 10) WHERE id = :u5;
 SELECT mq.set_vt('up5', :u2, '0') IS NOT NULL AS u2_visible;
 SELECT queue_name, depth, in_flight, delayed, archived FROM mq.queues WHERE queue_name = 'up5';
+-- A message table as 0.4.0 made it (no priority column, no priority
+-- index), served as it is before the update.
+SELECT mq.create_queue('up5o');
+DROP TABLE mq.q_up5o;
+CREATE TABLE mq.q_up5o (id bigserial PRIMARY KEY, vt timestamptz NOT NULL,
+  deliveries integer NOT NULL DEFAULT 0, leased boolean NOT NULL DEFAULT false,
+  enqueued_at timestamptz NOT NULL, last_error text, headers jsonb, payload jsonb NOT NULL,
+  failures integer NOT NULL DEFAULT 0, first_error text, failed_at timestamptz);
+SELECT mq.send('up5o', '{"o": 1}') AS o1 \gset
+SELECT mq.send('up5o', '{"o": 2}') AS o2 \gset
+SELECT id = :o1 AS o1_leased FROM mq.read('up5o', 1, '1 hour');
 ALTER EXTENSION mq UPDATE TO '0.5.0';
 SELECT extversion FROM pg_extension WHERE extname = 'mq';
 SELECT payload->>'n' AS n, state, deliveries, failures, last_error, headers FROM mq.peek('up5');
@@ -253,6 +264,17 @@ SELECT queue_name, depth, in_flight, delayed, archived, coalesce(rollbacks, 0) A
 SELECT count(*) AS archive_kept FROM mq.archived('up5');
 SELECT payload->>'n' AS n, headers FROM mq.pop('up5', 2);
 SELECT mq.ack('up5', :u1::text) AS untyped_ack;
+-- The 0.4.0 table gained the priority column and index: its messages have
+-- priority 0 (the leased one still leased), and a message of priority 9
+-- overtakes them.
+SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+ WHERE attrelid = 'mq.q_up5o'::regclass AND attnum > 0 ORDER BY attnum DESC LIMIT 1;
+SELECT indexdef FROM pg_indexes WHERE schemaname = 'mq' AND tablename = 'q_up5o' ORDER BY 1;
+SELECT payload->>'o' AS o, state, priority FROM mq.peek('up5o');
+SELECT mq.send('up5o', '{"o": 3}', priority => 9) AS o3 \gset
+SELECT payload->>'o' AS o, priority FROM mq.read('up5o', 10);
+SELECT count(*) AS problems FROM mq._queue_problems(true);
+SELECT mq.drop_queue('up5o');
 -- A queue of 0.4.0 has one partition, and can be given more.
 SELECT partitions FROM mq.queues WHERE queue_name = 'up5';
 SELECT mq.alter_queue('up5', partitions => 2);
