@@ -33,6 +33,13 @@
  *	             of a partition other than the first when it is due; a
  *	             consumer waiting while partitions are added gets a message
  *	             sent to a new one
+ *	filters      a waiter with a filter wakes for a matching message and
+ *	             takes it; one that does not match leaves it to a waiter
+ *	             without a filter and sleeps on; waiters of different
+ *	             filters each get their own; a message of priority 9
+ *	             wakes a waiter and, sent after one of priority 0 in the
+ *	             same transaction, is the one it gets; 50 idle filtered
+ *	             waiters use well under 1% of a core
  *
  * usage: wait "conninfo"
  */
@@ -996,6 +1003,136 @@ test_drop(PGconn *admin)
 	waiter_close(&w);
 }
 
+static void
+test_filters(PGconn *admin)
+{
+#define NIDLE 50
+	Waiter		a,
+				b,
+				c;
+	Waiter	   *w;
+	PGconn	   *s = connect_or_die();
+	int			done;
+	long		id;
+	long		before = 0;
+	long		after = 0;
+	int			readable = 1;
+	double		t0,
+				t1,
+				share;
+	int			i;
+
+	fresh_queue(admin, "w_filter", "");
+	waiter_open(&a);
+	waiter_open(&b);
+	waiter_open(&c);
+
+	/* A filtered waiter (type a) and one without a filter. */
+	waiter_start(&a, "SELECT id FROM mq.read('w_filter', 1, NULL, '30 s', 0, '{\"type\": \"a\"}')");
+	check(await_waiting(admin, "w_filter", 1), "filters: a waiter with a filter waits");
+	waiter_start(&b, "SELECT id FROM mq.read('w_filter', 1, NULL, '30 s')");
+	check(await_waiting(admin, "w_filter", 2), "filters: and one without a filter");
+	id = scalar(s, "SELECT mq.send('w_filter', '{}', '{\"type\": \"b\"}')");
+	done = waiter_wait(&b, 10);
+	check(done && first_id(&b) == id,
+		  "filters: a message the filter does not match goes to the waiter without a filter");
+	sleep_s(0.5);
+	check(!waiter_poll(&a), "filters: the filtered waiter sleeps on");
+	t0 = now_s();
+	id = scalar(s, "SELECT mq.send('w_filter', '{}', '{\"type\": \"a\", \"n\": 1}')");
+	done = waiter_wait(&a, 10);
+	check(done && first_id(&a) == id,
+		  "filters: a matching message wakes the filtered waiter, which takes it (%.1f ms)",
+		  (a.ended - t0) * 1000);
+
+	/* Alone: a message it does not want stays, untouched. */
+	waiter_start(&a, "SELECT id FROM mq.read('w_filter', 1, NULL, '30 s', 0, '{\"type\": \"a\"}')");
+	check(await_waiting(admin, "w_filter", 1), "filters: the filtered waiter waits alone");
+	id = scalar(s, "SELECT mq.send('w_filter', '{}', '{\"type\": \"b\"}')");
+	sleep_s(1.0);
+	check(!waiter_poll(&a), "filters: a message it does not match does not end its wait");
+	check(scalar(admin, "SELECT count(*) FROM mq.q_w_filter WHERE id = %ld AND deliveries = 0 AND vt <= now()", id) == 1,
+		  "filters: that message is still visible and undelivered");
+	id = scalar(s, "SELECT mq.send('w_filter', '{}', '{\"type\": \"a\"}')");
+	done = waiter_wait(&a, 10);
+	check(done && first_id(&a) == id, "filters: the next matching message ends it");
+	run(admin, "SELECT mq.purge('w_filter')");
+
+	/* Two filters: each waiter gets its own message. */
+	waiter_start(&a, "SELECT id FROM mq.read('w_filter', 1, NULL, '30 s', 0, NULL, '{\"for\": \"a\"}')");
+	waiter_start(&c, "SELECT id FROM mq.read('w_filter', 1, NULL, '30 s', 0, NULL, '{\"for\": \"c\"}')");
+	check(await_waiting(admin, "w_filter", 2), "filters: two waiters with payload filters wait");
+	run(s, "BEGIN");
+	id = scalar(s, "SELECT mq.send('w_filter', '{\"for\": \"c\"}')");
+	(void) scalar(s, "SELECT mq.send('w_filter', '{\"for\": \"a\"}')");
+	run(s, "COMMIT");
+	done = waiter_wait(&c, 10) && waiter_wait(&a, 10);
+	check(done && first_id(&c) == id && first_id(&a) == id + 1,
+		  "filters: each waiter gets the message of its filter");
+
+	/* Message priority: a waiter gets the priority 9 one of a transaction. */
+	waiter_start(&b, "SELECT id FROM mq.read('w_filter', 1, NULL, '30 s')");
+	check(await_waiting(admin, "w_filter", 1), "filters: a waiter waits for a priority message");
+	run(s, "BEGIN");
+	(void) scalar(s, "SELECT mq.send('w_filter', '{\"p\": 0}')");
+	id = scalar(s, "SELECT mq.send('w_filter', '{\"p\": 9}', priority => 9)");
+	run(s, "COMMIT");
+	done = waiter_wait(&b, 10);
+	check(done && first_id(&b) == id,
+		  "filters: a transaction's priority 9 message wakes the waiter and is the one it gets");
+	waiter_close(&a);
+	waiter_close(&b);
+	waiter_close(&c);
+	PQfinish(s);
+
+	/* 50 filtered waiters on 5 empty queues, idle for 10 s. */
+	w = calloc(NIDLE, sizeof(Waiter));
+	for (i = 0; i < 5; i++)
+	{
+		char		name[32];
+
+		snprintf(name, sizeof(name), "w_fidle_%d", i);
+		fresh_queue(admin, name, "");
+	}
+	for (i = 0; i < NIDLE; i++)
+	{
+		waiter_open(&w[i]);
+		waiter_start(&w[i], "SELECT id FROM mq.read('w_fidle_%d', 1, NULL, '14 s', 0, '{\"k\": %d}')",
+					 i % 5, i);
+	}
+	sleep_s(2.0);
+	t0 = now_s();
+	for (i = 0; i < NIDLE; i++)
+	{
+		long		t = cpu_ticks(PQbackendPID(w[i].c));
+
+		if (t < 0)
+			readable = 0;
+		before += t;
+	}
+	sleep_s(10.0);
+	t1 = now_s();
+	for (i = 0; i < NIDLE; i++)
+		after += cpu_ticks(PQbackendPID(w[i].c));
+	share = (double) (after - before) / sysconf(_SC_CLK_TCK) / (t1 - t0);
+	check(readable && share < 0.01,
+		  "filters: %d idle waiters with filters used %.3f%% of one core over %.1f s",
+		  NIDLE, share * 100, t1 - t0);
+	for (i = 0; i < NIDLE; i++)
+	{
+		waiter_wait(&w[i], 30);
+		if (rows(&w[i]) != 0)
+			readable = 0;
+		waiter_close(&w[i]);
+	}
+	check(readable, "filters: every one returned an empty set at the end of its wait");
+	free(w);
+	for (i = 0; i < 5; i++)
+		run(admin, "SELECT mq.drop_queue('w_fidle_%d')", i);
+	run(admin, "SELECT mq.drop_queue('w_filter')");
+#undef NIDLE
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1029,6 +1166,7 @@ main(int argc, char **argv)
 	T("privilege", test_privilege);
 	T("drop", test_drop);
 	T("partitions", test_partitions);
+	T("filters", test_filters);
 
 	PQfinish(admin);
 	printf("%s\n", failures == 0 ? "wait: all checks passed" : "wait: FAILED");
