@@ -18,10 +18,12 @@
 #   BENCH_LAT_TXNS       read+ack txns of each churn latency probe (3000; quick 1000)
 #   BENCH_CHURN_PAUSE    pause after churn before measuring, s     (15; quick 3)
 #   BENCH_WAKE_MSGS      messages in the wake-up latency run (8)    (2000; quick 300)
+#   BENCH_FILTER_BACKLOG backlog of the filtered-read runs (15)     (100000; quick 20000)
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
 #   BENCH_PARTITIONS     partitions of the partitioned queue in workload 12 (4)
 #   BENCH_MQ_PARTITIONS  partitions of mq's queue in every other workload (1)
-#   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6"
+#   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6" (default: 1 to 13
+#                        and 15; 14 is kept for FIFO groups; 12, 13 and 15 compare mq with mq)
 #   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
 #   BENCH_PG_CONF=LINES  developer aid: extra postgresql.conf lines (e.g. "mq.vacuum_naptime = 0")
 #   PG_CONFIG            pg_config to locate the server binaries (PostgreSQL 15)
@@ -37,10 +39,10 @@ QUICK=${BENCH_QUICK:-0}
 [[ $QUICK == 1 ]] || QUICK=0
 if [[ $QUICK == 1 ]]; then
     d_secs=3 d_churn=20000 d_hold=12 d_window=4 d_prefill=50000
-    d_lat=1000 d_pause=3 d_wake=300
+    d_lat=1000 d_pause=3 d_wake=300 d_fbacklog=20000
 else
     d_secs=15 d_churn=1000000 d_hold=60 d_window=10 d_prefill=1000000
-    d_lat=3000 d_pause=15 d_wake=2000
+    d_lat=3000 d_pause=15 d_wake=2000 d_fbacklog=100000
 fi
 SECS=${BENCH_SECONDS:-$d_secs}
 CHURN=${BENCH_CHURN:-$d_churn}
@@ -50,6 +52,7 @@ PREFILL=${BENCH_PREFILL:-$d_prefill}
 LAT_TXNS=${BENCH_LAT_TXNS:-$d_lat}
 CHURN_PAUSE=${BENCH_CHURN_PAUSE:-$d_pause}
 WAKE_MSGS=${BENCH_WAKE_MSGS:-$d_wake}
+FILTER_BACKLOG=${BENCH_FILTER_BACKLOG:-$d_fbacklog}
 if [[ $QUICK == 1 ]]; then
     d_rprefill=$((SECS * 40000)); d_bprefill=$((SECS * 200000))
 else
@@ -58,13 +61,13 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 15}
 BPARTS=${BENCH_PARTITIONS:-4}
 MQ_PARTS_ALL=${BENCH_MQ_PARTITIONS:-1}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 [[ $BASELINE_ONLY == 1 ]] || BASELINE_ONLY=0
 
-for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS BPARTS MQ_PARTS_ALL; do
+for v in SECS CHURN HOLD WINDOW PREFILL LAT_TXNS CHURN_PAUSE READ_PREFILL BATCH_PREFILL WAKE_MSGS FILTER_BACKLOG BPARTS MQ_PARTS_ALL; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 1
     fi
@@ -324,14 +327,22 @@ relname_of() { case $1 in mq) echo "q_$Q" ;; bq) echo "bq" ;; esac; }
 schema_of() { case $1 in mq) echo "mq" ;; bq) echo "public" ;; esac; }
 
 # prefill SYS N : N messages in statements of 10,000, each its own transaction
+# (mq: all of priority 0, or with MQ_PREFILL_PRIORITIES=1 each of a random
+# priority 0 to 9, the same sequence every run)
+MQ_PREFILL_PRIORITIES=0
 prefill() {
     local sys=$1 n=$2 k stmt
     local i=0
     {
+        [[ $sys == mq && $MQ_PREFILL_PRIORITIES == 1 ]] && echo "SELECT setseed(0.5);"
         while ((i < n)); do
             k=$((n - i)); ((k <= 10000)) || k=10000
             case $sys in
-            mq) printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]));\n" "$Q" "$PAYLOAD" "$k" ;;
+            mq) if [[ $MQ_PREFILL_PRIORITIES == 1 ]]; then
+                    printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]), priorities => (SELECT array_agg(floor(random() * 10)::int) FROM generate_series(1, %d)));\n" "$Q" "$PAYLOAD" "$k" "$k"
+                else
+                    printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]));\n" "$Q" "$PAYLOAD" "$k"
+                fi ;;
             bq) printf "INSERT INTO bq(payload) SELECT '%s'::jsonb FROM generate_series(1, %d);\n" "$PAYLOAD" "$k" ;;
             esac
             i=$((i + k))
@@ -431,7 +442,7 @@ consume_run() {
 }
 
 START_TS=$(date +%s)
-log "settings: seconds=$SECS churn=$CHURN hold=$HOLD window=$WINDOW prefill=$PREFILL read_prefill=$READ_PREFILL batch_prefill=$BATCH_PREFILL quick=$QUICK"
+log "settings: seconds=$SECS churn=$CHURN hold=$HOLD window=$WINDOW prefill=$PREFILL read_prefill=$READ_PREFILL batch_prefill=$BATCH_PREFILL filter_backlog=$FILTER_BACKLOG quick=$QUICK"
 
 # ================================================================ 1. send 1/txn
 if want 1; then
@@ -887,6 +898,184 @@ if want 12 && [[ $BASELINE_ONLY == 0 ]]; then
     unset F L
 fi
 
+# ================================================================ 13. priorities
+# mq against mq: a queue whose messages carry random priorities 0 to 9
+# (send_batch's priorities, the same sequence every run) against one whose
+# messages are all of priority 0 (the baseline column; the queue of
+# workload 3): read 1 + ack 1 at 4 and 16 clients as in 3 (priorities
+# first), send 1/txn at 4 clients with priority random(0, 9) against 0 (2
+# interleaved rounds, as in 9), and the held xmin of 7 on each.
+if want 13 && [[ $BASELINE_ONLY == 0 ]]; then
+    prio_label() { case $1 in prio) echo "random priorities 0-9" ;; plain) echo "all priority 0" ;; esac; }
+    W13="13. priorities 0-9 vs all 0"
+    for c in 4 16; do
+        declare -A R=() E=() PF=()
+        for mode in prio plain; do
+            if [[ $mode == prio ]]; then MQ_PREFILL_PRIORITIES=1; else MQ_PREFILL_PRIORITIES=0; fi
+            log "== workload 13: read 1 + ack 1 per txn, $c clients, $(prio_label "$mode") (prefill $READ_PREFILL)"
+            consume_run "w13_read1_${mode}_c$c" mq "$c" "$SCRIPTS/mq_read1.sql" 1 "$READ_PREFILL"
+            R[$mode]=$CR_RATE E[$mode]=$CR_NOTE PF[$mode]=$(fmt_rate "$CR_PREFILL")
+            drop_q mq
+        done
+        MQ_PREFILL_PRIORITIES=0
+        row "$W13: read 1 + ack 1 per txn, $c clients" "msgs/s" "$(fmt_rate "${R[prio]:-}")" "$(fmt_rate "${R[plain]:-}")" \
+            "$(ratio "${R[prio]:-}" "${R[plain]:-}")" \
+            "$(join_notes "mq column: prefill of random priorities 0-9 (send_batch priorities); baseline column: mq, all priority 0; target >= 0.80" \
+                "prefill ${PF[prio]:-n/a} / ${PF[plain]:-n/a}" "${E[prio]:-}" "${E[plain]:-}")"
+        unset R E PF
+    done
+    declare -A R=() SUM=() CNT=()
+    for round in 1 2; do
+        for mode in prio plain; do
+            log "== workload 13: send 1 msg/txn, 4 clients, $( [[ $mode == prio ]] && echo "priority random(0, 9)" || echo "priority 0") (round $round of 2)"
+            reset_q mq
+            sql "CHECKPOINT" >/dev/null
+            if [[ $mode == prio ]]; then pmax=9; else pmax=0; fi
+            if pgb "w13_send_${mode}_$round" 4 "$SCRIPTS/mq_send_prio.sql" -D pmax=$pmax -T "$SECS"; then
+                SUM[$mode]=$(awk -v a="${SUM[$mode]:-0}" -v b="$(pgb_tps "$LOGS/w13_send_${mode}_$round.log")" 'BEGIN { print a + b }')
+                CNT[$mode]=$((${CNT[$mode]:-0} + 1))
+            fi
+            drop_q mq
+        done
+    done
+    for mode in prio plain; do
+        if ((${CNT[$mode]:-0} == 2)); then R[$mode]=$(divi "${SUM[$mode]}" 2); else R[$mode]=ERR; fi
+    done
+    row "$W13: send 1 msg/txn, 4 clients" "msgs/s" "$(fmt_rate "${R[prio]:-}")" "$(fmt_rate "${R[plain]:-}")" \
+        "$(ratio "${R[prio]:-}" "${R[plain]:-}")" \
+        "mq column: mq.send(..., priority => random(0, 9)); baseline column: the same call with priority 0; mean of 2 interleaved runs each"
+    unset R SUM CNT
+    declare -A F=() L=() D=() E=() X=()
+    for mode in prio plain; do
+        if [[ $mode == prio ]]; then MQ_PREFILL_PRIORITIES=1; else MQ_PREFILL_PRIORITIES=0; fi
+        log "== workload 13: held xmin, 4 consumers for ${HOLD}s, $(prio_label "$mode") (prefill $PREFILL)"
+        reset_q mq
+        prefill mq "$PREFILL" || true
+        settle mq
+        if start_holder "w13_$mode"; then
+            if pgb "w13_hold_$mode" 4 "$SCRIPTS/mq_read1.sql" -T "$HOLD" --progress=1; then
+                F[$mode]=$(window_avg "$LOGS/w13_hold_$mode.log" "$WINDOW" first)
+                L[$mode]=$(window_avg "$LOGS/w13_hold_$mode.log" "$WINDOW" last)
+                X[$mode]=$(pgb_tps "$LOGS/w13_hold_$mode.log")
+            else
+                F[$mode]=ERR; L[$mode]=ERR
+            fi
+            sleep 1
+            D[$mode]=$(dead_tup mq)
+            E[$mode]=$(empty_note mq "$(backlog mq)")
+        else
+            F[$mode]=ERR; L[$mode]=ERR
+        fi
+        stop_holder
+        drop_q mq
+    done
+    MQ_PREFILL_PRIORITIES=0
+    W="$W13: held xmin, 4 consumers, ${HOLD}s"
+    row "$W" "msgs/s first ${WINDOW}s" "$(fmt_rate "${F[prio]:-}")" "$(fmt_rate "${F[plain]:-}")" "$(ratio "${F[prio]:-}" "${F[plain]:-}")" \
+        "$(join_notes "prefill $(fmt_rate "$PREFILL"); mq column: random priorities 0-9; baseline column: mq, all priority 0; whole run: $(fmt_rate "${X[prio]:-}") / $(fmt_rate "${X[plain]:-}") msgs/s" "${E[prio]:-}" "${E[plain]:-}")"
+    row "$W" "msgs/s last ${WINDOW}s" "$(fmt_rate "${L[prio]:-}")" "$(fmt_rate "${L[plain]:-}")" "$(ratio "${L[prio]:-}" "${L[plain]:-}")" ""
+    row "$W" "last/first" "$(ratio "${L[prio]:-}" "${F[prio]:-}")" "$(ratio "${L[plain]:-}" "${F[plain]:-}")" "" "1.00 = no degradation; target >= 0.90"
+    row "$W" "n_dead_tup at end" "$(fmt_rate "${D[prio]:-}")" "$(fmt_rate "${D[plain]:-}")" "" "pg_stat_user_tables of the queue table"
+    unset F L D E X
+fi
+
+# ================================================================ 15. filtered reads
+# (14 is kept for FIFO groups.)  A backlog of BENCH_FILTER_BACKLOG messages
+# whose headers are {"k": i % m}, i = 1, 2, ... in id order: m = 100, 10
+# and 1 make 1 %, 10 % and 100 % of them match the filter {"k": 0}.  4
+# consumers read 1 with that filter + ack 1 per txn.  Both columns are mq:
+# the baseline column is the unfiltered read 1 + ack 1 on the same backlog
+# (k = i % 100).  Matched msgs/s = matching messages gone (counted before
+# and after the run) / pgbench's run time, so an empty read counts for
+# nothing.  A run whose matching messages ran out is redone once with 4x
+# the backlog (the same share matching), as in 3 and 4; the notes say how
+# many were left at the end.
+if want 15 && [[ $BASELINE_ONLY == 0 ]]; then
+    FILTER_WIN=$((SECS / 5)); ((FILTER_WIN >= 1)) || FILTER_WIN=1
+    # prefill_keyed N MOD : N messages, headers {"k": i % MOD}, in statements
+    # of 10,000 (one mq.send per message: send_batch's headers are the batch's)
+    prefill_keyed() {
+        local n=$1 mod=$2 i=0 k
+        {
+            while ((i < n)); do
+                k=$((n - i)); ((k <= 10000)) || k=10000
+                printf "SELECT count(mq.send('%s', '%s'::jsonb, jsonb_build_object('k', i %% %d))) FROM generate_series(%d, %d) i;\n" \
+                    "$Q" "$PAYLOAD" "$mod" $((i + 1)) $((i + k))
+                i=$((i + k))
+            done
+        } >"$TMP/prefill.sql"
+        if ! psqlc -f "$TMP/prefill.sql" >/dev/null 2>"$TMP/prefill.err"; then
+            ERRORS=$((ERRORS + 1))
+            log "ERROR: prefill of mq (headers k = i % $mod) failed:"; head -n 5 "$TMP/prefill.err" >&2
+            return 1
+        fi
+    }
+    # mq_count COND -> rows of mq's queue (all its partitions) for which COND holds
+    mq_count() {
+        local t sel=""
+        for t in $(mq_tables | tr -d ','); do sel="${sel:+$sel + }(SELECT count(*) FROM $t WHERE $1)"; done
+        try_sql "SELECT $sel" || echo "ERR"
+    }
+    # filter_run NAME SCRIPT MOD COND : a timed 4-client run on a fresh backlog
+    # (headers k = i % MOD); COND is what the script's reads take.  Sets
+    # FR_RATE (matched msgs/s), FR_FIRST/FR_LAST (txns/s of the first/last
+    # FILTER_WIN s), FR_BACKLOG, FR_MATCH (matching at the start), FR_LEFT
+    # (at the end), FR_NOTE.
+    filter_run() {
+        local name=$1 script=$2 mod=$3 cond=$4 pf=$FILTER_BACKLOG attempt tps n
+        FR_RATE=ERR FR_FIRST="" FR_LAST="" FR_BACKLOG=$pf FR_MATCH="" FR_LEFT="" FR_NOTE=""
+        for attempt in 1 2; do
+            reset_q mq
+            prefill_keyed "$pf" "$mod" || return 0
+            settle mq
+            FR_BACKLOG=$pf
+            FR_MATCH=$(mq_count "$cond")
+            if ! pgb "$name" 4 "$script" -T "$SECS" --progress=1; then
+                FR_RATE=ERR; return 0
+            fi
+            FR_LEFT=$(mq_count "$cond")
+            tps=$(pgb_tps "$LOGS/$name.log")
+            n=$(pgb_processed "$LOGS/$name.log")
+            if isnum "$FR_MATCH" && isnum "$FR_LEFT" && isnum "$n" && ((n > 0)); then
+                FR_RATE=$(awk -v t="$tps" -v m=$((FR_MATCH - FR_LEFT)) -v n="$n" 'BEGIN { printf "%.3f\n", t * m / n }')
+            else
+                FR_RATE=ERR
+            fi
+            FR_FIRST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" first)
+            FR_LAST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" last)
+            if [[ $FR_LEFT != 0 ]]; then
+                FR_NOTE=""; return 0
+            fi
+            FR_NOTE="matching messages RAN OUT at backlog $(fmt_rate "$pf"), rate not meaningful"
+            if ((attempt == 1)); then
+                pf=$((pf * 4))
+                log "   the matching messages ran out; redoing with backlog $pf"
+            fi
+        done
+    }
+    declare -A R=() FI=() LA=() BL=() MA=() LE=() E=()
+    log "== workload 15: unfiltered read 1 + ack 1 per txn, 4 clients (backlog $FILTER_BACKLOG, k = i % 100)"
+    filter_run w15_unfiltered "$SCRIPTS/mq_read1.sql" 100 "true"
+    R[all]=$FR_RATE BL[all]=$FR_BACKLOG LE[all]=$FR_LEFT E[all]=$FR_NOTE
+    drop_q mq
+    for mod in 100 10 1; do
+        pct=$((100 / mod))
+        log "== workload 15: read 1 with filter {\"k\": 0} + ack 1 per txn, 4 clients, $pct % match (backlog $FILTER_BACKLOG, k = i % $mod)"
+        filter_run "w15_filter_${pct}pct" "$SCRIPTS/mq_read1_filter.sql" "$mod" "headers @> '{\"k\": 0}'"
+        R[$mod]=$FR_RATE FI[$mod]=$FR_FIRST LA[$mod]=$FR_LAST BL[$mod]=$FR_BACKLOG MA[$mod]=$FR_MATCH LE[$mod]=$FR_LEFT E[$mod]=$FR_NOTE
+        drop_q mq
+    done
+    for mod in 100 10 1; do
+        pct=$((100 / mod))
+        row "15. filtered read 1 + ack 1 per txn, 4 clients, $pct % match" "matched msgs/s" "$(fmt_rate "${R[$mod]:-}")" \
+            "$(fmt_rate "${R[all]:-}")" "$(ratio "${R[$mod]:-}" "${R[all]:-}")" \
+            "$(join_notes "backlog $(fmt_rate "${BL[$mod]:-}"), headers {\"k\": i % $mod}, $(fmt_rate "${MA[$mod]:-}") match {\"k\": 0}, $(fmt_rate "${LE[$mod]:-}") left at the end (redone at 4x the backlog if none)" \
+                "first ${FILTER_WIN}s $(fmt_rate "${FI[$mod]:-}") / last ${FILTER_WIN}s $(fmt_rate "${LA[$mod]:-}") txns/s" \
+                "baseline column: unfiltered, backlog $(fmt_rate "${BL[all]:-}"), $(fmt_rate "${LE[all]:-}") left" "${E[$mod]:-}" "${E[all]:-}")"
+    done
+    unset R FI LA BL MA LE E
+fi
+
 # ================================================================ report
 ELAPSED=$(($(date +%s) - START_TS))
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "unknown")
@@ -895,7 +1084,7 @@ if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$REPO" status --porcelain 2>/dev/
 fi
 CMD="bash bench/run.sh"
 for v in BENCH_QUICK BENCH_SECONDS BENCH_CHURN BENCH_HOLD_SECONDS BENCH_HOLD_WINDOW BENCH_PREFILL \
-    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_PARTITIONS BENCH_MQ_PARTITIONS BENCH_ONLY BENCH_BASELINE_ONLY; do
+    BENCH_READ_PREFILL BENCH_BATCH_PREFILL BENCH_LAT_TXNS BENCH_CHURN_PAUSE BENCH_WAKE_MSGS BENCH_FILTER_BACKLOG BENCH_PARTITIONS BENCH_MQ_PARTITIONS BENCH_ONLY BENCH_BASELINE_ONLY; do
     [[ -n ${!v:-} ]] && CMD="$v=${!v} $CMD"
 done
 
@@ -906,9 +1095,9 @@ report() {
     echo "- git commit: $COMMIT"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "- server: PostgreSQL $PG_VERSION, mq $MQ_VERSION; $(nproc) CPUs, shared_buffers=1GB, max_wal_size=4GB, checkpoint_timeout=15min, fsync/synchronous_commit on, autovacuum on"
-    echo "- settings: BENCH_SECONDS=$SECS BENCH_CHURN=$CHURN BENCH_HOLD_SECONDS=$HOLD (windows ${WINDOW}s) BENCH_PREFILL=$PREFILL read prefill=$READ_PREFILL batch prefill=$BATCH_PREFILL quick=$QUICK; pgbench -n -M prepared"
+    echo "- settings: BENCH_SECONDS=$SECS BENCH_CHURN=$CHURN BENCH_HOLD_SECONDS=$HOLD (windows ${WINDOW}s) BENCH_PREFILL=$PREFILL read prefill=$READ_PREFILL batch prefill=$BATCH_PREFILL filter backlog=$FILTER_BACKLOG quick=$QUICK; pgbench -n -M prepared"
     echo "- baseline: PK-ordered \`FOR UPDATE SKIP LOCKED\` table (bench/baseline.sql); raw = plain INSERT into a PK-only table"
-    echo "- held xmin (7): a REPEATABLE READ session holds its snapshot for the whole consumer run; first/last = average of pgbench --progress=1 over the first/last ${WINDOW}s"
+    echo "- held xmin (7, 12, 13): a REPEATABLE READ session holds its snapshot for the whole consumer run; first/last = average of pgbench --progress=1 over the first/last ${WINDOW}s"
     echo "- total bench time: ${ELAPSED}s; errors: $ERRORS"
     echo
     awk -F'\t' '

@@ -28,7 +28,12 @@
  * nacks and abandoned leases.  Then the plain and chaos rounds run again
  * on a queue of 4 partitions (each its own table, read position and send
  * slots): sends spread over them, reads move from partition to partition,
- * nacks and acks find a message's partition from its id.
+ * nacks and acks find a message's partition from its id.  Last, the plain
+ * and chaos rounds with message priorities (each send a random one of 0
+ * to 9: claims take messages out of id order, and the read position must
+ * stop at the oldest message still visible) and filters (two of the
+ * consumers read only one producer's messages, and never move the read
+ * position).
  *
  * usage: stress "conninfo of an existing database"
  */
@@ -51,7 +56,9 @@
 static int chaos = 0;
 static int backoff = 0;
 static int partitions = 1;
-#define ROUND_NAME (partitions > 1 ? (chaos ? "chaos, 4 partitions" : "plain, 4 partitions") : \
+static int ordered = 0;			/* priorities and filters */
+#define ROUND_NAME (ordered ? (chaos ? "chaos, priorities and filters" : "plain, priorities and filters") : \
+					partitions > 1 ? (chaos ? "chaos, 4 partitions" : "plain, 4 partitions") : \
 					chaos ? "chaos" : backoff ? "backoff" : "plain")
 
 static char dbconn[1024];
@@ -129,9 +136,11 @@ producer(int p)
 		for (i = 0; i < n && seq < PER_PROD; i++, seq++)
 		{
 			snprintf(sql, sizeof(sql),
-					 "WITH s AS (SELECT mq.send('stress', jsonb_build_object('p', %d, 'seq', %d), NULL, '%s') AS id) "
+					 "WITH s AS (SELECT mq.send('stress', jsonb_build_object('p', %d, 'seq', %d), NULL, '%s',"
+					 " NULL, %d) AS id) "
 					 "INSERT INTO sent SELECT %d, %d FROM s",
-					 p, seq, (chaos && rand() % 20 == 0) ? "150 milliseconds" : "0", p, seq);
+					 p, seq, (chaos && rand() % 20 == 0) ? "150 milliseconds" : "0",
+					 ordered ? rand() % 10 : 0, p, seq);
 			run(c, sql);
 		}
 		usleep(rand() % 3000);
@@ -190,8 +199,10 @@ consumer(int k)
 
 		run(c, "BEGIN");
 		snprintf(sql, sizeof(sql),
-				 "SELECT id, payload->>'p', payload->>'seq' FROM mq.read('stress', %d, %s)",
-				 qty, abandon ? "'200 milliseconds'" : "NULL");
+				 "SELECT id, payload->>'p', payload->>'seq' FROM mq.read('stress', %d, %s, NULL, 0,"
+				 " NULL, %s)",
+				 qty, abandon ? "'200 milliseconds'" : "NULL",
+				 ordered && k < 2 ? (k == 0 ? "'{\"p\": 0}'" : "'{\"p\": 1}'") : "NULL");
 		r = must(c, sql);
 		rows = PQntuples(r);
 		for (i = 0; i < rows && !abandon; i++)
@@ -385,6 +396,18 @@ main(int argc, char **argv)
 		failed = round_(admin, argv[1]);
 	}
 	partitions = 4;
+	if (!failed)
+	{
+		chaos = 0;
+		failed = round_(admin, argv[1]);
+	}
+	if (!failed)
+	{
+		chaos = 1;
+		failed = round_(admin, argv[1]);
+	}
+	partitions = 1;
+	ordered = 1;
 	if (!failed)
 	{
 		chaos = 0;
