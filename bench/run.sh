@@ -921,7 +921,7 @@ if want 13 && [[ $BASELINE_ONLY == 0 ]]; then
         row "$W13: read 1 + ack 1 per txn, $c clients" "msgs/s" "$(fmt_rate "${R[prio]:-}")" "$(fmt_rate "${R[plain]:-}")" \
             "$(ratio "${R[prio]:-}" "${R[plain]:-}")" \
             "$(join_notes "mq column: prefill of random priorities 0-9 (send_batch priorities); baseline column: mq, all priority 0; target >= 0.80" \
-                "prefill ${PF[prio]:-n/a} / ${PF[plain]:-n/a}" "${E[prio]:-}" "${E[plain]:-}")"
+                "prefill ${PF[prio]:-n/a} / ${PF[plain]:-n/a}" "${E[prio]:+priorities: ${E[prio]}}" "${E[plain]:+all 0: ${E[plain]}}")"
         unset R E PF
     done
     declare -A R=() SUM=() CNT=()
@@ -962,7 +962,7 @@ if want 13 && [[ $BASELINE_ONLY == 0 ]]; then
             fi
             sleep 1
             D[$mode]=$(dead_tup mq)
-            E[$mode]=$(empty_note mq "$(backlog mq)")
+            [[ $(backlog mq) == 0 ]] && E[$mode]="the $(prio_label "$mode") queue RAN EMPTY, rate not meaningful (raise the prefill)"
         else
             F[$mode]=ERR; L[$mode]=ERR
         fi
@@ -1044,7 +1044,8 @@ if want 15 && [[ $BASELINE_ONLY == 0 ]]; then
             FR_FIRST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" first)
             FR_LAST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" last)
             if [[ $FR_LEFT != 0 ]]; then
-                FR_NOTE=""; return 0
+                ((attempt == 1)) && FR_NOTE="" || FR_NOTE="ran out at backlog $(fmt_rate $((pf / 4))), redone at 4x"
+                return 0
             fi
             FR_NOTE="matching messages RAN OUT at backlog $(fmt_rate "$pf"), rate not meaningful"
             if ((attempt == 1)); then
@@ -1069,9 +1070,9 @@ if want 15 && [[ $BASELINE_ONLY == 0 ]]; then
         pct=$((100 / mod))
         row "15. filtered read 1 + ack 1 per txn, 4 clients, $pct % match" "matched msgs/s" "$(fmt_rate "${R[$mod]:-}")" \
             "$(fmt_rate "${R[all]:-}")" "$(ratio "${R[$mod]:-}" "${R[all]:-}")" \
-            "$(join_notes "backlog $(fmt_rate "${BL[$mod]:-}"), headers {\"k\": i % $mod}, $(fmt_rate "${MA[$mod]:-}") match {\"k\": 0}, $(fmt_rate "${LE[$mod]:-}") left at the end (redone at 4x the backlog if none)" \
-                "first ${FILTER_WIN}s $(fmt_rate "${FI[$mod]:-}") / last ${FILTER_WIN}s $(fmt_rate "${LA[$mod]:-}") txns/s" \
-                "baseline column: unfiltered, backlog $(fmt_rate "${BL[all]:-}"), $(fmt_rate "${LE[all]:-}") left" "${E[$mod]:-}" "${E[all]:-}")"
+            "$(join_notes "backlog $(fmt_rate "${BL[$mod]:-}") with headers {\"k\": i % $mod}: $(fmt_rate "${MA[$mod]:-}") match {\"k\": 0}, $(fmt_rate "${LE[$mod]:-}") left at the end" "${E[$mod]:-}" \
+                "txns/s first ${FILTER_WIN}s $(fmt_rate "${FI[$mod]:-}"), last ${FILTER_WIN}s $(fmt_rate "${LA[$mod]:-}")" \
+                "baseline column: unfiltered, backlog $(fmt_rate "${BL[all]:-}"), $(fmt_rate "${LE[all]:-}") left" "${E[all]:+baseline: ${E[all]}}")"
     done
     unset R FI LA BL MA LE E
 fi

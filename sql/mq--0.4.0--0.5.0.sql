@@ -1,12 +1,12 @@
-/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers; partitioned queues; message priority and filtered reads */
+/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers; partitioned queues; message priority, FIFO groups and filtered reads */
 
 \echo Use "ALTER EXTENSION mq UPDATE TO '0.5.0'" to load this file. \quit
 
 /*
  * Every name below is schema-qualified: the script runs with schema mq
- * first in its search path.  Queue tables gain a priority column (section
- * 5); messages stored by earlier versions (headers that are not objects
- * included) keep working, with priority 0.
+ * first in its search path.  Queue tables gain priority and group_id
+ * (section 5); messages stored by earlier versions (headers that are not
+ * objects included) keep working, with priority 0 and no group.
  */
 
 -- 0. Partitioned queues: a queue of N partitions has N message tables,
@@ -101,10 +101,11 @@ RETURNS TABLE (
     enqueued_at timestamptz,
     payload     jsonb,
     headers     jsonb,
-    priority    integer)
+    priority    integer,
+    group_id    text)
 AS 'MODULE_PATHNAME', 'mq_peek'
 LANGUAGE C VOLATILE ROWS 10;
-COMMENT ON FUNCTION mq.peek(text, integer, text) IS 'up to qty messages in the order reads would deliver them, with their state (visible, leased, delayed), without locking, leasing or counting anything; state filters (consume privilege)';
+COMMENT ON FUNCTION mq.peek(text, integer, text) IS 'up to qty messages in the order reads would deliver them, with their state (visible, blocked behind an older message of their group, leased, delayed), without locking, leasing or counting anything; state filters (consume privilege)';
 
 CREATE FUNCTION mq.pop(queue_name text, qty integer DEFAULT 1)
 RETURNS TABLE (
@@ -115,7 +116,8 @@ RETURNS TABLE (
     vt          timestamptz,
     deliveries  integer,
     last_error  text,
-    priority    integer)
+    priority    integer,
+    group_id    text)
 AS 'MODULE_PATHNAME', 'mq_pop'
 LANGUAGE C VOLATILE ROWS 10;
 COMMENT ON FUNCTION mq.pop(text, integer) IS 'take up to qty visible messages, highest priority first, then oldest, and delete them in the same statement: at most once, no lease (consume privilege)';
@@ -173,11 +175,12 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.set_vt(text, text, interval) IS 'mq.set_vt for an id or an array of ids given as text (untyped driver parameters); returns the new time or the count, as jsonb';
 
 /*
- * 5. Message priority (0 to 9, highest delivered first) and filtered
- * reads.  Every queue table, of every partition, gains the column (no
- * rewrite: a constant default; a table the 0.5.0 library made before the
- * update has it already) and the partial index on the messages of a
- * priority above 0 (empty at first: existing messages have priority 0).
+ * 5. Message priority (0 to 9, highest delivered first), FIFO groups and
+ * filtered reads.  Every queue table, of every partition, gains the
+ * columns (no rewrite: a constant default and a null; a table the 0.5.0
+ * library made before the update has them already) and the partial
+ * indexes on the messages of a priority above 0 and on those of a group
+ * (empty at first: existing messages have priority 0 and no group).
  */
 DO $do$
 DECLARE
@@ -195,11 +198,15 @@ BEGIN
                 CONTINUE;   -- a table dropped by hand: the shape check reports it
             END IF;
             EXECUTE pg_catalog.format(
-                'ALTER TABLE mq.%I ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0', t);
+                'ALTER TABLE mq.%I ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0,'
+                ' ADD COLUMN IF NOT EXISTS group_id text', t);
             EXECUTE pg_catalog.format(
                 'CREATE INDEX IF NOT EXISTS %I ON mq.%I (priority DESC, id)'
                 ' WHERE priority OPERATOR(pg_catalog.<>) 0',
                 t OPERATOR(pg_catalog.||) '_priority', t);
+            EXECUTE pg_catalog.format(
+                'CREATE INDEX IF NOT EXISTS %I ON mq.%I (group_id, id) WHERE group_id IS NOT NULL',
+                t OPERATOR(pg_catalog.||) '_group', t);
         END LOOP;
     END LOOP;
 END
@@ -212,11 +219,12 @@ CREATE FUNCTION mq.send(
     headers jsonb DEFAULT NULL,
     delay interval DEFAULT '0',
     dedup_key text DEFAULT NULL,
-    priority integer DEFAULT 0)
+    priority integer DEFAULT 0,
+    group_id text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_send'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.send(text, jsonb, jsonb, interval, text, integer) IS 'send one message; returns its id (with dedup_key: the first send''s id inside the dedup window); priority 0 to 9, highest read first (send privilege)';
+COMMENT ON FUNCTION mq.send(text, jsonb, jsonb, interval, text, integer, text) IS 'send one message; returns its id (with dedup_key: the first send''s id inside the dedup window); priority 0 to 9, highest read first; group_id: delivered in send order within its FIFO group, one at a time (send privilege)';
 
 DROP FUNCTION mq.send_batch(text, jsonb[], jsonb, interval, text[]);
 CREATE FUNCTION mq.send_batch(
@@ -226,11 +234,13 @@ CREATE FUNCTION mq.send_batch(
     delay interval DEFAULT '0',
     dedup_keys text[] DEFAULT NULL,
     priority integer DEFAULT 0,
-    priorities integer[] DEFAULT NULL)
+    priorities integer[] DEFAULT NULL,
+    group_id text DEFAULT NULL,
+    group_ids text[] DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'mq_send_batch'
 LANGUAGE C VOLATILE ROWS 100;
-COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb, interval, text[], integer, integer[]) IS 'send many messages; returns their ids in input order; priority for all, or priorities one per payload';
+COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb, interval, text[], integer, integer[], text, text[]) IS 'send many messages; returns their ids in input order; priority for all, or priorities one per payload; group_id for all, or group_ids one per payload (send privilege)';
 
 DROP FUNCTION mq.send_multi(text[], jsonb, jsonb, interval);
 CREATE FUNCTION mq.send_multi(
@@ -238,11 +248,12 @@ CREATE FUNCTION mq.send_multi(
     payload jsonb,
     headers jsonb DEFAULT NULL,
     delay interval DEFAULT '0',
-    priority integer DEFAULT 0)
+    priority integer DEFAULT 0,
+    group_id text DEFAULT NULL)
 RETURNS TABLE (queue_name text, id bigint)
 AS 'MODULE_PATHNAME', 'mq_send_multi'
 LANGUAGE C VOLATILE ROWS 4;
-COMMENT ON FUNCTION mq.send_multi(text[], jsonb, jsonb, interval, integer) IS 'send one message to several queues, all or nothing; returns each queue''s new id';
+COMMENT ON FUNCTION mq.send_multi(text[], jsonb, jsonb, interval, integer, text) IS 'send one message to several queues, all or nothing; returns each queue''s new id (send privilege)';
 
 DROP FUNCTION mq.read(text, integer, interval, interval, integer);
 CREATE FUNCTION mq.read(
@@ -261,7 +272,8 @@ RETURNS TABLE (
     vt          timestamptz,
     deliveries  integer,
     last_error  text,
-    priority    integer)
+    priority    integer,
+    group_id    text)
 AS 'MODULE_PATHNAME', 'mq_read'
 LANGUAGE C VOLATILE ROWS 10;
-COMMENT ON FUNCTION mq.read(text, integer, interval, interval, integer, jsonb, jsonb) IS 'lease up to qty visible messages, highest priority first, then oldest; with wait, sleep until one arrives or wait elapses; with filter or payload_filter, only messages whose headers or payload contain them (consume privilege)';
+COMMENT ON FUNCTION mq.read(text, integer, interval, interval, integer, jsonb, jsonb) IS 'lease up to qty visible messages, highest priority first, then oldest, never two of one FIFO group at once; with wait, sleep until one arrives or wait elapses; with filter or payload_filter, only messages whose headers or payload contain them (consume privilege)';

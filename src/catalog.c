@@ -508,7 +508,7 @@ build_partitions(MqQueue *entry, int nparts)
 		if (OidIsValid(part->relid))
 		{
 			part->failure_cols = get_attnum(part->relid, "failed_at") != InvalidAttrNumber;
-			part->priority_col = get_attnum(part->relid, "priority") != InvalidAttrNumber;
+			part->ordering_cols = get_attnum(part->relid, "group_id") != InvalidAttrNumber;
 		}
 	}
 	entry->nparts = nparts;
@@ -649,7 +649,7 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	else
 	{
 		entry->failure_cols = get_attnum(entry->relid, "failed_at") != InvalidAttrNumber;
-		entry->priority_col = get_attnum(entry->relid, "priority") != InvalidAttrNumber;
+		entry->ordering_cols = get_attnum(entry->relid, "group_id") != InvalidAttrNumber;
 		entry->cursor = mq_cursor_attach(entry->relid, name, entry->relid);
 		if (nparts > 1 && nparts <= MQ_MAX_PARTITIONS)
 			build_partitions(entry, nparts);
@@ -836,7 +836,7 @@ mq_queue_plan(MqQueue *queue, const MqPlanDef *def)
 				   quote_qualified_identifier("mq", queue->table),
 				   quote_qualified_identifier("mq", aname),
 				   (queue->failure_cols ? MQ_COLS_FAILURES : 0) |
-				   (queue->priority_col ? MQ_COLS_PRIORITY : 0), &nargs, types);
+				   (queue->ordering_cols ? MQ_COLS_ORDERING : 0), &nargs, types);
 	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s",

@@ -135,7 +135,7 @@ dead_take_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *narg
 					(cols & MQ_COLS_FAILURES) ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
 					" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
 					" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "",
-					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
+					(cols & MQ_COLS_ORDERING) ? ", priority, group_id" : "");
 }
 
 static char *
@@ -198,6 +198,7 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	Datum		headers;
 	bool		isnull;
 	int			priority;
+	Datum		group;
 	MqQueue    *dlq = NULL;
 	char	   *why = NULL;
 
@@ -243,10 +244,17 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		return false;
 	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	/* The dead letter keeps its priority (when both tables have one). */
-	priority = queue->priority_col && dlq->priority_col ?
-		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)) : 0;
-	(void) mq_send_message(dlq, payload, false, headers, now, now, priority);
+	/* The dead letter keeps its priority and group (when both tables can). */
+	priority = 0;
+	group = (Datum) 0;
+	if (queue->ordering_cols && dlq->ordering_cols)
+	{
+		priority = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		group = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		if (isnull)
+			group = (Datum) 0;
+	}
+	(void) mq_send_message(dlq, payload, false, headers, now, now, priority, group);
 	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 	return true;
 }
@@ -282,8 +290,8 @@ redrive_take_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *n
 					" ELSE h END,"
 					" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue'%s"
 					" FROM n ORDER BY id", q, q,
-					(cols & MQ_COLS_PRIORITY) ? ", priority" : "",
-					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
+					(cols & MQ_COLS_ORDERING) ? ", priority" : "",
+					(cols & MQ_COLS_ORDERING) ? ", priority, group_id" : "");
 }
 
 static const MqPlanDef redrive_take_plan = {MQ_PLAN_REDRIVE_TAKE, redrive_take_sql};
@@ -347,8 +355,11 @@ mq_redrive(PG_FUNCTION_ARGS)
 			Datum		payload = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
 			Datum		headers = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &headers_null);
 			Datum		origin = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &origin_null);
-			int			priority = part->priority_col ?
+			int			priority = part->ordering_cols ?
 				DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull)) : 0;
+			bool		group_null = true;
+			Datum		group = part->ordering_cols ?
+				SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &group_null) : (Datum) 0;
 			MqQueue    *dest;
 			char	   *to = target;
 
@@ -365,7 +376,8 @@ mq_redrive(PG_FUNCTION_ARGS)
 			}
 			dest = mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock);
 			(void) mq_send_message(dest, payload, headers_null, headers, now, now,
-								   dest->priority_col ? priority : 0);
+								   dest->ordering_cols ? priority : 0,
+								   dest->ordering_cols && !group_null ? group : (Datum) 0);
 		}
 	}
 

@@ -41,7 +41,7 @@
 
 /* Columns of mq.q_<name> since 0.3.0 (the failure record), and 0.5.0. */
 #define MQ_Q_NATTS_03 11
-#define MQ_Q_NATTS 12
+#define MQ_Q_NATTS 13
 
 /* Messages inserted per heap_multi_insert call. */
 #define MQ_INSERT_CHUNK 1000
@@ -51,13 +51,16 @@
  *		Insert n messages into the queue's table; their ids go to ids[].
  *		The caller opened the queue (mq_open_queue) with RowExclusiveLock;
  *		queue may be one of its partitions.  priorities: each message's
- *		priority (NULL: all 0), which the caller checked; a table made
- *		before 0.5.0 has no priority column, and takes only 0.
+ *		priority (NULL: all 0); groups: each message's FIFO group as text
+ *		((Datum) 0 or NULL: none); the caller checked both.  A table made
+ *		before 0.5.0 has neither column, and takes only priority 0 and no
+ *		group.
  */
 void
 mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 				 bool headers_null, Datum headers,
-				 TimestampTz vt, TimestampTz now, const int *priorities, int64 *ids)
+				 TimestampTz vt, TimestampTz now, const int *priorities,
+				 const Datum *groups, int64 *ids)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -152,11 +155,14 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 			{
 				slot->tts_values[11] = Int32GetDatum(priorities ? priorities[done + i] : 0);
 				slot->tts_isnull[11] = false;
+				slot->tts_values[12] = groups ? groups[done + i] : (Datum) 0;
+				slot->tts_isnull[12] = slot->tts_values[12] == (Datum) 0;
 			}
-			else if (priorities != NULL && priorities[done + i] != 0)
+			else if ((priorities != NULL && priorities[done + i] != 0) ||
+					 (groups != NULL && groups[done + i] != (Datum) 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("queue \"%s\" cannot take messages with a priority", queue->name),
+						 errmsg("queue \"%s\" cannot take messages with a priority or group", queue->name),
 						 errdetail("Its table was made by a version of mq before 0.5.0."),
 						 errhint("Run ALTER EXTENSION mq UPDATE.")));
 			ExecStoreVirtualTuple(slot);

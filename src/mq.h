@@ -122,7 +122,10 @@ typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, int
 
 /* Optional columns of a message table, for MqPlanSqlFn's cols. */
 #define MQ_COLS_FAILURES 0x01	/* failures, first_error, failed_at (0.3.0) */
-#define MQ_COLS_PRIORITY 0x02	/* priority and its index (0.5.0) */
+#define MQ_COLS_ORDERING 0x02	/* priority, group_id and their indexes (0.5.0) */
+
+/* Longest FIFO group id, in bytes. */
+#define MQ_MAX_GROUP_LEN 512
 
 /* Message priorities: mq.send's priority, highest delivered first. */
 #define MQ_MIN_PRIORITY 0
@@ -179,7 +182,8 @@ typedef struct MqQueue
 	char		dead_letter_queue[NAMEDATALEN]; /* "" = archive instead */
 	bool		failure_cols;	/* the table has failures, first_error,
 								 * failed_at (0.3.0 on) */
-	bool		priority_col;	/* the table has priority (0.5.0 on) */
+	bool		ordering_cols;	/* the table has priority and group_id
+								 * (0.5.0 on) */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	Oid			owner;			/* the queue's owner (InvalidOid before 0.4.0) */
 	int			ngrants;
@@ -214,6 +218,8 @@ extern void mq_invalidate_privileges(void);
 /* partition.c */
 extern MqQueue *mq_partition_of(MqQueue *queue, int64 id);
 extern MqQueue *mq_send_partition(MqQueue *queue);
+extern uint32 mq_group_hash(Datum group);
+extern MqQueue *mq_group_partition(MqQueue *queue, Datum group);
 extern int	mq_read_first_partition(MqQueue *queue);
 extern Datum mq_partition_ids(MqQueue *queue, Datum ids, int k, int *n);
 
@@ -233,7 +239,7 @@ extern char *mq_shape_problem(MqQueue *queue, Oid owner);
 extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
 							 TimestampTz vt, TimestampTz now, const int *priorities,
-							 int64 *ids);
+							 const Datum *groups, int64 *ids);
 
 /* deadletter.c */
 extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
@@ -241,7 +247,9 @@ extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum erro
 
 /* send.c */
 extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,
-							 Datum headers, TimestampTz vt, TimestampTz now, int priority);
+							 Datum headers, TimestampTz vt, TimestampTz now, int priority,
+							 Datum group);
+extern Datum mq_check_group(const char *queue, Datum group);
 extern int	mq_check_priority(const char *queue, int priority);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
 extern text *mq_check_key(const char *queue, const char *what, Datum key);

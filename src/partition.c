@@ -12,12 +12,14 @@
  *	  archive and set_vt go straight to its table, arrays split by it;
  *	- a sending transaction goes to one partition, the next transaction of
  *	  the session to the next one (mq_send_partition);
+ *	- a message of a FIFO group goes to the partition its group's hash
+ *	  names (mq_group_partition), so a group's messages share one table,
+ *	  one id order;
  *	- a read starts in its session's partition (mq_read_first_partition)
  *	  and read.c moves on from there while it has fewer than qty.
  *
  * Its part of the read path (read.c, steps 2 to 6): where they start, and
- * which table an ack of what was read goes to.  FIFO message groups will
- * add the choice by a key's hash here.
+ * which table an ack of what was read goes to.
  *
  * Copyright (c) 2026, the mq authors
  *
@@ -29,6 +31,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/array.h"
@@ -77,6 +80,31 @@ mq_send_partition(MqQueue *queue)
 		send_turn_lxid = MyProc->lxid;
 	}
 	return queue->parts[((uint32) MyProcPid + send_turn) % (uint32) queue->nparts];
+}
+
+/*
+ * mq_group_hash
+ *		A FIFO group's hash: the same on every server and version (it
+ *		places messages in partitions that outlive a restart).
+ */
+uint32
+mq_group_hash(Datum group)
+{
+	text	   *t = DatumGetTextPP(group);
+
+	return hash_bytes((const unsigned char *) VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t));
+}
+
+/*
+ * mq_group_partition
+ *		The partition that holds a FIFO group's messages: its hash mod N.
+ */
+MqQueue *
+mq_group_partition(MqQueue *queue, Datum group)
+{
+	if (queue->nparts <= 1)
+		return queue;
+	return queue->parts[mq_group_hash(group) % (uint32) queue->nparts];
 }
 
 /*

@@ -405,7 +405,8 @@ create_message_table(const char *kind, const char *name, int k, int partitions)
 					 " failures integer NOT NULL DEFAULT 0,"
 					 " first_error text,"
 					 " failed_at timestamptz,"
-					 " priority integer NOT NULL DEFAULT 0"
+					 " priority integer NOT NULL DEFAULT 0,"
+					 " group_id text"
 					 ") WITH (fillfactor = 70,"
 					 " autovacuum_vacuum_scale_factor = 0,"
 					 " autovacuum_vacuum_threshold = 2000,"
@@ -424,6 +425,14 @@ create_message_table(const char *kind, const char *name, int k, int partitions)
 	run_ddl(psprintf("CREATE INDEX %s ON %s (priority DESC, id)"
 					 " WHERE priority OPERATOR(pg_catalog.<>) 0",
 					 quote_identifier(psprintf("%s%s_priority", prefix, name)), q));
+
+	/*
+	 * Messages of a FIFO group, by group and id: whether an older message
+	 * of its group is still there (read.c).  Partial: messages without a
+	 * group cost no entry.
+	 */
+	run_ddl(psprintf("CREATE INDEX %s ON %s (group_id, id) WHERE group_id IS NOT NULL",
+					 quote_identifier(psprintf("%s%s_group", prefix, name)), q));
 	if (partitions == 1)
 		return;
 
@@ -589,6 +598,34 @@ grow_partitions(MqQueue *queue, const char *name, int want)
 				 errhint("Create a new queue with fewer partitions and move the messages.")));
 	if (want == have)
 		return;
+
+	/*
+	 * A FIFO group's messages go to the partition of its hash mod the
+	 * number of partitions: with more partitions, a group's new messages
+	 * could land in another table than its older ones, and be delivered
+	 * before them.  So no grouped message may be in the queue: each table
+	 * is locked against sends (SHARE, until we commit) and looked at.
+	 */
+	if (queue->ordering_cols)
+	{
+		for (k = 0; k < have && k < queue->nparts; k++)
+		{
+			MqQueue    *part = queue->parts[k];
+
+			LockRelationOid(part->relid, ShareLock);
+			ret = SPI_execute(psprintf("SELECT 1 FROM ONLY %s WHERE group_id IS NOT NULL LIMIT 1",
+									   quote_qualified_identifier("mq", part->table)),
+							  true, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("queue \"%s\" holds messages of FIFO groups and cannot gain partitions now", name),
+						 errdetail("A group's messages are placed by its hash and the number of partitions; more partitions would move groups away from their older messages."),
+						 errhint("Let the grouped messages be consumed, then add partitions.")));
+		}
+	}
 
 	/* A queue of one partition gets partition 0's ids bounded first. */
 	if (have == 1)

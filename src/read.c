@@ -84,9 +84,9 @@
 #include "worker.h"
 
 /*
- * Attributes of mq.message (0.3.0) a claim returns as its first columns;
- * the claim's column MQ_MESSAGE_NATTS + 1 says whether a lease expired,
- * and + 2 is the priority (0.5.0, mq.message's eighth attribute).
+ * Columns of mq.read (0.3.0) a claim returns first; the claim's column
+ * MQ_MESSAGE_NATTS + 1 says whether a lease expired, + 2 is the priority
+ * and + 3 the FIFO group (0.5.0, mq.read's eighth and ninth columns).
  */
 #define MQ_MESSAGE_NATTS 7
 
@@ -105,7 +105,7 @@ PG_FUNCTION_INFO_V1(mq_pop);
 PG_FUNCTION_INFO_V1(mq_peek);
 
 /* Attributes of mq.peek's rows. */
-#define MQ_PEEK_NATTS 10
+#define MQ_PEEK_NATTS 11
 
 static int	qty_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
@@ -150,18 +150,22 @@ read_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *n
 	types[0] = INT8OID;
 	types[1] = INT8OID;
 	types[2] = TIMESTAMPTZOID;
+	/* Fifth: the lowest message of a FIFO group still visible (waiting). */
 	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
 					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
 					" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
-					" pg_catalog.max(id) "
+					" pg_catalog.max(id), %s "
 					"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
+					(cols & MQ_COLS_ORDERING) ?
+					"pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3"
+					" AND group_id IS NOT NULL)" : "NULL::pg_catalog.int8",
 					q);
 }
 
 static char *
 first_visible_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
-	/* The lowest id from $1 visible at $2 (for a claim by priority). */
+	/* The lowest id from $1 visible at $2 (after a claim by priority). */
 	*nargs = 2;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
@@ -198,10 +202,12 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	bool		fut_id_null,
 				fut_at_null,
 				vis_null,
-				max_null;
+				max_null,
+				grp_null;
 	int64		fut_id,
 				vis_id,
-				max_id;
+				max_id,
+				grp_id;
 	TimestampTz fut_at;
 	int64		newpos;
 	int64		hi;
@@ -239,6 +245,7 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	fut_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &fut_at_null));
 	vis_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &vis_null));
 	max_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &max_null));
+	grp_id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &grp_null));
 
 	/*
 	 * A full read may pass rows other readers hold locked: their claims
@@ -249,7 +256,18 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	 * the scan and the summary saw different tails.
 	 */
 	if (full)
+	{
 		newpos = max_claimed + 1;
+
+		/*
+		 * A message of a FIFO group that is visible but was not claimed
+		 * waits for an older one of its group (or another reader holds
+		 * it): when that one is acked it becomes deliverable without any
+		 * event the cursor sees, so the position stays at it.
+		 */
+		if (!grp_null && grp_id < newpos)
+			newpos = grp_id;
+	}
 	else
 	{
 		newpos = max_null ? scan->from : max_id + 1;
@@ -286,23 +304,37 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 static char *
 claim_sql(const char *q, int cols, const char *filter, const char *extra)
 {
-	const char *common =
-		" id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-		" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))";
+	const char *common;
 
-	if (!(cols & MQ_COLS_PRIORITY))
-		return psprintf("SELECT id%s FROM ONLY %s WHERE%s%s"
+	if (!(cols & MQ_COLS_ORDERING))
+		return psprintf("SELECT id%s FROM ONLY %s WHERE"
+						" id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+						" AND ($5 IS NULL OR id OPERATOR(pg_catalog.<>) ALL ($5))%s"
 						" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
-						extra, q, common, filter);
-	return psprintf("SELECT id%s FROM (SELECT id%s FROM ONLY %s"
-					" WHERE priority OPERATOR(pg_catalog.<>) 0"
-					" AND priority OPERATOR(pg_catalog.=) ANY (" MQ_PRIORITY_LEVELS ") AND%s%s"
-					" ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED) h "
-					"UNION ALL SELECT id%s FROM (SELECT id%s FROM ONLY %s"
-					" WHERE priority OPERATOR(pg_catalog.=) 0 AND%s%s"
-					" ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) l LIMIT $3",
-					extra, extra, q, common, filter,
-					extra, extra, q, common, filter);
+						extra, q, filter);
+
+	/*
+	 * A message of a FIFO group is the group's head, or it waits: no older
+	 * message of its group may be left in the table (visible, leased,
+	 * delayed, or being acked by a transaction still open).  A scalar
+	 * subquery with LIMIT, so that the planner never turns it into a join
+	 * over the whole table: one probe of the group index per candidate.
+	 */
+	common = psprintf(" m.id OPERATOR(pg_catalog.>=) $1 AND m.vt OPERATOR(pg_catalog.<=) $2"
+					  " AND ($5 IS NULL OR m.id OPERATOR(pg_catalog.<>) ALL ($5))%s"
+					  " AND (m.group_id IS NULL OR (SELECT o.id FROM ONLY %s o"
+					  " WHERE o.group_id OPERATOR(pg_catalog.=) m.group_id"
+					  " AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NULL)",
+					  filter, q);
+	return psprintf("SELECT id%s FROM (SELECT m.id%s FROM ONLY %s m"
+					" WHERE m.priority OPERATOR(pg_catalog.<>) 0"
+					" AND m.priority OPERATOR(pg_catalog.=) ANY (" MQ_PRIORITY_LEVELS ") AND%s"
+					" ORDER BY m.priority DESC, m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED) h "
+					"UNION ALL SELECT id%s FROM (SELECT m.id%s FROM ONLY %s m"
+					" WHERE m.priority OPERATOR(pg_catalog.=) 0 AND%s"
+					" ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED) l LIMIT $3",
+					extra, extra, q, common,
+					extra, extra, q, common);
 }
 
 /*
@@ -365,7 +397,7 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 					"RETURNING id, payload, headers, enqueued_at, vt, deliveries, last_error,"
 					" id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM c WHERE leased))%s",
 					claim_sql(q, cols, filter, ", leased"), q,
-					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
+					(cols & MQ_COLS_ORDERING) ? ", priority, group_id" : "");
 }
 
 static char *
@@ -403,7 +435,7 @@ pop_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid
 					q, claim_sql(q, cols,
 								 " AND ($4 OPERATOR(pg_catalog.=) 0"
 								 " OR deliveries OPERATOR(pg_catalog.<) $4)", ""),
-					(cols & MQ_COLS_PRIORITY) ? ", priority" : "");
+					(cols & MQ_COLS_ORDERING) ? ", priority, group_id" : "");
 }
 
 static const MqPlanDef pop_plan = {MQ_PLAN_POP, pop_sql};
@@ -476,7 +508,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		bool		isnull;
 
 		rows[i].id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		rows[i].priority = queue->priority_col ?
+		rows[i].priority = queue->ordering_cols ?
 			DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, MQ_MESSAGE_NATTS + 2, &isnull)) : 0;
 		rows[i].index = (int) i;
 		if (i == 0 || rows[i].id < min_id)
@@ -493,8 +525,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = tt->vals[rows[i].index];
-		Datum		out[MQ_MESSAGE_NATTS + 1];
-		bool		outnulls[MQ_MESSAGE_NATTS + 1];
+		Datum		out[MQ_MESSAGE_NATTS + 2];
+		bool		outnulls[MQ_MESSAGE_NATTS + 2];
 		bool		isnull;
 		int			c;
 
@@ -521,8 +553,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 								  DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)));
 
 		/*
-		 * mq.message has 6 attributes before 0.3.0, 7 (last_error) after,
-		 * 8 (priority) from 0.5.0; mq.pop's rows are the first 7.
+		 * mq.read returns 6 columns before 0.3.0, 7 (last_error) after,
+		 * 9 (priority, group_id) from 0.5.0; so does mq.pop.
 		 */
 		for (c = 0; c < rsinfo->setDesc->natts && c < MQ_MESSAGE_NATTS; c++)
 			out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &outnulls[c]);
@@ -530,6 +562,14 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		{
 			out[MQ_MESSAGE_NATTS] = Int32GetDatum(rows[i].priority);
 			outnulls[MQ_MESSAGE_NATTS] = false;
+		}
+		if (rsinfo->setDesc->natts > MQ_MESSAGE_NATTS + 1)
+		{
+			if (queue->ordering_cols)
+				out[MQ_MESSAGE_NATTS + 1] = SPI_getbinval(tup, tt->tupdesc, MQ_MESSAGE_NATTS + 3,
+														  &outnulls[MQ_MESSAGE_NATTS + 1]);
+			else
+				outnulls[MQ_MESSAGE_NATTS + 1] = true;
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
@@ -906,18 +946,34 @@ mq_pop(PG_FUNCTION_ARGS)
 static char *
 peek_visible_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
-	/* mq.peek: visible messages from $1 (now $2), by id. */
-	*nargs = 3;
+	/*
+	 * mq.peek: messages visible at $2 from $1: those a read may take
+	 * ('visible'), by priority and id, then those of a FIFO group that
+	 * wait for an older one of their group ('blocked'); $4 keeps one of
+	 * the two states (null: both).
+	 */
+	*nargs = 4;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
-	return psprintf("SELECT id, 'visible'::pg_catalog.text, vt, deliveries, %s, last_error,"
-					" enqueued_at, payload, headers, %s FROM ONLY %s"
-					" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
-					" ORDER BY %sid LIMIT $3",
-					(cols & MQ_COLS_FAILURES) ? "failures" : "NULL::pg_catalog.int4",
-					(cols & MQ_COLS_PRIORITY) ? "priority" : "0",
-					q, (cols & MQ_COLS_PRIORITY) ? "priority DESC, " : "");
+	types[3] = TEXTOID;
+	if (!(cols & MQ_COLS_ORDERING))
+		return psprintf("SELECT id, 'visible'::pg_catalog.text, vt, deliveries, %s, last_error,"
+						" enqueued_at, payload, headers, 0, NULL::pg_catalog.text FROM ONLY %s"
+						" WHERE id OPERATOR(pg_catalog.>=) $1 AND vt OPERATOR(pg_catalog.<=) $2"
+						" AND ($4 IS NULL OR $4 OPERATOR(pg_catalog.=) 'visible')"
+						" ORDER BY id LIMIT $3",
+						(cols & MQ_COLS_FAILURES) ? "failures" : "NULL::pg_catalog.int4", q);
+	return psprintf("SELECT * FROM (SELECT m.id, CASE WHEN m.group_id IS NOT NULL AND"
+					" (SELECT o.id FROM ONLY %s o WHERE o.group_id OPERATOR(pg_catalog.=) m.group_id"
+					" AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NOT NULL"
+					" THEN 'blocked' ELSE 'visible' END::pg_catalog.text AS state,"
+					" m.vt, m.deliveries, m.failures, m.last_error, m.enqueued_at, m.payload,"
+					" m.headers, m.priority, m.group_id FROM ONLY %s m"
+					" WHERE m.id OPERATOR(pg_catalog.>=) $1 AND m.vt OPERATOR(pg_catalog.<=) $2) v"
+					" WHERE $4 IS NULL OR state OPERATOR(pg_catalog.=) $4"
+					" ORDER BY state OPERATOR(pg_catalog.=) 'blocked', priority DESC, id LIMIT $3",
+					q, q);
 }
 
 static char *
@@ -936,7 +992,7 @@ peek_later_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nar
 					" WHERE vt OPERATOR(pg_catalog.>) $1 AND ($3 IS NULL OR leased OPERATOR(pg_catalog.=) $3)"
 					" ORDER BY vt, id LIMIT $2",
 					(cols & MQ_COLS_FAILURES) ? "failures" : "NULL::pg_catalog.int4",
-					(cols & MQ_COLS_PRIORITY) ? "priority" : "0", q);
+					(cols & MQ_COLS_ORDERING) ? "priority, group_id" : "0, NULL::pg_catalog.text", q);
 }
 
 static const MqPlanDef peek_later_plan = {MQ_PLAN_PEEK_LATER, peek_later_sql};
@@ -992,10 +1048,12 @@ peek_merge(ReturnSetInfo *rsinfo, HeapTuple *rows, int n, TupleDesc desc, int le
  * mq.peek(queue_name text, qty integer, state text) returns setof record
  *
  * Up to qty messages in the order reads would deliver them: the visible
- * ones by priority (highest first) and id, then the others by the time they become visible (leased
- * until, delayed until), with their state.  Nothing is locked, leased or
- * counted: a plain read of the table under the caller's snapshot.  state
- * ('visible', 'leased', 'delayed') keeps only messages in that state.
+ * ones by priority (highest first) and id, then those that wait behind an
+ * older message of their FIFO group, then the others by the time they
+ * become visible (leased until, delayed until), with their state.  Nothing
+ * is locked, leased or counted: a plain read of the table under the
+ * caller's snapshot.  state ('visible', 'blocked', 'leased', 'delayed')
+ * keeps only messages in that state.
  */
 Datum
 mq_peek(PG_FUNCTION_ARGS)
@@ -1020,11 +1078,11 @@ mq_peek(PG_FUNCTION_ARGS)
 	{
 		state = text_to_cstring(PG_GETARG_TEXT_PP(2));
 		if (strcmp(state, "visible") != 0 && strcmp(state, "leased") != 0 &&
-			strcmp(state, "delayed") != 0)
+			strcmp(state, "delayed") != 0 && strcmp(state, "blocked") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown message state \"%s\" for queue \"%s\"", state, name),
-					 errhint("Use visible, leased, delayed, or NULL for all.")));
+					 errhint("Use visible, blocked, leased, delayed, or NULL for all.")));
 	}
 
 	mq_enter(&cx);
@@ -1040,14 +1098,16 @@ mq_peek(PG_FUNCTION_ARGS)
 	for (pass = 0; pass < 2 * queue->nparts && left > 0; pass++)
 	{
 		MqQueue    *part = queue->parts[pass % queue->nparts];
-		Datum		values[3];
-		char		nulls[3] = {' ', ' ', ' '};
+		Datum		values[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
 		int			ret;
 		uint64		i;
+		bool		now_state = state != NULL &&
+			(strcmp(state, "visible") == 0 || strcmp(state, "blocked") == 0);
 
 		if (pass < queue->nparts)
 		{
-			if (state != NULL && strcmp(state, "visible") != 0)
+			if (state != NULL && !now_state)
 				continue;
 			/*
 			 * From the head: the read cursor may have passed messages that
@@ -1057,11 +1117,13 @@ mq_peek(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum(0);
 			values[1] = TimestampTzGetDatum(now);
 			values[2] = Int32GetDatum(left);
-			ret = SPI_execute_plan(mq_queue_plan(part, &peek_visible_plan), values, NULL, true, 0);
+			values[3] = state ? CStringGetTextDatum(state) : (Datum) 0;
+			nulls[3] = state ? ' ' : 'n';
+			ret = SPI_execute_plan(mq_queue_plan(part, &peek_visible_plan), values, nulls, true, 0);
 		}
 		else
 		{
-			if (state != NULL && strcmp(state, "visible") == 0)
+			if (now_state)
 				continue;
 			values[0] = TimestampTzGetDatum(now);
 			values[1] = Int32GetDatum(left);

@@ -23,11 +23,13 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -116,24 +118,90 @@ delay_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
 }
 
 /*
+ * MQ_GROUP_LOCK
+ *		The fourth field of the lock tag mq takes per FIFO group (an
+ *		advisory tag; SQL's advisory functions use 1 and 2 there).
+ */
+#define MQ_GROUP_LOCK 0x6d71
+
+/*
+ * lock_group
+ *		Serialise the sending transactions of a FIFO group: an exclusive
+ *		lock on (database, partition table, the group's hash), held until
+ *		the transaction ends (or, prepared, until COMMIT/ROLLBACK PREPARED),
+ *		taken before the message's id.  So a group's ids ascend in commit
+ *		order, and a reader that sees a message of a group sees every
+ *		older one (read.c waits for them).  Two groups of one hash share a
+ *		lock, which costs only concurrency.
+ */
+static void
+lock_group(MqQueue *part, Datum group)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, part->relid, mq_group_hash(group), MQ_GROUP_LOCK);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
  * mq_send_message
  *		Insert one message into an opened queue (mq_open_queue with
  *		RowExclusiveLock) in the caller's transaction, into the partition
- *		whose turn it is; return its id.
+ *		whose turn it is (or its FIFO group's); return its id.  group:
+ *		(Datum) 0 for none, else text the caller checked (mq_check_group).
  */
 int64
 mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
-				TimestampTz vt, TimestampTz now, int priority)
+				TimestampTz vt, TimestampTz now, int priority, Datum group)
 {
 	int64		id;
 
 	/* A partitioned queue: one of its partitions takes the message. */
-	queue = mq_send_partition(queue);
+	if (group != (Datum) 0)
+	{
+		queue = mq_group_partition(queue, group);
+		lock_group(queue, group);
+	}
+	else
+		queue = mq_send_partition(queue);
 	mq_cursor_send_begin(queue);
 	mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now,
-					 priority != 0 ? &priority : NULL, &id);
+					 priority != 0 ? &priority : NULL,
+					 group != (Datum) 0 ? &group : NULL, &id);
 	mq_cursor_send_done(queue, id, 1, vt, now);
 	return id;
+}
+
+/*
+ * mq_check_group
+ *		A FIFO group id: not empty, at most MQ_MAX_GROUP_LEN bytes (22023).
+ *		Returns it as a plain (detoasted) text datum.
+ */
+Datum
+mq_check_group(const char *queue, Datum group)
+{
+	text	   *t = DatumGetTextPP(group);
+	size_t		len = VARSIZE_ANY_EXHDR(t);
+
+	if (len == 0 || len > MQ_MAX_GROUP_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group id of a message for queue \"%s\" must be 1 to %d bytes long",
+						queue, MQ_MAX_GROUP_LEN),
+				 errdetail("This one has %zu.", len)));
+	return PointerGetDatum(DatumGetTextPP(group));
+}
+
+/*
+ * group_arg
+ *		An optional group_id argument: (Datum) 0 when null or absent.
+ */
+static Datum
+group_arg(FunctionCallInfo fcinfo, int argno, const char *queue)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return (Datum) 0;
+	return mq_check_group(queue, PG_GETARG_DATUM(argno));
 }
 
 /*
@@ -242,7 +310,7 @@ static const MqPlanDef dedup_claim_plan = {MQ_PLAN_DEDUP_CLAIM, dedup_claim_sql}
  */
 static int64
 send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
-		   Datum headers, TimestampTz vt, TimestampTz now, int priority)
+		   Datum headers, TimestampTz vt, TimestampTz now, int priority, Datum group)
 {
 	Datum		args[4];
 	int			ret;
@@ -267,7 +335,7 @@ send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 		return id;
 	}
 
-	id = mq_send_message(queue, payload, headers_null, headers, vt, now, priority);
+	id = mq_send_message(queue, payload, headers_null, headers, vt, now, priority, group);
 	args[2] = Int64GetDatum(id);
 	ret = SPI_execute_plan(mq_queue_plan(queue, &dedup_set_plan), args, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
@@ -278,7 +346,7 @@ send_dedup(MqQueue *queue, text *key, Datum payload, bool headers_null,
 
 /*
  * mq.send(queue_name text, payload jsonb, headers jsonb, delay interval,
- *		   dedup_key text, priority integer) returns bigint
+ *		   dedup_key text, priority integer, group_id text) returns bigint
  */
 Datum
 mq_send(PG_FUNCTION_ARGS)
@@ -294,6 +362,7 @@ mq_send(PG_FUNCTION_ARGS)
 	MqQueue    *queue;
 	int64		id;
 	int			priority;
+	Datum		group;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -306,20 +375,23 @@ mq_send(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 		key = mq_check_key(name, "dedup", PG_GETARG_DATUM(4));
 	priority = priority_arg(fcinfo, 5, name);
+	group = group_arg(fcinfo, 6, name);
 
 	mq_enter(&cx);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
 	if (key != NULL)
-		id = send_dedup(queue, key, PG_GETARG_DATUM(1), headers_null, headers, vt, now, priority);
+		id = send_dedup(queue, key, PG_GETARG_DATUM(1), headers_null, headers, vt, now,
+						priority, group);
 	else
-		id = mq_send_message(queue, PG_GETARG_DATUM(1), headers_null, headers, vt, now, priority);
+		id = mq_send_message(queue, PG_GETARG_DATUM(1), headers_null, headers, vt, now,
+							 priority, group);
 	mq_leave(&cx);
 	PG_RETURN_INT64(id);
 }
 
 /*
  * mq.send_multi(queue_names text[], payload jsonb, headers jsonb, delay interval,
- *				  priority integer)
+ *				  priority integer, group_id text)
  *		returns table (queue_name text, id bigint)
  *
  * The same message to several queues, all or nothing: every name is
@@ -350,6 +422,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	TimestampTz vt;
 	MqContext	cx;
 	int			priority;
+	Datum		group;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -396,6 +469,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	delay = delay_arg(fcinfo, 3, names[0]);
 	vt = delay ? mq_add_interval(now, delay) : now;
 	priority = priority_arg(fcinfo, 4, names[0]);
+	group = group_arg(fcinfo, 5, names[0]);
 
 	/*
 	 * Everything that can be refused is refused before the first insert:
@@ -420,7 +494,7 @@ mq_send_multi(PG_FUNCTION_ARGS)
 
 		out[1] = Int64GetDatum(mq_send_message(queue, PG_GETARG_DATUM(1), PG_ARGISNULL(2),
 											   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-											   vt, now, priority));
+											   vt, now, priority, group));
 		out[0] = CStringGetTextDatum(names[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
@@ -457,11 +531,14 @@ init_id_srf(FunctionCallInfo fcinfo)
 
 /*
  * mq.send_batch(queue_name text, payloads jsonb[], headers jsonb, delay interval,
- *				 dedup_keys text[], priority integer, priorities integer[])
+ *				 dedup_keys text[], priority integer, priorities integer[],
+ *				 group_id text, group_ids text[])
  *		returns setof bigint, the new ids in input order
  *
  * priority is every message's; priorities (one per payload) gives each its
- * own, and then priority must be left at 0.
+ * own, and then priority must be left at 0.  Likewise group_id and
+ * group_ids (a null element: no group); the messages of a group keep the
+ * batch's order.
  */
 Datum
 mq_send_batch(PG_FUNCTION_ARGS)
@@ -485,6 +562,9 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	bool	   *knulls = NULL;
 	int			priority;
 	int		   *prios = NULL;
+	Datum		group;
+	Datum	   *groups = NULL;
+	bool		mixed = false;	/* messages go to different groups */
 
 	init_id_srf(fcinfo);
 
@@ -573,6 +653,47 @@ mq_send_batch(PG_FUNCTION_ARGS)
 			prios[i] = priority;
 	}
 
+	group = group_arg(fcinfo, 7, name);
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+	{
+		ArrayType  *garr = PG_GETARG_ARRAYTYPE_P(8);
+		Datum	   *gelems;
+		bool	   *gnulls;
+		int			ng;
+
+		if (group != (Datum) 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a batch for queue \"%s\" takes group_id or group_ids, not both", name)));
+		if (ARR_NDIM(garr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("group ids for queue \"%s\" must be a one-dimensional array", name)));
+		deconstruct_array(garr, TEXTOID, -1, false, TYPALIGN_INT, &gelems, &gnulls, &ng);
+		if (ng != nelems)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("group ids for queue \"%s\" must match the payloads one to one", name),
+					 errdetail("There are %d payloads and %d group ids.", nelems, ng)));
+		groups = palloc(sizeof(Datum) * Max(ng, 1));
+		for (i = 0; i < ng; i++)
+		{
+			groups[i] = gnulls[i] ? (Datum) 0 : mq_check_group(name, gelems[i]);
+			if (i > 0 && (groups[i] == (Datum) 0) != (groups[0] == (Datum) 0))
+				mixed = true;
+			else if (i > 0 && groups[i] != (Datum) 0 &&
+					 !DatumGetBool(DirectFunctionCall2Coll(texteq, DEFAULT_COLLATION_OID,
+														   groups[i], groups[0])))
+				mixed = true;
+		}
+	}
+	else if (group != (Datum) 0)
+	{
+		groups = palloc(sizeof(Datum) * Max(nelems, 1));
+		for (i = 0; i < nelems; i++)
+			groups[i] = group;
+	}
+
 	mq_enter(&cx);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
 	if (nelems == 0)
@@ -582,30 +703,39 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	}
 
 	ids = palloc(sizeof(int64) * nelems);
-	if (kelems != NULL)
+	if (kelems != NULL || mixed)
 	{
 		/*
 		 * With dedup keys, one message at a time: each key is claimed
 		 * before its message is written, and a key repeated inside the
-		 * batch returns the id of its first message.
+		 * batch returns the id of its first message.  So too when the
+		 * messages go to several groups (each to its group's partition).
 		 */
 		for (i = 0; i < nelems; i++)
 		{
 			int			p = prios ? prios[i] : 0;
+			Datum		g = groups ? groups[i] : (Datum) 0;
 
 			CHECK_FOR_INTERRUPTS();
-			ids[i] = knulls[i] ?
-				mq_send_message(queue, elems[i], headers_null, headers, vt, now, p) :
+			ids[i] = (kelems == NULL || knulls[i]) ?
+				mq_send_message(queue, elems[i], headers_null, headers, vt, now, p, g) :
 				send_dedup(queue, DatumGetTextPP(kelems[i]), elems[i],
-						   headers_null, headers, vt, now, p);
+						   headers_null, headers, vt, now, p, g);
 		}
 	}
 	else
 	{
-		/* A batch goes to one partition, in order. */
-		queue = mq_send_partition(queue);
+		/* A batch goes to one partition (its group's, if any), in order. */
+		if (groups != NULL && groups[0] != (Datum) 0)
+		{
+			queue = mq_group_partition(queue, groups[0]);
+			lock_group(queue, groups[0]);
+		}
+		else
+			queue = mq_send_partition(queue);
 		mq_cursor_send_begin(queue);
-		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, prios, ids);
+		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, prios,
+						 groups, ids);
 		mq_cursor_send_done(queue, ids[0], nelems, vt, now);
 	}
 	mq_leave(&cx);

@@ -21,9 +21,10 @@
  *	- the only defaults: nextval of the table's own id sequence, and the
  *	  constants 0 and false;
  *	- no CHECK constraint, trigger, rule or row-level security;
- *	- exactly one index, the btree primary key on id, and on a table with a
- *	  priority column a second one: btree on (priority DESC, id) where
- *	  priority <> 0, with the built-in operators only;
+ *	- exactly one index, the btree primary key on id, and on a table with
+ *	  the 0.5.0 columns two more: btree on (priority DESC, id) where
+ *	  priority <> 0, and btree on (group_id, id) where group_id IS NOT
+ *	  NULL, with the built-in operators only;
  *	- no extended statistics (ANALYZE, run by autovacuum as the table's
  *	  owner, evaluates their expressions), and no publication row filter
  *	  (evaluated when changes are decoded).
@@ -92,8 +93,8 @@ typedef struct ShapeColumn
 
 /*
  * mq.q_<name>: the first eight columns since 0.1.0, the failure record
- * since 0.3.0, the priority since 0.5.0 (a table of an older version lacks
- * those until ALTER EXTENSION UPDATE adds them).
+ * since 0.3.0, the priority and FIFO group since 0.5.0 (a table of an older
+ * version lacks those until ALTER EXTENSION UPDATE adds them).
  */
 #define Q_NATTS_OLD 8
 #define Q_NATTS_03 11
@@ -110,10 +111,12 @@ static const ShapeColumn q_columns[] = {
 	{"first_error", TEXTOID, false, DEF_NONE},
 	{"failed_at", TIMESTAMPTZOID, false, DEF_NONE},
 	{"priority", INT4OID, true, DEF_ZERO},
+	{"group_id", TEXTOID, false, DEF_NONE},
 };
 
-/* Attribute number of the priority column. */
+/* Attribute numbers of the priority and group columns. */
 #define Q_ATTNUM_PRIORITY 12
+#define Q_ATTNUM_GROUP 13
 
 /* mq.a_<name> */
 static const ShapeColumn a_columns[] = {
@@ -261,6 +264,37 @@ index_is_priority(Relation idx)
 }
 
 /*
+ * index_is_group
+ *		Is the index the one mq makes for FIFO groups: btree on
+ *		(group_id, id), default operator classes and collation, where
+ *		group_id IS NOT NULL?
+ */
+static bool
+index_is_group(Relation idx)
+{
+	Form_pg_index ix = idx->rd_index;
+	List	   *preds;
+	NullTest   *nt;
+
+	if (ix->indisprimary || ix->indisexclusion || ix->indisunique || ix->indnatts != 2 ||
+		ix->indkey.values[0] != Q_ATTNUM_GROUP || ix->indkey.values[1] != 1 ||
+		idx->rd_rel->relam != BTREE_AM_OID ||
+		idx->rd_indoption[0] != 0 || idx->rd_indoption[1] != 0 ||
+		idx->rd_opcintype[0] != TEXTOID || idx->rd_opcintype[1] != INT8OID ||
+		idx->rd_opfamily[0] != get_opclass_family(GetDefaultOpClass(TEXTOID, BTREE_AM_OID)) ||
+		idx->rd_opfamily[1] != get_opclass_family(GetDefaultOpClass(INT8OID, BTREE_AM_OID)) ||
+		idx->rd_indcollation[0] != DEFAULT_COLLATION_OID ||
+		!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
+		return false;
+	preds = RelationGetIndexPredicate(idx);
+	if (list_length(preds) != 1 || !IsA(linitial(preds), NullTest))
+		return false;
+	nt = (NullTest *) linitial(preds);
+	return nt->nulltesttype == IS_NOT_NULL && !nt->argisrow && IsA(nt->arg, Var) &&
+		((Var *) nt->arg)->varattno == Q_ATTNUM_GROUP && ((Var *) nt->arg)->varno == 1;
+}
+
+/*
  * table_problem
  *		What is wrong with one of the queue's tables, or NULL.  rel is
  *		open; owner InvalidOid accepts any owner.
@@ -274,7 +308,9 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old, i
 	TupleConstr *constr = desc->constr;
 	List	   *indexes;
 	ListCell   *lc;
-	bool		has_priority;
+	bool		has_ordering;
+	bool		seen_priority = false;
+	bool		seen_group = false;
 	int			i;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
@@ -374,16 +410,31 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old, i
 
 	/* The primary key; and the priority index when there is a priority. */
 	indexes = RelationGetIndexList(rel);
-	has_priority = cols == q_columns && desc->natts >= Q_ATTNUM_PRIORITY;
-	if (list_length(indexes) != (has_priority ? 2 : 1))
+	has_ordering = cols == q_columns && desc->natts >= Q_ATTNUM_GROUP;
+	if (list_length(indexes) != (has_ordering ? 3 : 1))
 		return psprintf("Table mq.%s has %d indexes, not the %s mq made.", rn,
 						list_length(indexes),
-						has_priority ? "primary key and priority index" : "primary key alone");
+						has_ordering ? "primary key, priority and group indexes" : "primary key alone");
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		pk = idx->rd_index->indisprimary;
-		bool		ok = pk ? index_is_pkey(idx) : has_priority && index_is_priority(idx);
+		bool		ok;
+
+		if (idx->rd_index->indisprimary)
+			ok = index_is_pkey(idx);
+		else if (!has_ordering)
+			ok = false;
+		else if (idx->rd_index->indkey.values[0] == Q_ATTNUM_PRIORITY)
+			ok = index_is_priority(idx) && !seen_priority;
+		else
+			ok = index_is_group(idx) && !seen_group;
+		if (has_ordering && !idx->rd_index->indisprimary)
+		{
+			if (idx->rd_index->indkey.values[0] == Q_ATTNUM_PRIORITY)
+				seen_priority = true;
+			else
+				seen_group = true;
+		}
 
 		index_close(idx, AccessShareLock);
 		if (!ok)
