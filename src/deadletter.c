@@ -290,7 +290,7 @@ redrive_take_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *n
 					" ELSE h END,"
 					" h OPERATOR(pg_catalog.->) 'mq_dead_letter' OPERATOR(pg_catalog.->>) 'queue'%s"
 					" FROM n ORDER BY id", q, q,
-					(cols & MQ_COLS_ORDERING) ? ", priority" : "",
+					(cols & MQ_COLS_ORDERING) ? ", priority, group_id" : "",
 					(cols & MQ_COLS_ORDERING) ? ", priority, group_id" : "");
 }
 

@@ -181,8 +181,122 @@ SELECT id = :f1 AS got_again FROM mq.read('fl', 1, filter => '{"type": "a"}');
 SELECT mq.send('fl', '[1, 2, 3]') AS arr \gset
 SELECT id = :arr AS got_array FROM mq.read('fl', 1, payload_filter => '[2]');
 
+-- 2b. FIFO groups.  Messages of a group are delivered one at a time, in
+-- send order; messages without a group are not held back by them.
+SELECT mq.create_queue('gr', visibility_timeout => '1 hour');
+SELECT mq.send('gr', '{"n": "a1"}', group_id => 'a') AS a1 \gset
+SELECT mq.send('gr', '{"n": "a2"}', group_id => 'a') AS a2 \gset
+SELECT mq.send('gr', '{"n": "b1"}', group_id => 'b') AS b1 \gset
+SELECT mq.send('gr', '{"n": "x"}') AS x \gset
+SELECT mq.send('gr', '{"n": "a3"}', group_id => 'a', priority => 9) AS a3 \gset
+SELECT mq.send('gr', '{"n": "b2"}', group_id => 'b') AS b2 \gset
+-- peek: the heads and the ungrouped message are visible, the rest blocked
+SELECT payload->>'n' AS n, state, group_id, priority FROM mq.peek('gr');
+SELECT payload->>'n' AS n FROM mq.peek('gr', 10, 'blocked');
+SELECT payload->>'n' AS n FROM mq.peek('gr', 10, 'visible');
+-- a read of 10 takes each group's head only (priority 9 does not let a3
+-- overtake a1 and a2)
+SELECT payload->>'n' AS n, group_id FROM mq.read('gr', 10);
+SELECT count(*) AS nothing_more FROM mq.read('gr', 10);
+-- acking a head lets the next of its group go
+SELECT mq.ack('gr', :a1);
+SELECT payload->>'n' AS n FROM mq.read('gr', 10);
+-- a nack with a delay keeps the group blocked until the message is
+-- delivered again; a nack to now gives it back first
+SELECT mq.nack('gr', :a2, 'later', '1 hour');
+SELECT count(*) AS blocked_behind_nack FROM mq.read('gr', 10);
+SELECT payload->>'n' AS n, state FROM mq.peek('gr') WHERE group_id = 'a';
+SELECT mq.set_vt('gr', :a2, '0') IS NOT NULL AS due_now;
+SELECT payload->>'n' AS n, deliveries FROM mq.read('gr', 10);
+-- archiving the head lets the group go on
+SELECT mq.archive('gr', :a2);
+SELECT payload->>'n' AS n FROM mq.read('gr', 10);
+-- a read that rolls back keeps the group's order
+SELECT mq.ack('gr', :a3);
+SELECT mq.ack('gr', :b1);
+SELECT mq.ack('gr', :x);
+SELECT mq.send('gr', '{"n": "c1"}', group_id => 'c') AS c1 \gset
+SELECT mq.send('gr', '{"n": "c2"}', group_id => 'c') AS c2 \gset
+BEGIN;
+SELECT payload->>'n' AS n FROM mq.read('gr', 10) WHERE group_id = 'c';
+ROLLBACK;
+SELECT pg_temp.settled('gr', 1);
+SELECT payload->>'n' AS n FROM mq.read('gr', 10) WHERE group_id = 'c';
+-- an expired lease redelivers the head, not the next
+SELECT mq.ack('gr', :c1);
+SELECT payload->>'n' AS n FROM mq.read('gr', 10, '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT payload->>'n' AS n, deliveries FROM mq.read('gr', 10);
+SELECT mq.purge('gr');
+
+-- send_batch: one group for all (in batch order), or one per payload
+SELECT count(*) FROM mq.send_batch('gr', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}']::jsonb[], group_id => 'k');
+SELECT count(*) FROM mq.send_batch('gr', ARRAY['{"n": 4}', '{"n": 5}', '{"n": 6}', '{"n": 7}']::jsonb[],
+                                   group_ids => ARRAY['k', NULL, 'm', 'k']);
+SELECT payload->>'n' AS n, state, group_id FROM mq.peek('gr');
+SELECT payload->>'n' AS n, group_id FROM mq.read('gr', 10);
+SELECT mq.purge('gr');
+-- send_multi: each queue's copy in the group
+SELECT count(*) FROM mq.send_multi(ARRAY['gr', 'pr2'], '{"n": "multi"}', group_id => 'mg');
+SELECT group_id FROM mq.peek('gr');
+SELECT group_id FROM mq.read('pr2', 10);
+-- pop takes heads only
+SELECT mq.send('gr', '{"n": "mg2"}', group_id => 'mg');
+SELECT payload->>'n' AS n, group_id FROM mq.pop('gr', 10);
+SELECT payload->>'n' AS n, group_id FROM mq.pop('gr', 10);
+-- a message that keeps failing blocks its group until it is
+-- dead-lettered; then the group goes on (and the dead letter keeps its
+-- group, as does a redrive)
+SELECT mq.create_queue('gr_dlq');
+SELECT mq.create_queue('gr_dl', max_deliveries => 2, dead_letter_queue => 'gr_dlq');
+SELECT mq.send('gr_dl', '{"n": "poison"}', group_id => 'p') AS poison \gset
+SELECT mq.send('gr_dl', '{"n": "next"}', group_id => 'p') AS pnext \gset
+SELECT mq.nack('gr_dl', id, 'bad') FROM mq.read('gr_dl', 10);
+SELECT mq.nack('gr_dl', id, 'bad again') FROM mq.read('gr_dl', 10);
+SELECT payload->>'n' AS n, group_id FROM mq.read('gr_dl', 10);
+SELECT payload->>'n' AS n, group_id FROM mq.peek('gr_dlq');
+SELECT mq.redrive('gr_dlq');
+SELECT payload->>'n' AS n, group_id, state FROM mq.peek('gr_dl');
+
+-- Fairness: groups are chosen oldest head first, one message per group
+-- per read.  1,000 groups, one of them hot (2,000 messages sent before
+-- all the others): reads of 100 take one hot message each and 99 others,
+-- so every group progresses while the hot one drains.
+SELECT mq.purge('gr');
+SELECT count(*) FROM mq.send_batch('gr', array_fill('{"hot": true}'::jsonb, ARRAY[2000]), group_id => 'hot');
+SELECT count(*) FROM mq.send_batch('gr', (SELECT array_agg(jsonb_build_object('g', i)) FROM generate_series(1, 999) i),
+                                   group_ids => (SELECT array_agg('cold-' || i) FROM generate_series(1, 999) i));
+CREATE TEMP TABLE served (group_id text, n int);
+DO $$
+BEGIN
+  FOR i IN 1..11 LOOP
+    INSERT INTO served SELECT group_id, i FROM mq.read('gr', 100);
+    PERFORM mq.ack('gr', array_agg(id)) FROM mq.q_gr WHERE leased;
+  END LOOP;
+END $$;
+SELECT count(*) FILTER (WHERE group_id = 'hot') AS hot_served,
+       count(DISTINCT group_id) FILTER (WHERE group_id <> 'hot') AS cold_groups_served,
+       max(n) FILTER (WHERE group_id <> 'hot') AS reads_to_serve_them
+  FROM served;
+SELECT count(*) AS hot_left FROM mq.peek('gr', 10000) WHERE group_id = 'hot';
+SELECT mq.purge('gr');
+
+-- Refusals: an empty or too long group id (22023), both group_id and
+-- group_ids (22023), group_ids not matching the payloads (22023), a
+-- two-dimensional array (2202E).  Nothing was sent.
+SELECT pg_temp.err($$SELECT mq.send('gr', '{}', group_id => '')$$);
+SELECT pg_temp.err($$SELECT mq.send('gr', '{}', group_id => repeat('g', 513))$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('gr', ARRAY['{}']::jsonb[], group_id => 'a', group_ids => ARRAY['b'])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('gr', ARRAY['{}', '{}']::jsonb[], group_ids => ARRAY['b'])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('gr', ARRAY['{}']::jsonb[], group_ids => ARRAY[['b']])$$);
+SELECT pg_temp.err($$SELECT mq.send_batch('gr', ARRAY['{}', '{}']::jsonb[], group_ids => ARRAY['ok', ''])$$);
+SELECT pg_temp.err($$SELECT mq.send_multi(ARRAY['gr', 'pr2'], '{}', group_id => '')$$);
+SELECT count(*) AS nothing_sent FROM mq.peek('gr');
+SELECT mq.send('gr', '{}', group_id => repeat('g', 512)) IS NOT NULL AS longest_ok;
+SELECT mq.purge('gr');
+
 -- 3. On a partitioned queue: priority within each partition, filters in
--- every partition.
+-- every partition; a group's messages all in one partition.
 SELECT mq.create_queue('prp', partitions => 3, visibility_timeout => '1 hour');
 SELECT indexname FROM pg_indexes WHERE schemaname = 'mq' AND tablename LIKE 'q%\_prp' AND indexname LIKE '%priority' ORDER BY 1;
 -- three transactions, one per partition: levels 0, 9, 4 in each
@@ -203,6 +317,18 @@ SELECT count(*) FROM mq.read('prp', 3);
 -- a filter finds its messages in whichever partition they are
 SELECT count(*) AS nines FROM mq.read('prp', 10, payload_filter => '{"p": 9}');
 SELECT count(*) AS rest FROM mq.read('prp', 10);
+SELECT count(*) FROM mq.send_batch('prp', array_fill('{}'::jsonb, ARRAY[12]),
+                                   group_ids => (SELECT array_agg('grp-' || (i % 4)) FROM generate_series(1, 12) i));
+SELECT group_id, count(DISTINCT id >> 48) AS partitions FROM mq.peek('prp', 100) GROUP BY 1 ORDER BY 1;
+SELECT count(DISTINCT id >> 48) > 1 AS groups_spread FROM mq.peek('prp', 100);
+-- each read gets at most one message per group, in order
+SELECT group_id, count(*) FROM mq.read('prp', 100) GROUP BY 1 ORDER BY 1;
+-- no partitions may be added while grouped messages are queued (55000)
+SELECT pg_temp.err($$SELECT mq.alter_queue('prp', partitions => 4)$$);
+SELECT partitions FROM mq.queues WHERE queue_name = 'prp';
+SELECT mq.purge('prp');
+SELECT mq.alter_queue('prp', partitions => 4);
+SELECT partitions FROM mq.queues WHERE queue_name = 'prp';
 
 -- 4. Privileges: priority and filters need what send and read need.
 CREATE ROLE mq_order_role;
@@ -210,6 +336,8 @@ SET ROLE mq_order_role;
 SELECT pg_temp.err($$SELECT mq.send('pr', '{}', priority => 5)$$);
 SELECT pg_temp.err($$SELECT mq.read('pr', 1, filter => '{"a": 1}')$$);
 SELECT pg_temp.err($$SELECT mq.send_batch('pr', ARRAY['{}']::jsonb[], priorities => ARRAY[5])$$);
+SELECT pg_temp.err($$SELECT mq.send('gr', '{}', group_id => 'g')$$);
+SELECT pg_temp.err($$SELECT mq.peek('gr', 10, 'blocked')$$);
 RESET ROLE;
 SELECT mq.grant('pr', 'send', 'mq_order_role');
 SET ROLE mq_order_role;
@@ -220,7 +348,7 @@ SELECT payload, priority FROM mq.read('pr');
 SELECT mq.revoke('pr', 'send', 'mq_order_role');
 DROP ROLE mq_order_role;
 
--- 5. The shape check knows the priority index: one dropped, or one mq did
+-- 5. The shape check knows the priority and group indexes: one dropped, or one mq did
 -- not make, makes the queue unusable (55000) and _queue_problems says so.
 SELECT mq.create_queue('shp');
 DROP INDEX mq.q_shp_priority;
@@ -235,5 +363,16 @@ DROP INDEX mq.q_shp_priority;
 CREATE INDEX q_shp_priority ON mq.q_shp (priority DESC, id) WHERE priority OPERATOR(pg_catalog.<>) 0;
 SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
 SELECT mq.send('shp', '{}', priority => 1) IS NOT NULL AS usable_again;
+DROP INDEX mq.q_shp_group;
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+CREATE INDEX q_shp_group ON mq.q_shp (group_id, id);
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+DROP INDEX mq.q_shp_group;
+CREATE INDEX q_shp_group ON mq.q_shp (group_id COLLATE "C", id) WHERE group_id IS NOT NULL;
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+DROP INDEX mq.q_shp_group;
+CREATE INDEX q_shp_group ON mq.q_shp (group_id, id) WHERE group_id IS NOT NULL;
+SELECT * FROM mq._queue_problems(true) WHERE queue_name = 'shp';
+SELECT mq.send('shp', '{}', group_id => 'g') IS NOT NULL AS usable_again;
 
-SELECT mq.drop_queue(q) FROM unnest(ARRAY['pr', 'pr2', 'pr_dl', 'pr_dlq', 'fl', 'prp', 'shp']) q;
+SELECT mq.drop_queue(q) FROM unnest(ARRAY['pr', 'pr2', 'pr_dl', 'pr_dlq', 'fl', 'prp', 'shp', 'gr', 'gr_dl', 'gr_dlq']) q;
