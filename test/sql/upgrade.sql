@@ -264,11 +264,11 @@ SELECT queue_name, depth, in_flight, delayed, archived, coalesce(rollbacks, 0) A
 SELECT count(*) AS archive_kept FROM mq.archived('up5');
 SELECT payload->>'n' AS n, headers FROM mq.pop('up5', 2);
 SELECT mq.ack('up5', :u1::text) AS untyped_ack;
--- The 0.4.0 table gained the priority column and index: its messages have
+-- The 0.4.0 table gained the priority and group columns and indexes: its messages have
 -- priority 0 (the leased one still leased), and a message of priority 9
 -- overtakes them.
 SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
- WHERE attrelid = 'mq.q_up5o'::regclass AND attnum > 0 ORDER BY attnum DESC LIMIT 1;
+ WHERE attrelid = 'mq.q_up5o'::regclass AND attnum > 0 ORDER BY attnum DESC LIMIT 2;
 SELECT indexdef FROM pg_indexes WHERE schemaname = 'mq' AND tablename = 'q_up5o' ORDER BY 1;
 SELECT payload->>'o' AS o, state, priority FROM mq.peek('up5o');
 SELECT mq.send('up5o', '{"o": 3}', priority => 9) AS o3 \gset
