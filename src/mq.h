@@ -250,6 +250,7 @@ extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,
 							 Datum headers, TimestampTz vt, TimestampTz now, int priority,
 							 Datum group);
 extern Datum mq_check_group(const char *queue, Datum group);
+extern void mq_lock_queue_groups(const char *name, LOCKMODE mode);
 extern int	mq_check_priority(const char *queue, int priority);
 extern void mq_check_payload_size(const char *queue, Datum payload, bool headers_null, Datum headers);
 extern text *mq_check_key(const char *queue, const char *what, Datum key);

@@ -45,6 +45,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "cursor.h"
 #include "mq.h"
@@ -603,27 +604,37 @@ grow_partitions(MqQueue *queue, const char *name, int want)
 	 * A FIFO group's messages go to the partition of its hash mod the
 	 * number of partitions: with more partitions, a group's new messages
 	 * could land in another table than its older ones, and be delivered
-	 * before them.  So no grouped message may be in the queue: each table
-	 * is locked against sends (SHARE, until we commit) and looked at.
+	 * before them.  So no grouped message may be in the queue.  Grouped
+	 * sends hold the queue's groups lock (send.c) until they end: taking
+	 * it exclusively waits for those under way and keeps new ones out
+	 * until we commit (readers and other sends go on); then each table is
+	 * looked at with the latest snapshot.
 	 */
 	if (queue->ordering_cols)
 	{
+		SPIPlanPtr	plan;
+
+		mq_lock_queue_groups(name, ExclusiveLock);
 		for (k = 0; k < have && k < queue->nparts; k++)
 		{
 			MqQueue    *part = queue->parts[k];
 
-			LockRelationOid(part->relid, ShareLock);
-			ret = SPI_execute(psprintf("SELECT 1 FROM ONLY %s WHERE group_id IS NOT NULL LIMIT 1",
-									   quote_qualified_identifier("mq", part->table)),
-							  true, 1);
+			plan = SPI_prepare(psprintf("SELECT 1 FROM ONLY %s WHERE group_id IS NOT NULL LIMIT 1",
+										quote_qualified_identifier("mq", part->table)),
+							   0, NULL);
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			ret = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot,
+									   true, false, 1);
 			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+				elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
 			if (SPI_processed > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("queue \"%s\" holds messages of FIFO groups and cannot gain partitions now", name),
 						 errdetail("A group's messages are placed by its hash and the number of partitions; more partitions would move groups away from their older messages."),
 						 errhint("Let the grouped messages be consumed, then add partitions.")));
+			SPI_freeplan(plan);
 		}
 	}
 

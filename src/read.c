@@ -357,11 +357,14 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 
 	/*
 	 * A filtered read ($6 on the headers, $7 on the payload, either
-	 * null) takes only the messages that contain them.
+	 * null) takes only the messages that contain them.  Written with
+	 * COALESCE, which the planner does not take for a selective condition:
+	 * as "$6 IS NULL OR headers @> $6" it estimated few matching rows and
+	 * chose a bitmap scan of every id from the position, then a sort.
 	 */
 	filter = filtered ?
-		" AND ($6 IS NULL OR headers OPERATOR(pg_catalog.@>) $6)"
-		" AND ($7 IS NULL OR payload OPERATOR(pg_catalog.@>) $7)" : "";
+		" AND COALESCE(headers OPERATOR(pg_catalog.@>) $6, $6 IS NULL)"
+		" AND COALESCE(payload OPERATOR(pg_catalog.@>) $7, $7 IS NULL)" : "";
 
 	/*
 	 * The claim is an InitPlan feeding "id = ANY(array)": an index

@@ -28,8 +28,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/inval.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -144,6 +146,34 @@ lock_group(MqQueue *part, Datum group)
 }
 
 /*
+ * MQ_GROUPS_LOCK
+ *		The fourth field of the lock tag of a queue's FIFO groups as a
+ *		whole: every transaction that sends a grouped message to the queue
+ *		holds it in SHARE mode; mq.alter_queue, to add partitions, takes it
+ *		in EXCLUSIVE mode, so that no grouped message is on its way while it
+ *		looks whether the queue holds any (queue.c).
+ */
+#define MQ_GROUPS_LOCK 0x6d72
+
+/*
+ * mq_lock_queue_groups
+ *		Take the lock of a queue's FIFO groups as a whole, keyed by its
+ *		name, until the transaction ends.  A sender takes it before it
+ *		opens the queue, so that the partitions it sees are those after
+ *		any growth that held the lock.
+ */
+void
+mq_lock_queue_groups(const char *name, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
+						 hash_bytes((const unsigned char *) name, (int) strlen(name)),
+						 0, MQ_GROUPS_LOCK);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/*
  * mq_send_message
  *		Insert one message into an opened queue (mq_open_queue with
  *		RowExclusiveLock) in the caller's transaction, into the partition
@@ -159,6 +189,20 @@ mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
 	/* A partitioned queue: one of its partitions takes the message. */
 	if (group != (Datum) 0)
 	{
+		/*
+		 * Held already where the caller took it before opening the queue
+		 * (mq.send and the other send functions).  A dead letter or a
+		 * redrive opened its queue first: if partitions were added since,
+		 * the group would go to the wrong one.
+		 */
+		mq_lock_queue_groups(queue->name, ShareLock);
+		AcceptInvalidationMessages();
+		if (!queue->valid)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("queue \"%s\" changed while a message of a FIFO group was sent to it",
+							queue->name),
+					 errhint("Try again.")));
 		queue = mq_group_partition(queue, group);
 		lock_group(queue, group);
 	}
@@ -378,6 +422,8 @@ mq_send(PG_FUNCTION_ARGS)
 	group = group_arg(fcinfo, 6, name);
 
 	mq_enter(&cx);
+	if (group != (Datum) 0)
+		mq_lock_queue_groups(name, ShareLock);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
 	if (key != NULL)
 		id = send_dedup(queue, key, PG_GETARG_DATUM(1), headers_null, headers, vt, now,
@@ -480,7 +526,11 @@ mq_send_multi(PG_FUNCTION_ARGS)
 	mq_check_headers(names[0], PG_ARGISNULL(2), PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2));
 	mq_enter(&cx);
 	for (i = 0; i < n; i++)
+	{
+		if (group != (Datum) 0)
+			mq_lock_queue_groups(names[i], ShareLock);
 		(void) mq_open_queue(&cx, names[i], MQ_PRIV_SEND, RowExclusiveLock);
+	}
 
 	for (i = 0; i < n; i++)
 	{
@@ -695,6 +745,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	}
 
 	mq_enter(&cx);
+	if (groups != NULL)
+		mq_lock_queue_groups(name, ShareLock);
 	queue = mq_open_queue(&cx, name, MQ_PRIV_SEND, RowExclusiveLock);
 	if (nelems == 0)
 	{
