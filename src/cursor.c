@@ -157,6 +157,9 @@ typedef struct MqCursorState
 	bool		disabled;		/* lost track (prepared overflow): scan from head */
 	int64		pos;
 	uint64		gen;
+	int64		lvl_pos[MQ_MAX_PRIORITY + 1];	/* priority level L > 0: where its
+												 * scan may start ... */
+	uint64		lvl_gen[MQ_MAX_PRIORITY + 1];	/* ... while gen is this */
 	bool		has_future;
 	int64		fut_id;
 	TimestampTz fut_at;
@@ -423,6 +426,8 @@ mq_cursor_attach(Oid relid, const char *name, Oid wake_relid)
 		state->disabled = false;
 		state->pos = 0;
 		state->gen = 0;
+		memset(state->lvl_pos, 0, sizeof(state->lvl_pos));
+		memset(state->lvl_gen, 0, sizeof(state->lvl_gen));
 		state->has_future = false;
 		state->fut_id = 0;
 		state->fut_at = 0;
@@ -629,6 +634,53 @@ lower_pos(MqCursorState *state, int64 id)
 	if (id < state->pos)
 		state->pos = id;
 	state->gen++;
+}
+
+/*
+ * level_pos
+ *		Where a scan of priority level l (1 to MQ_MAX_PRIORITY) may start:
+ *		the level's own position while no lowering happened since it was
+ *		set (every lowering bumps gen, so it lowers every level at once),
+ *		and never below pos.  Caller holds the mutex.
+ */
+static inline int64
+level_pos(MqCursorState *state, int l)
+{
+	if (state->lvl_gen[l] == state->gen && state->lvl_pos[l] > state->pos)
+		return state->lvl_pos[l];
+	return state->pos;
+}
+
+/*
+ * cap_newpos
+ *		A position a read proposes, capped so that it passes no send that
+ *		was uncommitted when it looked (the ring since the scan began, the
+ *		taken slots); floor when the ring wrapped or senders went without a
+ *		slot.  Caller holds the mutex.
+ */
+static int64
+cap_newpos(MqCursorState *state, MqReadScan *scan, int64 newpos, int64 floor)
+{
+	int			i;
+
+	if (state->overflow > 0 || state->commit_seq - scan->seq >= MQ_RING)
+		return floor;
+	else
+	{
+		uint64		s;
+
+		for (s = scan->seq + 1; s <= state->commit_seq; s++)
+			if (state->ring[s % MQ_RING] < newpos)
+				newpos = state->ring[s % MQ_RING];
+	}
+	for (i = 0; i < MQ_SLOTS; i++)
+	{
+		MqSlot	   *slot = &state->slots[i];
+
+		if (slot->in_use && !slot->touch_only && slot->min_id < newpos)
+			newpos = slot->min_id;
+	}
+	return newpos;
 }
 
 /*
@@ -853,9 +905,11 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 {
 	MqCursorState *state = queue->cursor;
 	MqCursorKey key;
+	int			l;
 
 	scan->state = NULL;
 	scan->from = 0;
+	memset(scan->lvl_from, 0, sizeof(scan->lvl_from));
 	scan->gen = 0;
 	scan->seq = 0;
 	scan->track = false;
@@ -882,6 +936,8 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	scan->from = state->pos;
 	scan->gen = state->gen;
 	scan->seq = state->commit_seq;
+	for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+		scan->lvl_from[l] = level_pos(state, l);
 	SpinLockRelease(&state->mutex);
 
 	/* Only a fresh snapshot per statement can move the cursor forward. */
@@ -949,7 +1005,6 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 	MqCursorState *state = scan->state;
 	MqCursorKey key;
 	bool		signal = false;
-	int			i;
 
 	if (state == NULL)
 		return;
@@ -967,23 +1022,7 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 
 	if (state->gen == scan->gen && newpos > state->pos)
 	{
-		if (state->overflow > 0 || state->commit_seq - scan->seq >= MQ_RING)
-			newpos = scan->from;
-		else
-		{
-			uint64		s;
-
-			for (s = scan->seq + 1; s <= state->commit_seq; s++)
-				if (state->ring[s % MQ_RING] < newpos)
-					newpos = state->ring[s % MQ_RING];
-		}
-		for (i = 0; i < MQ_SLOTS; i++)
-		{
-			MqSlot	   *slot = &state->slots[i];
-
-			if (slot->in_use && !slot->touch_only && slot->min_id < newpos)
-				newpos = slot->min_id;
-		}
+		newpos = cap_newpos(state, scan, newpos, scan->from);
 		if (newpos > state->pos)
 			state->pos = newpos;
 	}
@@ -992,6 +1031,79 @@ mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 	/* Someone waits, and the due time the worker sleeps until moved up. */
 	if (signal)
 		mq_effects_signal_worker(&scan->fx);
+}
+
+/*
+ * mq_cursor_level_finish
+ *		mq_cursor_read_finish for one priority level (1 to MQ_MAX_PRIORITY)
+ *		of a claim by priority: the future messages it passed join the
+ *		future mark, and the level's position moves to newpos, capped as
+ *		pos is, if no lowering happened since the scan began.  So a level
+ *		whose messages are taken while older ones of a lower level wait
+ *		starts its next scan past what it took, not at pos (the head of
+ *		the lower level) with every dead entry of the level in between.
+ */
+void
+mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos,
+					   bool has_future, int64 future_id, TimestampTz future_at)
+{
+	MqCursorState *state = scan->state;
+	MqCursorKey key;
+	bool		signal = false;
+
+	if (state == NULL || level < 1 || level > MQ_MAX_PRIORITY)
+		return;
+	key.dbid = MyDatabaseId;
+	key.relid = queue->relid;
+
+	SpinLockAcquire(&state->mutex);
+	if (!same_queue(state, &key))
+	{
+		SpinLockRelease(&state->mutex);
+		return;
+	}
+	if (has_future && merge_future(state, future_id, future_at))
+		signal = state->nwaiters > 0;
+	if (state->gen == scan->gen && newpos > level_pos(state, level))
+	{
+		newpos = cap_newpos(state, scan, newpos, scan->lvl_from[level]);
+		if (newpos > level_pos(state, level))
+		{
+			state->lvl_pos[level] = newpos;
+			state->lvl_gen[level] = state->gen;
+		}
+	}
+	SpinLockRelease(&state->mutex);
+	if (signal)
+		mq_effects_signal_worker(&scan->fx);
+}
+
+/*
+ * mq_cursor_level_starts
+ *		For the worker's check: pos, and each priority level's own start
+ *		(starts[1 .. MQ_MAX_PRIORITY]; pos where it has none).  False when
+ *		the queue is not tracked.
+ */
+bool
+mq_cursor_level_starts(MqQueue *queue, int64 *pos, int64 *starts)
+{
+	MqCursorState *state = queue->cursor;
+	bool		ok = false;
+	int			l;
+
+	if (state == NULL)
+		return false;
+	SpinLockAcquire(&state->mutex);
+	if (state->key.dbid == MyDatabaseId && state->key.relid == queue->relid &&
+		!state->disabled)
+	{
+		*pos = state->pos;
+		for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+			starts[l] = level_pos(state, l);
+		ok = true;
+	}
+	SpinLockRelease(&state->mutex);
+	return ok;
 }
 
 /*

@@ -25,6 +25,7 @@ typedef struct MqReadScan
 {
 	struct MqCursorState *state;	/* NULL: scan from the head, no write-back */
 	int64		from;			/* scan ids >= from */
+	int64		lvl_from[MQ_MAX_PRIORITY + 1];	/* level L > 0: scan its ids >= this */
 	uint64		gen;			/* state->gen when the scan started */
 	uint64		seq;			/* state->commit_seq when the scan started */
 	bool		track;			/* report the scanned range at the end */
@@ -49,6 +50,9 @@ extern void mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *sc
 extern bool mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now);
 extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 								  bool has_future, int64 future_id, TimestampTz future_at);
+extern void mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos,
+								   bool has_future, int64 future_id, TimestampTz future_at);
+extern bool mq_cursor_level_starts(MqQueue *queue, int64 *pos, int64 *starts);
 extern void mq_cursor_send_begin(MqQueue *queue);
 extern void mq_cursor_send_done(MqQueue *queue, int64 min_id, int n,
 								TimestampTz vt, TimestampTz now);

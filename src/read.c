@@ -66,11 +66,14 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -288,6 +291,66 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 						  fut_id, fut_at);
 }
 
+static char *
+level_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	/*
+	 * After a claim by priority: over priority $1's ids [$2, $3), the
+	 * lowest id and earliest vt of messages not visible at $4.
+	 */
+	*nargs = 4;
+	types[0] = INT4OID;
+	types[1] = INT8OID;
+	types[2] = INT8OID;
+	types[3] = TIMESTAMPTZOID;
+	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4),"
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4) "
+					"FROM ONLY %s WHERE priority OPERATOR(pg_catalog.<>) 0"
+					" AND priority OPERATOR(pg_catalog.=) $1"
+					" AND id OPERATOR(pg_catalog.>=) $2 AND id OPERATOR(pg_catalog.<) $3", q);
+}
+
+static const MqPlanDef level_summary_plan = {MQ_PLAN_LEVEL_SUMMARY, level_summary_sql};
+
+/*
+ * summarise_level
+ *		After a claim that took messages of priority level (1 to
+ *		MQ_MAX_PRIORITY) up to newpos - 1: the level's own position may move
+ *		there (cursor.c), past the messages it took and the others of the
+ *		level it passed, whose future due times join the future mark.
+ *		Rows of the level other readers hold locked are passed as a full
+ *		read passes them (their claims report at commit or abort).
+ */
+static void
+summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
+				int64 newpos, int64 skip_min)
+{
+	Datum		values[4];
+	int			ret;
+	bool		id_null,
+				at_null;
+	int64		fut_id;
+	TimestampTz fut_at;
+	int64		from = scan->lvl_from[level] > scan->from ? scan->lvl_from[level] : scan->from;
+
+	/* Messages skipped for their rolled-back deliveries: not past them. */
+	if (newpos > skip_min)
+		newpos = Max(skip_min, from);
+	if (newpos <= from)
+		return;
+	values[0] = Int32GetDatum(level);
+	values[1] = Int64GetDatum(from);
+	values[2] = Int64GetDatum(newpos);
+	values[3] = TimestampTzGetDatum(now);
+	ret = SPI_execute_plan(mq_queue_plan(queue, &level_summary_plan), values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	fut_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &id_null));
+	fut_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &at_null));
+	SPI_freetuptable(SPI_tuptable);
+	mq_cursor_level_finish(queue, scan, level, newpos, !id_null && !at_null, fut_id, fut_at);
+}
+
 /*
  * claim_sql
  *		The choice of a claim: ids (and whether each was leased) of up to
@@ -305,6 +368,8 @@ static char *
 claim_sql(const char *q, int cols, const char *filter, const char *extra)
 {
 	const char *common;
+	StringInfoData sql;
+	int			l;
 
 	if (!(cols & MQ_COLS_ORDERING))
 		return psprintf("SELECT id%s FROM ONLY %s WHERE"
@@ -320,21 +385,32 @@ claim_sql(const char *q, int cols, const char *filter, const char *extra)
 	 * subquery with LIMIT, so that the planner never turns it into a join
 	 * over the whole table: one probe of the group index per candidate.
 	 */
-	common = psprintf(" m.id OPERATOR(pg_catalog.>=) $1 AND m.vt OPERATOR(pg_catalog.<=) $2"
+	common = psprintf(" AND m.vt OPERATOR(pg_catalog.<=) $2"
 					  " AND ($5 IS NULL OR m.id OPERATOR(pg_catalog.<>) ALL ($5))%s"
 					  " AND (m.group_id IS NULL OR (SELECT o.id FROM ONLY %s o"
 					  " WHERE o.group_id OPERATOR(pg_catalog.=) m.group_id"
 					  " AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NULL)",
 					  filter, q);
-	return psprintf("SELECT id%s FROM (SELECT m.id%s FROM ONLY %s m"
-					" WHERE m.priority OPERATOR(pg_catalog.<>) 0"
-					" AND m.priority OPERATOR(pg_catalog.=) ANY (" MQ_PRIORITY_LEVELS ") AND%s"
-					" ORDER BY m.priority DESC, m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED) h "
-					"UNION ALL SELECT id%s FROM (SELECT m.id%s FROM ONLY %s m"
-					" WHERE m.priority OPERATOR(pg_catalog.=) 0 AND%s"
-					" ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED) l LIMIT $3",
-					extra, extra, q, common,
-					extra, extra, q, common);
+
+	/*
+	 * One branch per level, highest first, each through the priority
+	 * index from its level's own start ($6[level], see cursor.c), then
+	 * priority 0 from $1 through the primary key; the Append stops at qty.
+	 */
+	initStringInfo(&sql);
+	for (l = MQ_MAX_PRIORITY; l >= 1; l--)
+		appendStringInfo(&sql,
+						 "SELECT id%s FROM (SELECT m.id%s FROM ONLY %s m"
+						 " WHERE m.priority OPERATOR(pg_catalog.<>) 0 AND m.priority OPERATOR(pg_catalog.=) %d"
+						 " AND m.id OPERATOR(pg_catalog.>=) ($6)[%d]%s"
+						 " ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED) l%d UNION ALL ",
+						 extra, extra, q, l, l, common, l);
+	appendStringInfo(&sql,
+					 "SELECT id%s FROM (SELECT m.id%s FROM ONLY %s m"
+					 " WHERE m.priority OPERATOR(pg_catalog.=) 0 AND m.id OPERATOR(pg_catalog.>=) $1%s"
+					 " ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED) l0 LIMIT $3",
+					 extra, extra, q, common);
+	return sql.data;
 }
 
 /*
@@ -346,25 +422,26 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 {
 	const char *filter;
 
-	*nargs = filtered ? 7 : 5;
+	*nargs = filtered ? 8 : 6;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
 	types[3] = TIMESTAMPTZOID;
 	types[4] = INT8ARRAYOID;
-	types[5] = JSONBOID;
+	types[5] = INT8ARRAYOID;
 	types[6] = JSONBOID;
+	types[7] = JSONBOID;
 
 	/*
-	 * A filtered read ($6 on the headers, $7 on the payload, either
+	 * A filtered read ($7 on the headers, $8 on the payload, either
 	 * null) takes only the messages that contain them.  Written with
 	 * COALESCE, which the planner does not take for a selective condition:
 	 * as "$6 IS NULL OR headers @> $6" it estimated few matching rows and
 	 * chose a bitmap scan of every id from the position, then a sort.
 	 */
 	filter = filtered ?
-		" AND COALESCE(headers OPERATOR(pg_catalog.@>) $6, $6 IS NULL)"
-		" AND COALESCE(payload OPERATOR(pg_catalog.@>) $7, $7 IS NULL)" : "";
+		" AND COALESCE(headers OPERATOR(pg_catalog.@>) $7, $7 IS NULL)"
+		" AND COALESCE(payload OPERATOR(pg_catalog.@>) $8, $8 IS NULL)" : "";
 
 	/*
 	 * The claim is an InitPlan feeding "id = ANY(array)": an index
@@ -379,7 +456,8 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 	 * "leased" it saw is the row the UPDATE changes.
 	 *
 	 * $5: ids to skip, messages whose rolled-back deliveries are not
-	 * recorded yet (rollback.c); usually null.
+	 * recorded yet (rollback.c); usually null.  $6: where each priority
+	 * level's scan starts (claim_sql).
 	 */
 	if (!(cols & MQ_COLS_FAILURES))
 		return psprintf("UPDATE ONLY %s SET vt = $4, deliveries = deliveries OPERATOR(pg_catalog.+) 1,"
@@ -426,12 +504,13 @@ pop_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid
 	 * deleting instead of leasing; messages with no delivery left
 	 * ($4: max_deliveries, 0 for none) are not taken.
 	 */
-	*nargs = 5;
+	*nargs = 6;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
 	types[3] = INT4OID;
 	types[4] = INT8ARRAYOID;
+	types[5] = INT8ARRAYOID;
 	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) "
 					"RETURNING id, payload, headers, enqueued_at, vt,"
 					" deliveries OPERATOR(pg_catalog.+) 1, last_error, false%s",
@@ -462,8 +541,10 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	TimestampTz lease_end = pop ? now :
 		mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 	MqReadScan	scan;
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int64		lvl_max[MQ_MAX_PRIORITY + 1];
+	int			l;
 	bool		noskip;
 	bool		filtered = filter != NULL && filter->on;
 	bool		by_id = true;
@@ -479,6 +560,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	SPITupleTable *tt;
 
 	*ndead = 0;
+	memset(lvl_max, 0, sizeof(lvl_max));
 	mq_cursor_read_start(queue, now, &scan);
 	mq_events_apply(&scan.fx);	/* prepared transactions it settled */
 	mq_cursor_touch(queue, scan.from);
@@ -490,12 +572,25 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	values[4] = mq_rollback_exclusions(queue, &noskip, scan.from, &skip_min);
 	if (noskip)
 		nulls[4] = 'n';
+	if (queue->ordering_cols)
+	{
+		Datum		starts[MQ_MAX_PRIORITY];
+
+		for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+			starts[l - 1] = Int64GetDatum(scan.lvl_from[l] > scan.from ?
+										  scan.lvl_from[l] : scan.from);
+		values[5] = PointerGetDatum(construct_array(starts, MQ_MAX_PRIORITY, INT8OID,
+													sizeof(int64), FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+	}
+	else
+		nulls[5] = 'n';
 	if (filtered)
 	{
-		values[5] = filter->headers;
-		nulls[5] = filter->headers_null ? 'n' : ' ';
-		values[6] = filter->payload;
-		nulls[6] = filter->payload_null ? 'n' : ' ';
+		values[6] = filter->headers;
+		nulls[6] = filter->headers_null ? 'n' : ' ';
+		values[7] = filter->payload;
+		nulls[7] = filter->payload_null ? 'n' : ' ';
 	}
 	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? &pop_plan :
 										 filtered ? &read_filtered_plan : &read_plan),
@@ -520,7 +615,11 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 			max_id = rows[i].id;
 		/* A message of priority above 0 may have passed older ones. */
 		if (rows[i].priority != 0)
+		{
 			by_id = false;
+			if (rows[i].priority <= MQ_MAX_PRIORITY && rows[i].id > lvl_max[rows[i].priority])
+				lvl_max[rows[i].priority] = rows[i].id;
+		}
 	}
 	if (n > 1)
 		qsort(rows, n, sizeof(ClaimedRow), claimed_cmp);
@@ -589,6 +688,9 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	if (scan.track && !filtered)
 	{
 		summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
+		for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+			if (lvl_max[l] > 0)
+				summarise_level(queue, &scan, now, l, lvl_max[l] + 1, skip_min);
 		mq_events_apply(&scan.fx);	/* an earlier due time for the worker */
 	}
 	SPI_freetuptable(tt);

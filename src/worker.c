@@ -1176,6 +1176,73 @@ static const MqPlanDef expire_mark_plan = {MQ_PLAN_EXPIRE_MARK, expire_mark_sql}
 
 static const MqPlanDef below_cursor_plan = {MQ_PLAN_BELOW_CURSOR, below_cursor_sql};
 
+static char *
+level_below_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	/*
+	 * The worker's check of a priority level's own start: the lowest
+	 * message of level $1 in [$2, $3) (from pos to the level's start)
+	 * that is visible at $4.
+	 */
+	*nargs = 4;
+	types[0] = INT4OID;
+	types[1] = INT8OID;
+	types[2] = INT8OID;
+	types[3] = TIMESTAMPTZOID;
+	return psprintf("SELECT id FROM ONLY %s WHERE priority OPERATOR(pg_catalog.<>) 0"
+					" AND priority OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.>=) $2"
+					" AND id OPERATOR(pg_catalog.<) $3 AND vt OPERATOR(pg_catalog.<=) $4"
+					" ORDER BY id LIMIT 1", q);
+}
+
+static const MqPlanDef level_below_plan = {MQ_PLAN_LEVEL_BELOW, level_below_sql};
+
+/*
+ * check_levels
+ *		The check of the read cursor, for each priority level whose scans
+ *		start past pos (cursor.c): a visible message of the level below its
+ *		start brings every level back (a lowering).
+ */
+static void
+check_levels(MqQueue *part, const char *name, TimestampTz now)
+{
+	int64		pos;
+	int64		starts[MQ_MAX_PRIORITY + 1];
+	int			l;
+
+	if (!part->ordering_cols || !mq_cursor_level_starts(part, &pos, starts))
+		return;
+	for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+	{
+		Datum		args[4];
+		int			ret;
+
+		if (starts[l] <= pos)
+			continue;
+		args[0] = Int32GetDatum(l);
+		args[1] = Int64GetDatum(pos);
+		args[2] = Int64GetDatum(starts[l]);
+		args[3] = TimestampTzGetDatum(now);
+		ret = SPI_execute_plan(mq_queue_plan(part, &level_below_plan), args, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+
+			elog(DEBUG1, "mq worker found message %lld of priority %d of queue \"%s\" visible below where its level's reads start",
+				 (long long) id, l, name);
+			mq_cursor_vt_changed(part, id, now);
+			SPI_freetuptable(SPI_tuptable);
+			return;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+
+
 /*
  * sweep_partition
  *		sweep_queue's work on one partition's table.  Returns how many
@@ -1262,6 +1329,7 @@ sweep_partition(MqQueue *part, const char *name)
 			mq_cursor_vt_changed(part, id, now);
 		}
 		SPI_freetuptable(SPI_tuptable);
+		check_levels(part, name, now);
 	}
 	return n;
 }
