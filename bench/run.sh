@@ -61,7 +61,7 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 15}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}
 BPARTS=${BENCH_PARTITIONS:-4}
 MQ_PARTS_ALL=${BENCH_MQ_PARTITIONS:-1}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
@@ -328,17 +328,21 @@ schema_of() { case $1 in mq) echo "mq" ;; bq) echo "public" ;; esac; }
 
 # prefill SYS N : N messages in statements of 10,000, each its own transaction
 # (mq: all of priority 0, or with MQ_PREFILL_PRIORITIES=1 each of a random
-# priority 0 to 9, the same sequence every run)
+# priority 0 to 9, the same sequence every run; with MQ_PREFILL_GROUPS=G
+# each in one of G FIFO groups, at random, the same sequence every run)
 MQ_PREFILL_PRIORITIES=0
+MQ_PREFILL_GROUPS=0
 prefill() {
     local sys=$1 n=$2 k stmt
     local i=0
     {
-        [[ $sys == mq && $MQ_PREFILL_PRIORITIES == 1 ]] && echo "SELECT setseed(0.5);"
+        [[ $sys == mq && ( $MQ_PREFILL_PRIORITIES == 1 || $MQ_PREFILL_GROUPS -gt 0 ) ]] && echo "SELECT setseed(0.5);"
         while ((i < n)); do
             k=$((n - i)); ((k <= 10000)) || k=10000
             case $sys in
-            mq) if [[ $MQ_PREFILL_PRIORITIES == 1 ]]; then
+            mq) if ((MQ_PREFILL_GROUPS > 0)); then
+                    printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]), group_ids => (SELECT array_agg('g' || floor(random() * %d)::int) FROM generate_series(1, %d)));\n" "$Q" "$PAYLOAD" "$k" "$MQ_PREFILL_GROUPS" "$k"
+                elif [[ $MQ_PREFILL_PRIORITIES == 1 ]]; then
                     printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]), priorities => (SELECT array_agg(floor(random() * 10)::int) FROM generate_series(1, %d)));\n" "$Q" "$PAYLOAD" "$k" "$k"
                 else
                     printf "SELECT count(*) FROM mq.send_batch('%s', array_fill('%s'::jsonb, ARRAY[%d]));\n" "$Q" "$PAYLOAD" "$k"
@@ -976,6 +980,67 @@ if want 13 && [[ $BASELINE_ONLY == 0 ]]; then
     row "$W" "msgs/s last ${WINDOW}s" "$(fmt_rate "${L[prio]:-}")" "$(fmt_rate "${L[plain]:-}")" "$(ratio "${L[prio]:-}" "${L[plain]:-}")" ""
     row "$W" "last/first" "$(ratio "${L[prio]:-}" "${F[prio]:-}")" "$(ratio "${L[plain]:-}" "${F[plain]:-}")" "" "1.00 = no degradation; target >= 0.90"
     row "$W" "n_dead_tup at end" "$(fmt_rate "${D[prio]:-}")" "$(fmt_rate "${D[plain]:-}")" "" "pg_stat_user_tables of the queue table"
+    unset F L D E X
+fi
+
+# ================================================================ 14. FIFO groups
+# mq against mq: a queue whose messages are spread at random over 1,000
+# FIFO groups (send_batch's group_ids, the same sequence every run) against
+# one without groups (the baseline column; the queue of workload 3): read 1
+# + ack 1 at 4 and 16 clients as in 3 (groups first), and the held xmin of
+# 7 on each.  A read takes a group's oldest message only while none of the
+# group is in flight; each grouped candidate costs one probe of the group
+# index.
+if want 14 && [[ $BASELINE_ONLY == 0 ]]; then
+    grp_label() { case $1 in grp) echo "1,000 FIFO groups" ;; plain) echo "no groups" ;; esac; }
+    W14="14. 1,000 FIFO groups vs none"
+    for c in 4 16; do
+        declare -A R=() E=() PF=()
+        for mode in grp plain; do
+            if [[ $mode == grp ]]; then MQ_PREFILL_GROUPS=1000; else MQ_PREFILL_GROUPS=0; fi
+            log "== workload 14: read 1 + ack 1 per txn, $c clients, $(grp_label "$mode") (prefill $READ_PREFILL)"
+            consume_run "w14_read1_${mode}_c$c" mq "$c" "$SCRIPTS/mq_read1.sql" 1 "$READ_PREFILL"
+            R[$mode]=$CR_RATE E[$mode]=$CR_NOTE PF[$mode]=$(fmt_rate "$CR_PREFILL")
+            drop_q mq
+        done
+        MQ_PREFILL_GROUPS=0
+        row "$W14: read 1 + ack 1 per txn, $c clients" "msgs/s" "$(fmt_rate "${R[grp]:-}")" "$(fmt_rate "${R[plain]:-}")" \
+            "$(ratio "${R[grp]:-}" "${R[plain]:-}")" \
+            "$(join_notes "mq column: prefill spread over 1,000 groups (send_batch group_ids); baseline column: mq, no groups; target >= 0.80" \
+                "prefill ${PF[grp]:-n/a} / ${PF[plain]:-n/a}" "${E[grp]:+groups: ${E[grp]}}" "${E[plain]:+none: ${E[plain]}}")"
+        unset R E PF
+    done
+    declare -A F=() L=() D=() E=() X=()
+    for mode in grp plain; do
+        if [[ $mode == grp ]]; then MQ_PREFILL_GROUPS=1000; else MQ_PREFILL_GROUPS=0; fi
+        log "== workload 14: held xmin, 4 consumers for ${HOLD}s, $(grp_label "$mode") (prefill $PREFILL)"
+        reset_q mq
+        prefill mq "$PREFILL" || true
+        settle mq
+        if start_holder "w14_$mode"; then
+            if pgb "w14_hold_$mode" 4 "$SCRIPTS/mq_read1.sql" -T "$HOLD" --progress=1; then
+                F[$mode]=$(window_avg "$LOGS/w14_hold_$mode.log" "$WINDOW" first)
+                L[$mode]=$(window_avg "$LOGS/w14_hold_$mode.log" "$WINDOW" last)
+                X[$mode]=$(pgb_tps "$LOGS/w14_hold_$mode.log")
+            else
+                F[$mode]=ERR; L[$mode]=ERR
+            fi
+            sleep 1
+            D[$mode]=$(dead_tup mq)
+            [[ $(backlog mq) == 0 ]] && E[$mode]="the $(grp_label "$mode") queue RAN EMPTY, rate not meaningful (raise the prefill)"
+        else
+            F[$mode]=ERR; L[$mode]=ERR
+        fi
+        stop_holder
+        drop_q mq
+    done
+    MQ_PREFILL_GROUPS=0
+    W="$W14: held xmin, 4 consumers, ${HOLD}s"
+    row "$W" "msgs/s first ${WINDOW}s" "$(fmt_rate "${F[grp]:-}")" "$(fmt_rate "${F[plain]:-}")" "$(ratio "${F[grp]:-}" "${F[plain]:-}")" \
+        "$(join_notes "prefill $(fmt_rate "$PREFILL"); mq column: 1,000 groups; baseline column: mq, no groups; whole run: $(fmt_rate "${X[grp]:-}") / $(fmt_rate "${X[plain]:-}") msgs/s" "${E[grp]:-}" "${E[plain]:-}")"
+    row "$W" "msgs/s last ${WINDOW}s" "$(fmt_rate "${L[grp]:-}")" "$(fmt_rate "${L[plain]:-}")" "$(ratio "${L[grp]:-}" "${L[plain]:-}")" ""
+    row "$W" "last/first" "$(ratio "${L[grp]:-}" "${F[grp]:-}")" "$(ratio "${L[plain]:-}" "${F[plain]:-}")" "" "1.00 = no degradation; target >= 0.90"
+    row "$W" "n_dead_tup at end" "$(fmt_rate "${D[grp]:-}")" "$(fmt_rate "${D[plain]:-}")" "" "pg_stat_user_tables of the queue table"
     unset F L D E X
 fi
 
