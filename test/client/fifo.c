@@ -30,15 +30,10 @@
  * usage: fifo "conninfo of an existing database"
  */
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
+#include "client.h"
 
 #define NPROD 4
 #define NCONS 5
@@ -46,65 +41,13 @@
 #define PER_PROD 1200
 #define STALL_SECONDS 30
 
-static int partitions = 1;
-static char dbconn[1024];
-
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static PGconn *
-connect_or_die(const char *conninfo)
-{
-	PGconn	   *c = PQconnectdb(conninfo);
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "connection failed: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
-
-/* Run a command that must succeed; return its result (caller clears). */
-static PGresult *
-must(PGconn *c, const char *sql)
-{
-	PGresult   *r = PQexec(c, sql);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "[%d] \"%s\" failed: %s", (int) getpid(), sql, PQerrorMessage(c));
-		exit(2);
-	}
-	return r;
-}
-
-static void
-run(PGconn *c, const char *sql)
-{
-	PQclear(must(c, sql));
-}
-
-static long
-scalar(PGconn *c, const char *sql)
-{
-	PGresult   *r = must(c, sql);
-	long		v = atol(PQgetvalue(r, 0, 0));
-
-	PQclear(r);
-	return v;
-}
+static int	partitions = 1;
+static char dbconn[1024];		/* the round's database: conninfo in its processes */
 
 static void
 producer(int p)
 {
-	PGconn	   *c = connect_or_die(dbconn);
+	PGconn	   *c = connect_or_die();
 	int			next[NGROUPS];	/* the next number of each of our groups */
 	int			before[NGROUPS];
 	int			sent = 0;
@@ -133,7 +76,7 @@ producer(int p)
 					 "INSERT INTO sent SELECT %d, %d FROM s",
 					 g, next[g], rand() % 30 == 0 ? "100 milliseconds" : "0",
 					 rand() % 10, g, g, next[g]);
-			run(c, sql);
+			run(c, "%s", sql);
 			next[g]++;
 		}
 		usleep(rand() % 3000);
@@ -151,7 +94,7 @@ producer(int p)
 		else
 		{
 			snprintf(sql, sizeof(sql), "PREPARE TRANSACTION 'fifo_%d_%d'", p, txn);
-			run(c, sql);
+			run(c, "%s", sql);
 			usleep(rand() % 5000);
 			if (outcome < 95)
 			{
@@ -163,7 +106,7 @@ producer(int p)
 				snprintf(sql, sizeof(sql), "ROLLBACK PREPARED 'fifo_%d_%d'", p, txn);
 				memcpy(next, before, sizeof(next));
 			}
-			run(c, sql);
+			run(c, "%s", sql);
 		}
 	}
 	PQfinish(c);
@@ -202,7 +145,7 @@ may(PGconn *c, const char *sql)
 static void
 consumer(int k)
 {
-	PGconn	   *c = connect_or_die(dbconn);
+	PGconn	   *c = connect_or_die();
 
 	signal(SIGTERM, on_term);
 	srand(4000 + k);
@@ -221,7 +164,7 @@ consumer(int k)
 		if (PQstatus(c) == CONNECTION_BAD)
 		{
 			PQfinish(c);
-			c = connect_or_die(dbconn);
+			c = connect_or_die();
 			run(c, "SET application_name = 'fifo_consumer'");
 		}
 		if ((r = may(c, "BEGIN")) == NULL)
@@ -335,12 +278,13 @@ round_(PGconn *admin, const char *base)
 	run(admin, "DROP DATABASE IF EXISTS mq_fifo");
 	run(admin, "CREATE DATABASE mq_fifo");
 	snprintf(dbconn, sizeof(dbconn), "%s dbname=mq_fifo", base);
-	c = connect_or_die(dbconn);
+	conninfo = dbconn;
+	c = connect_or_die();
 	run(c, "SET client_min_messages = warning");
 	run(c, "CREATE EXTENSION mq");
 	snprintf(sql, sizeof(sql),
 			 "SELECT mq.create_queue('fifo', '1 minute', partitions => %d)", partitions);
-	run(c, sql);
+	run(c, "%s", sql);
 	if (partitions > 1)
 	{
 		/* Every partition's table, for the consumers' look at a group. */
@@ -466,6 +410,7 @@ round_(PGconn *admin, const char *base)
 	}
 	PQfinish(c);
 	run(admin, "DROP DATABASE mq_fifo");
+	conninfo = base;
 	return failed;
 }
 
@@ -481,7 +426,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	admin = connect_or_die(argv[1]);
+	conninfo = argv[1];
+	admin = connect_or_die();
 	run(admin, "SET client_min_messages = warning");
 	partitions = 1;
 	failed = round_(admin, argv[1]);

@@ -780,17 +780,56 @@ cpu_ticks(int pid)
 	return ut + st;
 }
 
+/*
+ * idle_check
+ *		n waiters (already started, each with a 14 s wait on an empty
+ *		queue): check that over 10 s they used under 1% of one core, and
+ *		that each returned an empty set at the end.  what names the check.
+ */
 static void
-test_idle(PGconn *admin)
+idle_check(Waiter *w, int n, const char *what)
 {
-#define NIDLE 50
-	Waiter	   *w = calloc(NIDLE, sizeof(Waiter));
 	long		before = 0;
 	long		after = 0;
 	int			readable = 1;
 	double		t0,
 				t1,
 				share;
+	int			i;
+
+	sleep_s(2.0);
+	t0 = now_s();
+	for (i = 0; i < n; i++)
+	{
+		long		t = cpu_ticks(PQbackendPID(w[i].c));
+
+		if (t < 0)
+			readable = 0;
+		before += t;
+	}
+	sleep_s(10.0);
+	t1 = now_s();
+	for (i = 0; i < n; i++)
+		after += cpu_ticks(PQbackendPID(w[i].c));
+	share = (double) (after - before) / sysconf(_SC_CLK_TCK) / (t1 - t0);
+	check(readable && share < 0.01,
+		  "%s: %d idle waiters used %.3f%% of one core over %.1f s",
+		  what, n, share * 100, t1 - t0);
+	for (i = 0; i < n; i++)
+	{
+		waiter_wait(&w[i], 30);
+		if (rows(&w[i]) != 0)
+			readable = 0;
+		waiter_close(&w[i]);
+	}
+	check(readable, "%s: every one returned an empty set at the end of its wait", what);
+}
+
+static void
+test_idle(PGconn *admin)
+{
+#define NIDLE 50
+	Waiter	   *w = calloc(NIDLE, sizeof(Waiter));
 	int			i;
 
 	for (i = 0; i < 5; i++)
@@ -805,32 +844,7 @@ test_idle(PGconn *admin)
 		waiter_open(&w[i]);
 		waiter_start(&w[i], "SELECT id FROM mq.read('w_idle_%d', 1, NULL, '14 s')", i % 5);
 	}
-	sleep_s(2.0);
-	t0 = now_s();
-	for (i = 0; i < NIDLE; i++)
-	{
-		long		t = cpu_ticks(PQbackendPID(w[i].c));
-
-		if (t < 0)
-			readable = 0;
-		before += t;
-	}
-	sleep_s(10.0);
-	t1 = now_s();
-	for (i = 0; i < NIDLE; i++)
-		after += cpu_ticks(PQbackendPID(w[i].c));
-	share = (double) (after - before) / sysconf(_SC_CLK_TCK) / (t1 - t0);
-	check(readable && share < 0.01,
-		  "idle: %d waiters on empty queues used %.3f%% of one core over %.1f s",
-		  NIDLE, share * 100, t1 - t0);
-	for (i = 0; i < NIDLE; i++)
-	{
-		waiter_wait(&w[i], 30);
-		if (rows(&w[i]) != 0)
-			readable = 0;
-		waiter_close(&w[i]);
-	}
-	check(readable, "idle: every one returned an empty set at the end of its wait");
+	idle_check(w, NIDLE, "idle (on empty queues)");
 	free(w);
 #undef NIDLE
 }
@@ -1014,12 +1028,7 @@ test_filters(PGconn *admin)
 	PGconn	   *s = connect_or_die();
 	int			done;
 	long		id;
-	long		before = 0;
-	long		after = 0;
-	int			readable = 1;
-	double		t0,
-				t1,
-				share;
+	double		t0;
 	int			i;
 
 	fresh_queue(admin, "w_filter", "");
@@ -1100,32 +1109,7 @@ test_filters(PGconn *admin)
 		waiter_start(&w[i], "SELECT id FROM mq.read('w_fidle_%d', 1, NULL, '14 s', 0, '{\"k\": %d}')",
 					 i % 5, i);
 	}
-	sleep_s(2.0);
-	t0 = now_s();
-	for (i = 0; i < NIDLE; i++)
-	{
-		long		t = cpu_ticks(PQbackendPID(w[i].c));
-
-		if (t < 0)
-			readable = 0;
-		before += t;
-	}
-	sleep_s(10.0);
-	t1 = now_s();
-	for (i = 0; i < NIDLE; i++)
-		after += cpu_ticks(PQbackendPID(w[i].c));
-	share = (double) (after - before) / sysconf(_SC_CLK_TCK) / (t1 - t0);
-	check(readable && share < 0.01,
-		  "filters: %d idle waiters with filters used %.3f%% of one core over %.1f s",
-		  NIDLE, share * 100, t1 - t0);
-	for (i = 0; i < NIDLE; i++)
-	{
-		waiter_wait(&w[i], 30);
-		if (rows(&w[i]) != 0)
-			readable = 0;
-		waiter_close(&w[i]);
-	}
-	check(readable, "filters: every one returned an empty set at the end of its wait");
+	idle_check(w, NIDLE, "filters (with filters, on empty queues)");
 	free(w);
 	for (i = 0; i < 5; i++)
 		run(admin, "SELECT mq.drop_queue('w_fidle_%d')", i);
