@@ -909,6 +909,7 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 
 	scan->state = NULL;
 	scan->from = 0;
+	scan->floor = 0;
 	memset(scan->lvl_from, 0, sizeof(scan->lvl_from));
 	scan->gen = 0;
 	scan->seq = 0;
@@ -934,6 +935,17 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	}
 	scan->state = state;
 	scan->from = state->pos;
+
+	/*
+	 * The lowest id a message still in the queue may have: below pos
+	 * there are only messages a read passed because they were in the
+	 * future (leased, delayed), and each is in the future mark, whose id
+	 * is the lowest of them (a mark that fired lowered pos to it).  Rows
+	 * a full read passed while other readers held them locked are the
+	 * exception: a FIFO group's are never passed (read.c), and the group
+	 * probe is floor's only user.
+	 */
+	scan->floor = state->has_future && state->fut_id < state->pos ? state->fut_id : state->pos;
 	scan->gen = state->gen;
 	scan->seq = state->commit_seq;
 	for (l = 1; l <= MQ_MAX_PRIORITY; l++)

@@ -25,6 +25,8 @@ typedef struct MqReadScan
 {
 	struct MqCursorState *state;	/* NULL: scan from the head, no write-back */
 	int64		from;			/* scan ids >= from */
+	int64		floor;			/* no message below it is in the queue but
+								 * those the position passed as future */
 	int64		lvl_from[MQ_MAX_PRIORITY + 1];	/* level L > 0: scan its ids >= this */
 	uint64		gen;			/* state->gen when the scan started */
 	uint64		seq;			/* state->commit_seq when the scan started */

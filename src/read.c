@@ -383,12 +383,16 @@ claim_sql(const char *q, int cols, const char *filter, const char *extra)
 	 * message of its group may be left in the table (visible, leased,
 	 * delayed, or being acked by a transaction still open).  A scalar
 	 * subquery with LIMIT, so that the planner never turns it into a join
-	 * over the whole table: one probe of the group index per candidate.
+	 * over the whole table: one probe of the group index per candidate,
+	 * from $9, the lowest id a message in the queue may have (cursor.c):
+	 * under a held xmin the group's acked messages below it stay in the
+	 * index, and the probe would walk them all.
 	 */
 	common = psprintf(" AND m.vt OPERATOR(pg_catalog.<=) $2"
 					  " AND ($5 IS NULL OR m.id OPERATOR(pg_catalog.<>) ALL ($5))%s"
 					  " AND (m.group_id IS NULL OR (SELECT o.id FROM ONLY %s o"
 					  " WHERE o.group_id OPERATOR(pg_catalog.=) m.group_id"
+					  " AND o.id OPERATOR(pg_catalog.>=) $9"
 					  " AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NULL)",
 					  filter, q);
 
@@ -422,7 +426,7 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 {
 	const char *filter;
 
-	*nargs = filtered ? 8 : 6;
+	*nargs = 9;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
@@ -431,6 +435,7 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 	types[5] = INT8ARRAYOID;
 	types[6] = JSONBOID;
 	types[7] = JSONBOID;
+	types[8] = INT8OID;
 
 	/*
 	 * A filtered read ($7 on the headers, $8 on the payload, either
@@ -504,13 +509,16 @@ pop_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid
 	 * deleting instead of leasing; messages with no delivery left
 	 * ($4: max_deliveries, 0 for none) are not taken.
 	 */
-	*nargs = 6;
+	*nargs = 9;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
 	types[3] = INT4OID;
 	types[4] = INT8ARRAYOID;
 	types[5] = INT8ARRAYOID;
+	types[6] = JSONBOID;		/* $6 to $8 as for mq.read: */
+	types[7] = JSONBOID;		/* unused here */
+	types[8] = INT8OID;
 	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) "
 					"RETURNING id, payload, headers, enqueued_at, vt,"
 					" deliveries OPERATOR(pg_catalog.+) 1, last_error, false%s",
@@ -541,8 +549,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	TimestampTz lease_end = pop ? now :
 		mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 	MqReadScan	scan;
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[9];
+	char		nulls[9] = {'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n'};
 	int64		lvl_max[MQ_MAX_PRIORITY + 1];
 	int			l;
 	bool		noskip;
@@ -565,9 +573,12 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	mq_events_apply(&scan.fx);	/* prepared transactions it settled */
 	mq_cursor_touch(queue, scan.from);
 
+	memset(nulls, ' ', 6);
 	values[0] = Int64GetDatum(scan.from);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(qty);
+	values[8] = Int64GetDatum(scan.floor);
+	nulls[8] = ' ';
 	values[3] = pop ? Int32GetDatum(queue->max_deliveries) : TimestampTzGetDatum(lease_end);
 	values[4] = mq_rollback_exclusions(queue, &noskip, scan.from, &skip_min);
 	if (noskip)

@@ -154,7 +154,7 @@ consumer(int k)
 	{
 		char		sql[512];
 		int			qty = 1 + rand() % 6;
-		int			abandon = rand() % 40 == 0;
+		int			abandon = rand() % 15 == 0;
 		PGresult   *r;
 		PGresult   *a;
 		int			i;
