@@ -173,6 +173,34 @@ run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected)
 	return n;
 }
 
+/*
+ * removed
+ *		Tell the cursor that this transaction removed the messages of an id
+ *		array (those it had leased hold no lease any more).
+ */
+static void
+removed(MqQueue *queue, Datum ids)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(ids);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		MqQueue    *part;
+
+		if (nulls[i])
+			continue;
+		part = mq_partition_of(queue, DatumGetInt64(elems[i]));
+		if (part != NULL)
+			mq_cursor_acked(part, DatumGetInt64(elems[i]));
+	}
+}
+
 static char *
 ack_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
@@ -197,6 +225,8 @@ mq_ack(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_id(&queue, DatumGetInt64(id), &ack_plan, &id, SPI_OK_DELETE);
+	if (n > 0)
+		mq_cursor_acked(queue, DatumGetInt64(id));
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -225,6 +255,7 @@ mq_ack_many(PG_FUNCTION_ARGS)
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_ids(queue, &ack_many_plan, &ids, SPI_OK_DELETE);
+	removed(queue, ids);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }
@@ -456,6 +487,8 @@ mq_archive(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_id(&queue, DatumGetInt64(values[0]), &archive_plan, values, SPI_OK_INSERT);
+	if (n > 0)
+		mq_cursor_acked(queue, DatumGetInt64(values[0]));
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -476,6 +509,7 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_ids(queue, &archive_many_plan, values, SPI_OK_INSERT);
+	removed(queue, values[0]);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
 }

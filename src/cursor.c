@@ -226,7 +226,30 @@ typedef struct MqXactNote
 	TimestampTz vt_future_at;
 	bool		touched;		/* locked rows that an abort makes visible again */
 	int64		touched_min;
+	bool		claim_ids_lost; /* some claimed ids were not kept (claimed_ids) */
 } MqXactNote;
+
+/*
+ * The ids this transaction claimed, and whether (in which subtransaction)
+ * it acked or archived them: at commit only the leases still held join
+ * the future mark, so a read and ack in one transaction, the usual
+ * consumer, leaves no mark behind (it would hold the mark's id, and the
+ * lowest id a message may have, at the oldest message read for a whole
+ * visibility timeout).  Past MQ_MAX_CLAIMED_IDS, the note's claim_min
+ * counts, as if nothing was acked.
+ */
+#define MQ_MAX_CLAIMED_IDS 1024
+
+typedef struct MqClaimedId
+{
+	int			note;			/* index in notes[] */
+	int64		id;
+	SubTransactionId acked;		/* 0: still leased */
+} MqClaimedId;
+
+static MqClaimedId *claimed_ids = NULL;
+static int	nclaimed_ids = 0;
+static int	maxclaimed_ids = 0;
 
 /*
  * A failure this transaction counted for a queue (nack, lease expiry, dead
@@ -1091,6 +1114,48 @@ mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos
 }
 
 /*
+ * mq_cursor_own_finish
+ *		For a read that keeps a position of its own (a filtered read, in
+ *		its backend: read.c): the future messages it passed join the
+ *		future mark, and *newpos is capped as pos would be.  Returns false
+ *		(nothing may be kept) when a lowering happened since the scan
+ *		began.  The caller keeps *newpos with scan->gen, and uses it only
+ *		while a scan starts with that generation.
+ */
+bool
+mq_cursor_own_finish(MqQueue *queue, MqReadScan *scan, int64 own_from, int64 *newpos,
+					 bool has_future, int64 future_id, TimestampTz future_at)
+{
+	MqCursorState *state = scan->state;
+	MqCursorKey key;
+	bool		signal = false;
+	bool		ok = false;
+
+	if (state == NULL)
+		return false;
+	key.dbid = MyDatabaseId;
+	key.relid = queue->relid;
+
+	SpinLockAcquire(&state->mutex);
+	if (!same_queue(state, &key))
+	{
+		SpinLockRelease(&state->mutex);
+		return false;
+	}
+	if (has_future && merge_future(state, future_id, future_at))
+		signal = state->nwaiters > 0;
+	if (state->gen == scan->gen)
+	{
+		*newpos = cap_newpos(state, scan, *newpos, own_from);
+		ok = true;
+	}
+	SpinLockRelease(&state->mutex);
+	if (signal)
+		mq_effects_signal_worker(&scan->fx);
+	return ok;
+}
+
+/*
  * mq_cursor_level_starts
  *		For the worker's check: pos, and each priority level's own start
  *		(starts[1 .. MQ_MAX_PRIORITY]; pos where it has none).  False when
@@ -1198,17 +1263,88 @@ mq_cursor_send_done(MqQueue *queue, int64 min_id, int n, TimestampTz vt,
 }
 
 /*
- * mq_cursor_claimed
- *		Remember that this transaction leased messages from min_id on.
+ * mq_cursor_acked
+ *		This transaction (its current subtransaction) removed message id
+ *		(ack, archive): if it had claimed it, the lease is gone with it.
  */
 void
-mq_cursor_claimed(MqQueue *queue, int64 min_id, int n, TimestampTz lease_end)
+mq_cursor_acked(MqQueue *queue, int64 id)
+{
+	int			i;
+
+	if (queue->cursor == NULL)
+		return;
+	for (i = 0; i < nclaimed_ids; i++)
+	{
+		MqClaimedId *c = &claimed_ids[i];
+
+		if (c->id == id && c->acked == InvalidSubTransactionId &&
+			notes[c->note].state == queue->cursor && notes[c->note].key.relid == queue->relid)
+			c->acked = GetCurrentSubTransactionId();
+	}
+}
+
+/*
+ * live_claims
+ *		At commit: does the note hold leases that outlive the transaction,
+ *		and from which id?  Its claim_min when some claimed ids were not
+ *		kept.
+ */
+static bool
+live_claims(MqXactNote *note, int64 *min_id)
+{
+	int			idx = (int) (note - notes);
+	bool		any = false;
+	int			i;
+
+	if (!note->claimed)
+		return false;
+	if (note->claim_ids_lost)
+	{
+		*min_id = note->claim_min;
+		return true;
+	}
+	for (i = 0; i < nclaimed_ids; i++)
+	{
+		MqClaimedId *c = &claimed_ids[i];
+
+		if (c->note != idx || c->acked != InvalidSubTransactionId)
+			continue;
+		if (!any || c->id < *min_id)
+			*min_id = c->id;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * mq_cursor_claimed
+ *		Remember that this transaction leased messages (ids, the lowest
+ *		min_id).
+ */
+void
+mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n, TimestampTz lease_end)
 {
 	MqXactNote *note;
+	int			i;
 
 	if (queue->cursor == NULL)
 		return;
 	note = note_for(queue);
+	for (i = 0; i < n; i++)
+	{
+		if (nclaimed_ids >= MQ_MAX_CLAIMED_IDS)
+		{
+			note->claim_ids_lost = true;
+			break;
+		}
+		if (nclaimed_ids == maxclaimed_ids)
+			claimed_ids = grow_array(claimed_ids, &maxclaimed_ids, sizeof(MqClaimedId));
+		claimed_ids[nclaimed_ids].note = (int) (note - notes);
+		claimed_ids[nclaimed_ids].id = ids[i];
+		claimed_ids[nclaimed_ids].acked = InvalidSubTransactionId;
+		nclaimed_ids++;
+	}
 	note->nclaimed = add_count(note->nclaimed, n);
 	if (!note->claimed || min_id < note->claim_min)
 		note->claim_min = min_id;
@@ -1308,6 +1444,7 @@ at_commit(MqXactNote *note, MqEffects *fx)
 	bool		earlier = false;
 	bool		signal = false;
 	int			wake = 0;
+	int64		live_min = 0;
 
 	SpinLockAcquire(&state->mutex);
 	if (same_queue(state, &note->key))
@@ -1330,8 +1467,8 @@ at_commit(MqXactNote *note, MqEffects *fx)
 				signal = true;
 			}
 		}
-		if (note->claimed)
-			earlier |= merge_future(state, note->claim_min, note->claim_vt);
+		if (live_claims(note, &live_min))
+			earlier |= merge_future(state, live_min, note->claim_vt);
 		if (note->vt_future)
 			earlier |= merge_future(state, note->vt_future_min, note->vt_future_at);
 		if (note->vt_now)
@@ -1607,6 +1744,7 @@ mq_cursor_xact_end(XactEvent event, MqEffects *fx)
 	nnotes = 0;
 	ncounts = 0;
 	nforgets = 0;
+	nclaimed_ids = 0;
 }
 
 /*
@@ -1632,6 +1770,10 @@ mq_cursor_subxact_abort(SubTransactionId mySubid, MqEffects *fx)
 		ncounts--;
 	while (nforgets > 0 && forgets[nforgets - 1].subid >= mySubid)
 		nforgets--;
+	/* Its acks are undone: those leases are held again. */
+	for (i = 0; i < nclaimed_ids; i++)
+		if (claimed_ids[i].acked >= mySubid)
+			claimed_ids[i].acked = InvalidSubTransactionId;
 
 	for (i = 0; i < nnotes; i++)
 	{

@@ -55,10 +55,14 @@ extern void mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos
 extern void mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos,
 								   bool has_future, int64 future_id, TimestampTz future_at);
 extern bool mq_cursor_level_starts(MqQueue *queue, int64 *pos, int64 *starts);
+extern bool mq_cursor_own_finish(MqQueue *queue, MqReadScan *scan, int64 own_from, int64 *newpos,
+								 bool has_future, int64 future_id, TimestampTz future_at);
 extern void mq_cursor_send_begin(MqQueue *queue);
 extern void mq_cursor_send_done(MqQueue *queue, int64 min_id, int n,
 								TimestampTz vt, TimestampTz now);
-extern void mq_cursor_claimed(MqQueue *queue, int64 min_id, int n, TimestampTz lease_end);
+extern void mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n,
+							  TimestampTz lease_end);
+extern void mq_cursor_acked(MqQueue *queue, int64 id);
 extern void mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt);
 extern void mq_cursor_touch(MqQueue *queue, int64 min_id);
 extern void mq_cursor_settle_database(MqEffects *fx);

@@ -76,6 +76,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -144,7 +145,58 @@ typedef struct MqReadFilter
 	Datum		headers;
 	bool		payload_null;
 	Datum		payload;
+	char	   *key;			/* both, as text: the filter's identity */
 } MqReadFilter;
+
+/*
+ * A filtered read passes the messages it does not take, so it never moves
+ * the queue's shared read position; with nobody else moving it, every
+ * filtered read would walk again all it walked before.  So each backend
+ * keeps, for the last few (partition, filter) pairs it read, a position
+ * of its own: no message matching the filter is visible below it, unless
+ * an event lowered the shared cursor since (its generation changed: then
+ * the position is dropped).  It moves the way pos moves, capped by the
+ * same send slots and ring (mq_cursor_own_finish), after a summary of the
+ * matching messages it passed; a FIFO group's visible message stops it.
+ */
+#define MQ_OWN_POSITIONS 8
+
+typedef struct MqOwnPosition
+{
+	Oid			relid;			/* the partition's table; InvalidOid: free */
+	char	   *key;			/* MqReadFilter.key, in TopMemoryContext */
+	uint64		gen;			/* the cursor's generation it holds for */
+	int64		pos;
+} MqOwnPosition;
+
+static MqOwnPosition own_positions[MQ_OWN_POSITIONS];
+static int	own_next = 0;
+
+/* Our position for this partition and filter, or NULL. */
+static MqOwnPosition *
+own_position(MqQueue *part, const MqReadFilter *filter, bool create)
+{
+	MqOwnPosition *p;
+	int			i;
+
+	for (i = 0; i < MQ_OWN_POSITIONS; i++)
+	{
+		p = &own_positions[i];
+		if (p->relid == part->relid && p->key != NULL && strcmp(p->key, filter->key) == 0)
+			return p;
+	}
+	if (!create)
+		return NULL;
+	p = &own_positions[own_next];
+	own_next = (own_next + 1) % MQ_OWN_POSITIONS;
+	if (p->key != NULL)
+		pfree(p->key);
+	p->relid = part->relid;
+	p->key = MemoryContextStrdup(TopMemoryContext, filter->key);
+	p->gen = 0;
+	p->pos = 0;
+	return p;
+}
 
 static char *
 read_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
@@ -351,6 +403,86 @@ summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
 	mq_cursor_level_finish(queue, scan, level, newpos, !id_null && !at_null, fut_id, fut_at);
 }
 
+static char *
+filter_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	/*
+	 * After a full filtered claim, over ids [$1, $2) of the messages that
+	 * match ($4, $5 as the claim's $7, $8): the lowest id and earliest vt
+	 * of those not visible at $3, and the lowest visible one of a FIFO
+	 * group (it may wait for an older message of its group).
+	 */
+	*nargs = 5;
+	types[0] = INT8OID;
+	types[1] = INT8OID;
+	types[2] = TIMESTAMPTZOID;
+	types[3] = JSONBOID;
+	types[4] = JSONBOID;
+	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3), %s "
+					"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2"
+					" AND COALESCE(headers OPERATOR(pg_catalog.@>) $4, $4 IS NULL)"
+					" AND COALESCE(payload OPERATOR(pg_catalog.@>) $5, $5 IS NULL)",
+					(cols & MQ_COLS_ORDERING) ?
+					"pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3"
+					" AND group_id IS NOT NULL)" : "NULL::pg_catalog.int8",
+					q);
+}
+
+static const MqPlanDef filter_summary_plan = {MQ_PLAN_FILTER_SUMMARY, filter_summary_sql};
+
+/*
+ * summarise_filtered
+ *		After a full filtered claim of messages of priority 0 (so the
+ *		first matching ones from own_from, by id): keep our own position
+ *		just past the last one taken, capped at a visible message of a
+ *		FIFO group among those passed and at a message skipped for its
+ *		rolled-back delivery.
+ */
+static void
+summarise_filtered(MqQueue *queue, MqReadScan *scan, const MqReadFilter *filter,
+				   int64 own_from, TimestampTz now, int64 max_claimed, int64 skip_min)
+{
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	int			ret;
+	bool		id_null,
+				at_null,
+				grp_null;
+	int64		fut_id,
+				grp_id;
+	TimestampTz fut_at;
+	int64		newpos = max_claimed + 1;
+	MqOwnPosition *own;
+
+	values[0] = Int64GetDatum(own_from);
+	values[1] = Int64GetDatum(newpos);
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = filter->headers;
+	nulls[3] = filter->headers_null ? 'n' : ' ';
+	values[4] = filter->payload;
+	nulls[4] = filter->payload_null ? 'n' : ' ';
+	ret = SPI_execute_plan(mq_queue_plan(queue, &filter_summary_plan), values, nulls, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	fut_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &id_null));
+	fut_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &at_null));
+	grp_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &grp_null));
+	SPI_freetuptable(SPI_tuptable);
+
+	if (!grp_null && grp_id < newpos)
+		newpos = grp_id;
+	if (newpos > skip_min)
+		newpos = Max(skip_min, own_from);
+	if (!mq_cursor_own_finish(queue, scan, own_from, &newpos, !id_null && !at_null, fut_id, fut_at))
+		return;
+	if (newpos <= scan->from)
+		return;
+	own = own_position(queue, filter, true);
+	own->gen = scan->gen;
+	own->pos = newpos;
+}
+
 /*
  * claim_sql
  *		The choice of a claim: ids (and whether each was leased) of up to
@@ -553,6 +685,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	char		nulls[9] = {'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n'};
 	int64		lvl_max[MQ_MAX_PRIORITY + 1];
 	int			l;
+	int64		own_from;
 	bool		noskip;
 	bool		filtered = filter != NULL && filter->on;
 	bool		by_id = true;
@@ -574,7 +707,22 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	mq_cursor_touch(queue, scan.from);
 
 	memset(nulls, ' ', 6);
-	values[0] = Int64GetDatum(scan.from);
+
+	/* A filtered read starts at its own position, where it holds. */
+	own_from = scan.from;
+	if (filtered && scan.track)
+	{
+		MqOwnPosition *own = own_position(queue, filter, false);
+
+		if (own != NULL && own->gen == scan.gen && own->pos > scan.from)
+		{
+			own_from = own->pos;
+			for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+				if (scan.lvl_from[l] < own_from)
+					scan.lvl_from[l] = own_from;
+		}
+	}
+	values[0] = Int64GetDatum(own_from);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(qty);
 	values[8] = Int64GetDatum(scan.floor);
@@ -689,13 +837,26 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 
 	/* A pop's rows are gone once it commits; a rollback lowers pos (touch). */
 	if (n > 0 && !pop)
-		mq_cursor_claimed(queue, min_id, (int) n, lease_end);
+	{
+		int64	   *ids = palloc(sizeof(int64) * n);
+
+		for (i = 0; i < n; i++)
+			ids[i] = rows[i].id;
+		mq_cursor_claimed(queue, ids, min_id, (int) n, lease_end);
+		pfree(ids);
+	}
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 
 	/*
 	 * A filtered read passes messages it did not take: it never moves the
-	 * read position (readers of other filters, or none, still need it).
+	 * read position (readers of other filters, or none, still need it),
+	 * only its own (own_positions).
 	 */
+	if (scan.track && filtered && by_id && n == (uint64) qty)
+	{
+		summarise_filtered(queue, &scan, filter, own_from, now, max_id, skip_min);
+		mq_events_apply(&scan.fx);
+	}
 	if (scan.track && !filtered)
 	{
 		summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
@@ -839,6 +1000,12 @@ mq_read(PG_FUNCTION_ARGS)
 	filter.payload_null = PG_NARGS() <= 6 || PG_ARGISNULL(6);
 	filter.payload = filter.payload_null ? (Datum) 0 : PG_GETARG_DATUM(6);
 	filter.on = !filter.headers_null || !filter.payload_null;
+	if (filter.on)
+		filter.key = psprintf("%s|%s",
+							  filter.headers_null ? "" :
+							  JsonbToCString(NULL, &DatumGetJsonbP(filter.headers)->root, -1),
+							  filter.payload_null ? "" :
+							  JsonbToCString(NULL, &DatumGetJsonbP(filter.payload)->root, -1));
 
 	qty = qty_arg(fcinfo, 1, name);
 	if (!PG_ARGISNULL(2))
