@@ -160,6 +160,7 @@ typedef struct MqCursorState
 	int64		lvl_pos[MQ_MAX_PRIORITY + 1];	/* priority level L > 0: where its
 												 * scan may start ... */
 	uint64		lvl_gen[MQ_MAX_PRIORITY + 1];	/* ... while gen is this */
+	bool		lvl_used[MQ_MAX_PRIORITY + 1];	/* it had a position once */
 	bool		has_future;
 	int64		fut_id;
 	TimestampTz fut_at;
@@ -451,6 +452,7 @@ mq_cursor_attach(Oid relid, const char *name, Oid wake_relid)
 		state->gen = 0;
 		memset(state->lvl_pos, 0, sizeof(state->lvl_pos));
 		memset(state->lvl_gen, 0, sizeof(state->lvl_gen));
+		memset(state->lvl_used, 0, sizeof(state->lvl_used));
 		state->has_future = false;
 		state->fut_id = 0;
 		state->fut_at = 0;
@@ -934,6 +936,7 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	scan->from = 0;
 	scan->floor = 0;
 	memset(scan->lvl_from, 0, sizeof(scan->lvl_from));
+	memset(scan->lvl_used, 0, sizeof(scan->lvl_used));
 	scan->gen = 0;
 	scan->seq = 0;
 	scan->track = false;
@@ -972,7 +975,10 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	scan->gen = state->gen;
 	scan->seq = state->commit_seq;
 	for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+	{
 		scan->lvl_from[l] = level_pos(state, l);
+		scan->lvl_used[l] = state->lvl_used[l];
+	}
 	SpinLockRelease(&state->mutex);
 
 	/* Only a fresh snapshot per statement can move the cursor forward. */
@@ -1106,6 +1112,7 @@ mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos
 		{
 			state->lvl_pos[level] = newpos;
 			state->lvl_gen[level] = state->gen;
+			state->lvl_used[level] = true;
 		}
 	}
 	SpinLockRelease(&state->mutex);

@@ -28,6 +28,7 @@ typedef struct MqReadScan
 	int64		floor;			/* no message below it is in the queue but
 								 * those the position passed as future */
 	int64		lvl_from[MQ_MAX_PRIORITY + 1];	/* level L > 0: scan its ids >= this */
+	bool		lvl_used[MQ_MAX_PRIORITY + 1];	/* level L had a position once */
 	uint64		gen;			/* state->gen when the scan started */
 	uint64		seq;			/* state->commit_seq when the scan started */
 	bool		track;			/* report the scanned range at the end */

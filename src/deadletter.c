@@ -60,7 +60,14 @@ static MqQueue *
 dead_letter_target(MqQueue *queue, char **why)
 {
 	/* The worker waits for no one: a busy queue is tried again later. */
-	MqQueue    *dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock,
+	MqQueue    *dlq;
+
+	/*
+	 * A dead letter keeps its FIFO group: take the group lock of the
+	 * dead-letter queue before opening it, as a send does (send.c).
+	 */
+	mq_lock_queue_groups(queue->dead_letter_queue, ShareLock);
+	dlq = mq_try_open_queue(queue->dead_letter_queue, RowExclusiveLock,
 										IsBackgroundWorker, why);
 
 	if (dlq == NULL)
@@ -374,6 +381,8 @@ mq_redrive(PG_FUNCTION_ARGS)
 				to = TextDatumGetCString(origin);
 				mq_validate_name(to);
 			}
+			if (part->ordering_cols && !group_null)
+				mq_lock_queue_groups(to, ShareLock);
 			dest = mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock);
 			(void) mq_send_message(dest, payload, headers_null, headers, now, now,
 								   dest->ordering_cols ? priority : 0,

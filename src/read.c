@@ -348,7 +348,8 @@ level_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *
 {
 	/*
 	 * After a claim by priority: over priority $1's ids [$2, $3), the
-	 * lowest id and earliest vt of messages not visible at $4.
+	 * lowest id and earliest vt of messages not visible at $4, and the
+	 * lowest visible one of a FIFO group (it may wait for its group).
 	 */
 	*nargs = 4;
 	types[0] = INT4OID;
@@ -356,7 +357,9 @@ level_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *
 	types[2] = INT8OID;
 	types[3] = TIMESTAMPTZOID;
 	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4),"
-					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4) "
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4),"
+					" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $4"
+					" AND group_id IS NOT NULL) "
 					"FROM ONLY %s WHERE priority OPERATOR(pg_catalog.<>) 0"
 					" AND priority OPERATOR(pg_catalog.=) $1"
 					" AND id OPERATOR(pg_catalog.>=) $2 AND id OPERATOR(pg_catalog.<) $3", q);
@@ -371,7 +374,11 @@ static const MqPlanDef level_summary_plan = {MQ_PLAN_LEVEL_SUMMARY, level_summar
  *		there (cursor.c), past the messages it took and the others of the
  *		level it passed, whose future due times join the future mark.
  *		Rows of the level other readers hold locked are passed as a full
- *		read passes them (their claims report at commit or abort).
+ *		read passes them (their claims report at commit or abort).  Also
+ *		used for a level the claim found nothing to take in, which had a
+ *		position once and lost it to a lowering: newpos is then past the
+ *		last message the claim took of any level, and the level's dead
+ *		entries are walked once more, not by every read.
  */
 static void
 summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
@@ -380,8 +387,10 @@ summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
 	Datum		values[4];
 	int			ret;
 	bool		id_null,
-				at_null;
-	int64		fut_id;
+				at_null,
+				grp_null;
+	int64		fut_id,
+				grp_id;
 	TimestampTz fut_at;
 	int64		from = scan->lvl_from[level] > scan->from ? scan->lvl_from[level] : scan->from;
 
@@ -399,7 +408,14 @@ summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	fut_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &id_null));
 	fut_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &at_null));
+	grp_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &grp_null));
 	SPI_freetuptable(SPI_tuptable);
+
+	/* A visible message of a FIFO group waits for its group: not past it. */
+	if (!grp_null && grp_id < newpos)
+		newpos = grp_id;
+	if (newpos <= from)
+		return;
 	mq_cursor_level_finish(queue, scan, level, newpos, !id_null && !at_null, fut_id, fut_at);
 }
 
@@ -684,6 +700,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	Datum		values[9];
 	char		nulls[9] = {'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n'};
 	int64		lvl_max[MQ_MAX_PRIORITY + 1];
+	int			lvl_lowest = 0; /* the lowest priority claimed */
 	int			l;
 	int64		own_from;
 	bool		noskip;
@@ -772,6 +789,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 			min_id = rows[i].id;
 		if (i == 0 || rows[i].id > max_id)
 			max_id = rows[i].id;
+		if (i == 0 || rows[i].priority < lvl_lowest)
+			lvl_lowest = rows[i].priority;
 		/* A message of priority above 0 may have passed older ones. */
 		if (rows[i].priority != 0)
 		{
@@ -861,8 +880,21 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	{
 		summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
 		for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+		{
 			if (lvl_max[l] > 0)
 				summarise_level(queue, &scan, now, l, lvl_max[l] + 1, skip_min);
+
+			/*
+			 * A level the claim scanned to its end and found nothing in
+			 * (above the lowest level it took from), that had a position
+			 * before a lowering took it: give it one again, past what the
+			 * claim took, so that the next reads do not walk its dead
+			 * entries from pos (a drained level under a held xmin).
+			 */
+			else if (queue->ordering_cols && n > 0 && l > lvl_lowest &&
+					 scan.lvl_used[l] && scan.lvl_from[l] <= scan.from)
+				summarise_level(queue, &scan, now, l, max_id + 1, skip_min);
+		}
 		mq_events_apply(&scan.fx);	/* an earlier due time for the worker */
 	}
 	SPI_freetuptable(tt);

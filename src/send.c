@@ -31,7 +31,6 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
-#include "utils/inval.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -190,19 +189,12 @@ mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
 	if (group != (Datum) 0)
 	{
 		/*
-		 * Held already where the caller took it before opening the queue
-		 * (mq.send and the other send functions).  A dead letter or a
-		 * redrive opened its queue first: if partitions were added since,
-		 * the group would go to the wrong one.
+		 * Every caller took the queue's groups lock before opening the
+		 * queue (mq.send and the other send functions, a dead letter, a
+		 * redrive), so its partitions are those after any growth; this
+		 * takes it again only as a safeguard (held already, it is free).
 		 */
 		mq_lock_queue_groups(queue->name, ShareLock);
-		AcceptInvalidationMessages();
-		if (!queue->valid)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("queue \"%s\" changed while a message of a FIFO group was sent to it",
-							queue->name),
-					 errhint("Try again.")));
 		queue = mq_group_partition(queue, group);
 		lock_group(queue, group);
 	}
