@@ -453,7 +453,7 @@ forget_derived(MqQueue *entry)
 	int			i;
 
 	entry->cursor = NULL;
-	entry->relid = entry->archive_relid = entry->seq_relid = InvalidOid;
+	entry->relid = entry->archive_relid = entry->seq_relid = entry->prio_index = InvalidOid;
 	entry->acl_valid = false;
 	entry->shape_checked = false;
 	if (entry->problem != NULL)
@@ -500,6 +500,7 @@ build_partitions(MqQueue *entry, int nparts)
 		part->shape_checked = false;
 		part->problem = NULL;
 		part->seq_relid = InvalidOid;
+		part->prio_index = InvalidOid;
 		snprintf(prefix, sizeof(prefix), "q%d_", k);
 		snprintf(part->table, NAMEDATALEN, "%s%s", prefix, entry->name);
 		part->relid = relation_for(prefix, entry->name);
@@ -836,7 +837,8 @@ mq_queue_plan(MqQueue *queue, const MqPlanDef *def)
 				   quote_qualified_identifier("mq", queue->table),
 				   quote_qualified_identifier("mq", aname),
 				   (queue->failure_cols ? MQ_COLS_FAILURES : 0) |
-				   (queue->ordering_cols ? MQ_COLS_ORDERING : 0), &nargs, types);
+				   (queue->ordering_cols ? MQ_COLS_ORDERING : 0) | def->cols_extra,
+				   &nargs, types);
 	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s",

@@ -110,6 +110,9 @@ typedef enum MqPlanKind
 	MQ_PLAN_LEVEL_SUMMARY,
 	MQ_PLAN_LEVEL_BELOW,
 	MQ_PLAN_FILTER_SUMMARY,
+	MQ_PLAN_READ_NO_LEVELS,
+	MQ_PLAN_READ_FILTERED_NO_LEVELS,
+	MQ_PLAN_POP_NO_LEVELS,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -126,6 +129,7 @@ typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, int
 /* Optional columns of a message table, for MqPlanSqlFn's cols. */
 #define MQ_COLS_FAILURES 0x01	/* failures, first_error, failed_at (0.3.0) */
 #define MQ_COLS_ORDERING 0x02	/* priority, group_id and their indexes (0.5.0) */
+#define MQ_COLS_NO_LEVELS 0x04	/* (a plan's choice) claim without priority levels */
 
 /* Longest FIFO group id, in bytes. */
 #define MQ_MAX_GROUP_LEN 512
@@ -141,6 +145,7 @@ typedef struct MqPlanDef
 {
 	MqPlanKind	kind;
 	MqPlanSqlFn sql;
+	int			cols_extra;		/* MQ_COLS_ bits added to the table's */
 } MqPlanDef;
 
 /*
@@ -197,6 +202,7 @@ typedef struct MqQueue
 	bool		shape_checked;	/* shape.c looked at the tables ... */
 	char	   *problem;		/* ... and found this wrong (NULL: nothing) */
 	Oid			seq_relid;		/* the id sequence, once shape_checked */
+	Oid			prio_index;		/* the priority index, once shape_checked */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 

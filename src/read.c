@@ -64,6 +64,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -72,6 +73,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -544,6 +546,12 @@ claim_sql(const char *q, int cols, const char *filter, const char *extra)
 					  " AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NULL)",
 					  filter, q);
 
+	/* No message of a priority above 0 was ever sent: by id alone. */
+	if (cols & MQ_COLS_NO_LEVELS)
+		return psprintf("SELECT m.id%s FROM ONLY %s m WHERE m.id OPERATOR(pg_catalog.>=) $1%s"
+						" ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED",
+						extra, q, common);
+
 	/*
 	 * One branch per level, highest first, each through the priority
 	 * index from its level's own start ($6[level], see cursor.c), then
@@ -649,6 +657,9 @@ read_filtered_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *
 
 static const MqPlanDef read_filtered_plan = {MQ_PLAN_READ_FILTERED, read_filtered_sql};
 
+static const MqPlanDef read_filtered_no_levels_plan =
+{MQ_PLAN_READ_FILTERED_NO_LEVELS, read_filtered_sql, MQ_COLS_NO_LEVELS};
+
 static char *
 pop_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
@@ -680,6 +691,37 @@ static const MqPlanDef pop_plan = {MQ_PLAN_POP, pop_sql};
 
 static const MqPlanDef read_plan = {MQ_PLAN_READ, read_sql};
 
+/* The same, for a partition whose priority index never held an entry. */
+static const MqPlanDef pop_no_levels_plan = {MQ_PLAN_POP_NO_LEVELS, pop_sql, MQ_COLS_NO_LEVELS};
+
+static const MqPlanDef read_no_levels_plan = {MQ_PLAN_READ_NO_LEVELS, read_sql, MQ_COLS_NO_LEVELS};
+
+/*
+ * uses_levels
+ *		May the partition hold messages of a priority above 0?  Not while
+ *		its priority index is a lone metapage: no such message was ever
+ *		inserted (an index never gives its pages back but to REINDEX,
+ *		TRUNCATE or VACUUM FULL).  Then a claim by id alone serves, without
+ *		nine empty index descents and their plan nodes.  A message of a
+ *		priority sent after this look can be delivered in id order by this
+ *		one read, no more.
+ */
+static bool
+uses_levels(MqQueue *queue)
+{
+	Relation	idx;
+	bool		used;
+
+	if (!queue->ordering_cols)
+		return false;
+	if (!OidIsValid(queue->prio_index))
+		return true;
+	idx = index_open(queue->prio_index, AccessShareLock);
+	used = RelationGetNumberOfBlocks(idx) > 1;
+	index_close(idx, NoLock);
+	return used;
+}
+
 /*
  * read_once
  *		One claim: lease up to qty visible messages, put them in the result
@@ -701,6 +743,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	char		nulls[9] = {'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n'};
 	int64		lvl_max[MQ_MAX_PRIORITY + 1];
 	int			lvl_lowest = 0; /* the lowest priority claimed */
+	bool		levels = uses_levels(queue);
 	int			l;
 	int64		own_from;
 	bool		noskip;
@@ -768,8 +811,12 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		values[7] = filter->payload;
 		nulls[7] = filter->payload_null ? 'n' : ' ';
 	}
-	ret = SPI_execute_plan(mq_queue_plan(queue, pop ? &pop_plan :
-										 filtered ? &read_filtered_plan : &read_plan),
+	ret = SPI_execute_plan(mq_queue_plan(queue,
+										 levels ? (pop ? &pop_plan :
+												   filtered ? &read_filtered_plan : &read_plan) :
+										 (pop ? &pop_no_levels_plan :
+										  filtered ? &read_filtered_no_levels_plan :
+										  &read_no_levels_plan)),
 						   values, nulls, false, 0);
 	if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -891,7 +938,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 			 * claim took, so that the next reads do not walk its dead
 			 * entries from pos (a drained level under a held xmin).
 			 */
-			else if (queue->ordering_cols && n > 0 && l > lvl_lowest &&
+			else if (levels && n > 0 && l > lvl_lowest &&
 					 scan.lvl_used[l] && scan.lvl_from[l] <= scan.from)
 				summarise_level(queue, &scan, now, l, max_id + 1, skip_min);
 		}

@@ -301,7 +301,7 @@ index_is_group(Relation idx)
  */
 static char *
 table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old, int ncols_mid,
-			  bool unlogged, Oid owner, Oid *seq_relid)
+			  bool unlogged, Oid owner, Oid *seq_relid, Oid *prio_index)
 {
 	const char *rn = RelationGetRelationName(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -425,7 +425,10 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old, i
 		else if (!has_ordering)
 			ok = false;
 		else if (idx->rd_index->indkey.values[0] == Q_ATTNUM_PRIORITY)
+		{
 			ok = index_is_priority(idx) && !seen_priority;
+			*prio_index = RelationGetRelid(idx);
+		}
 		else
 			ok = index_is_group(idx) && !seen_group;
 		if (has_ordering && !idx->rd_index->indisprimary)
@@ -457,13 +460,14 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 	Relation	rel;
 	char	   *problem;
 	Oid			seq = InvalidOid;
+	Oid			prio = InvalidOid;
 	Oid			none;
 
 	rel = try_relation_open(queue->relid, AccessShareLock);
 	if (rel == NULL)
 		return psprintf("Table mq.%s is missing.", queue->table);
 	problem = table_problem(rel, q_columns, lengthof(q_columns), Q_NATTS_OLD, Q_NATTS_03,
-							queue->unlogged, owner, &seq);
+							queue->unlogged, owner, &seq, &prio);
 	relation_close(rel, AccessShareLock);
 	if (problem != NULL)
 		return problem;
@@ -472,10 +476,13 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 	if (rel == NULL)
 		return psprintf("Table mq.a_%s is missing.", queue->name);
 	problem = table_problem(rel, a_columns, lengthof(a_columns), lengthof(a_columns),
-							lengthof(a_columns), queue->unlogged, owner, &none);
+							lengthof(a_columns), queue->unlogged, owner, &none, &none);
 	relation_close(rel, AccessShareLock);
 	if (problem == NULL)
+	{
 		queue->seq_relid = seq;
+		queue->prio_index = prio;
+	}
 	return problem;
 }
 
