@@ -55,6 +55,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "jit/jit.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -62,6 +63,7 @@
 #include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 
 #include "mq.h"
@@ -120,6 +122,21 @@ enter(MqContext *cx, Oid as_owner)
 	}
 	PushOverrideSearchPath(&safe_path);
 	cx->pushed = true;
+
+	/*
+	 * No JIT for mq's statements: their kept plans are generic, costed
+	 * for a LIMIT of a parameter (a tenth of the table), so a big queue's
+	 * claim went past jit_above_cost and was compiled again at every
+	 * execution (35 ms for a read that takes 0.2).  The planner decides at
+	 * planning time, so plans made here carry no JIT.
+	 */
+	cx->guc_level = 0;
+	if (jit_enabled)
+	{
+		cx->guc_level = NewGUCNestLevel();
+		(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*
@@ -159,6 +176,9 @@ mq_enter_worker(MqContext *cx)
 void
 mq_leave(MqContext *cx)
 {
+	if (cx->guc_level > 0)
+		AtEOXact_GUC(false, cx->guc_level);
+	cx->guc_level = 0;
 	if (cx->pushed)
 		PopOverrideSearchPath();
 	if (cx->switched)

@@ -76,6 +76,7 @@ typedef struct MqContext
 	int			save_sec_context;
 	bool		switched;		/* running as the mq owner */
 	bool		pushed;			/* the fixed search path is in effect */
+	int			guc_level;		/* > 0: jit was turned off at this level */
 } MqContext;
 
 /* Plans a queue keeps; each prepared on first use (catalog.c). */

@@ -1138,13 +1138,19 @@ below_cursor_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *n
 {
 	/*
 	 * The worker's check of the read cursor: the lowest message
-	 * below $1 (where reads start) that is visible at $2.
+	 * below $1 (where reads start) that is visible at $2 and that no
+	 * open transaction holds: a reader's claim not committed yet is
+	 * below the position it just moved, and lowering for it would undo
+	 * every priority level's position (cursor.c) for nothing.  A row left
+	 * locked by a reader that did not claim it is found once that
+	 * reader's transaction ends.
 	 */
 	*nargs = 2;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	return psprintf("SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.<) $1"
-					" AND vt OPERATOR(pg_catalog.<=) $2 ORDER BY id LIMIT 1", q);
+					" AND vt OPERATOR(pg_catalog.<=) $2 ORDER BY id LIMIT 1"
+					" FOR UPDATE SKIP LOCKED", q);
 }
 
 static char *
@@ -1192,7 +1198,7 @@ level_below_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *na
 	return psprintf("SELECT id FROM ONLY %s WHERE priority OPERATOR(pg_catalog.<>) 0"
 					" AND priority OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.>=) $2"
 					" AND id OPERATOR(pg_catalog.<) $3 AND vt OPERATOR(pg_catalog.<=) $4"
-					" ORDER BY id LIMIT 1", q);
+					" ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", q);
 }
 
 static const MqPlanDef level_below_plan = {MQ_PLAN_LEVEL_BELOW, level_below_sql};
@@ -1223,7 +1229,7 @@ check_levels(MqQueue *part, const char *name, TimestampTz now)
 		args[1] = Int64GetDatum(pos);
 		args[2] = Int64GetDatum(starts[l]);
 		args[3] = TimestampTzGetDatum(now);
-		ret = SPI_execute_plan(mq_queue_plan(part, &level_below_plan), args, NULL, true, 1);
+		ret = SPI_execute_plan(mq_queue_plan(part, &level_below_plan), args, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 1)
@@ -1315,7 +1321,7 @@ sweep_partition(MqQueue *part, const char *name)
 
 		below[0] = values[1];
 		below[1] = TimestampTzGetDatum(now);
-		ret = SPI_execute_plan(mq_queue_plan(part, &below_cursor_plan), below, NULL, true, 1);
+		ret = SPI_execute_plan(mq_queue_plan(part, &below_cursor_plan), below, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 1)
