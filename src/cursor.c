@@ -161,6 +161,9 @@ typedef struct MqCursorState
 												 * scan may start ... */
 	uint64		lvl_gen[MQ_MAX_PRIORITY + 1];	/* ... while gen is this */
 	bool		lvl_used[MQ_MAX_PRIORITY + 1];	/* it had a position once */
+	int64		lvl_top[MQ_MAX_PRIORITY + 1];	/* highest id sent at level L */
+	bool		top_known;		/* top_init is set: */
+	int64		top_init;		/* no id above it was given before the state */
 	bool		has_future;
 	int64		fut_id;
 	TimestampTz fut_at;
@@ -453,6 +456,9 @@ mq_cursor_attach(Oid relid, const char *name, Oid wake_relid)
 		memset(state->lvl_pos, 0, sizeof(state->lvl_pos));
 		memset(state->lvl_gen, 0, sizeof(state->lvl_gen));
 		memset(state->lvl_used, 0, sizeof(state->lvl_used));
+		memset(state->lvl_top, 0, sizeof(state->lvl_top));
+		state->top_known = false;
+		state->top_init = 0;
 		state->has_future = false;
 		state->fut_id = 0;
 		state->fut_at = 0;
@@ -921,6 +927,51 @@ mq_cursor_settle_database(MqEffects *fx)
 		pfree(found);
 }
 
+static char *
+max_id_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
+{
+	*nargs = 0;
+	return psprintf("SELECT pg_catalog.max(id) FROM ONLY %s", q);
+}
+
+static const MqPlanDef max_id_plan = {MQ_PLAN_MAX_ID, max_id_sql};
+
+/*
+ * learn_top
+ *		A new state knows nothing of the levels of the messages already in
+ *		the table: take the highest id committed as the top of every level.
+ *		Messages above it were sent by transactions still open, each of
+ *		which notes its level's top itself before it commits
+ *		(mq_cursor_send_done): every sender attached to this state before
+ *		it inserted.  The prepared transactions of before a restart, which
+ *		will not, are gone: tracking waits for them (check_prepared_clean).
+ *		Not the sequence's last value: reading it locks the sequence until
+ *		the transaction ends, and a waiting read would hold that lock
+ *		against mq.alter_queue.  Caller is connected to SPI.
+ */
+static void
+learn_top(MqQueue *queue, MqCursorState *state, const MqCursorKey *key)
+{
+	int64		last = 0;
+	bool		isnull;
+
+	if (mq_run_plan(queue, &max_id_plan, NULL, NULL, SPI_OK_SELECT) == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			last = DatumGetInt64(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, key) && !state->top_known)
+	{
+		state->top_init = last;
+		state->top_known = true;
+	}
+	SpinLockRelease(&state->mutex);
+}
+
 /*
  * mq_cursor_read_start
  *		Decide where a read scans from.  Caller is connected to SPI.
@@ -931,12 +982,16 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	MqCursorState *state = queue->cursor;
 	MqCursorKey key;
 	int			l;
+	bool		learn;
 
 	scan->state = NULL;
 	scan->from = 0;
 	scan->floor = 0;
 	memset(scan->lvl_from, 0, sizeof(scan->lvl_from));
 	memset(scan->lvl_used, 0, sizeof(scan->lvl_used));
+	memset(scan->lvl_empty, 0, sizeof(scan->lvl_empty));
+	for (l = 0; l <= MQ_MAX_PRIORITY; l++)
+		scan->lvl_top[l] = -1;
 	scan->gen = 0;
 	scan->seq = 0;
 	scan->track = false;
@@ -978,8 +1033,27 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	{
 		scan->lvl_from[l] = level_pos(state, l);
 		scan->lvl_used[l] = state->lvl_used[l];
+
+		/*
+		 * Every message of level l has an id at most lvl_top[l] (or
+		 * top_init), or was sent by a transaction still open, or one that
+		 * committed after this look (sends note their level's top before
+		 * they commit).  Below lvl_from nothing of the level is visible
+		 * but what an event says (the position's rule).  So past its top,
+		 * the level is empty for this read; a send committing meanwhile is
+		 * taken by a later read, and no position passes it (the ring).
+		 */
+		if (state->top_known)
+		{
+			scan->lvl_top[l] = Max(state->lvl_top[l], state->top_init);
+			scan->lvl_empty[l] = scan->lvl_from[l] > scan->lvl_top[l];
+		}
 	}
+	learn = !state->top_known;
 	SpinLockRelease(&state->mutex);
+
+	if (learn)
+		learn_top(queue, state, &key);
 
 	/* Only a fresh snapshot per statement can move the cursor forward. */
 	scan->track = !IsolationUsesXactSnapshot();
@@ -1242,10 +1316,13 @@ mq_cursor_send_begin(MqQueue *queue)
  */
 void
 mq_cursor_send_done(MqQueue *queue, int64 min_id, int n, TimestampTz vt,
-					TimestampTz now)
+					TimestampTz now, const int *prios, const int64 *ids)
 {
 	MqXactNote *note;
 	MqCursorState *state = queue->cursor;
+	int64		top[MQ_MAX_PRIORITY + 1];
+	bool		levels = false;
+	int			i;
 
 	if (state == NULL)
 		return;
@@ -1261,11 +1338,28 @@ mq_cursor_send_done(MqQueue *queue, int64 min_id, int n, TimestampTz vt,
 			note->send_due_at = vt;
 		note->send_due = true;
 	}
-	if (note->slot < 0)
+
+	/* The highest id of each level above 0 among these (read_start). */
+	memset(top, 0, sizeof(top));
+	for (i = 0; prios != NULL && i < n; i++)
+	{
+		if (prios[i] > 0 && prios[i] <= MQ_MAX_PRIORITY && ids[i] > top[prios[i]])
+		{
+			top[prios[i]] = ids[i];
+			levels = true;
+		}
+	}
+	if (note->slot < 0 && !levels)
 		return;
 	SpinLockAcquire(&state->mutex);
-	if (same_queue(state, &note->key) && state->slots[note->slot].min_id == 0)
-		state->slots[note->slot].min_id = min_id;
+	if (same_queue(state, &note->key))
+	{
+		if (note->slot >= 0 && state->slots[note->slot].min_id == 0)
+			state->slots[note->slot].min_id = min_id;
+		for (i = 1; levels && i <= MQ_MAX_PRIORITY; i++)
+			if (top[i] > state->lvl_top[i])
+				state->lvl_top[i] = top[i];
+	}
 	SpinLockRelease(&state->mutex);
 }
 

@@ -29,6 +29,11 @@ typedef struct MqReadScan
 								 * those the position passed as future */
 	int64		lvl_from[MQ_MAX_PRIORITY + 1];	/* level L > 0: scan its ids >= this */
 	bool		lvl_used[MQ_MAX_PRIORITY + 1];	/* level L had a position once */
+	int64		lvl_top[MQ_MAX_PRIORITY + 1];	/* level L: no message above this id
+												 * was sent before the scan began;
+												 * -1: not known */
+	bool		lvl_empty[MQ_MAX_PRIORITY + 1]; /* level L holds nothing a scan from
+												 * lvl_from could take */
 	uint64		gen;			/* state->gen when the scan started */
 	uint64		seq;			/* state->commit_seq when the scan started */
 	bool		track;			/* report the scanned range at the end */
@@ -60,7 +65,8 @@ extern bool mq_cursor_own_finish(MqQueue *queue, MqReadScan *scan, int64 own_fro
 								 bool has_future, int64 future_id, TimestampTz future_at);
 extern void mq_cursor_send_begin(MqQueue *queue);
 extern void mq_cursor_send_done(MqQueue *queue, int64 min_id, int n,
-								TimestampTz vt, TimestampTz now);
+								TimestampTz vt, TimestampTz now,
+								const int *prios, const int64 *ids);
 extern void mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n,
 							  TimestampTz lease_end);
 extern void mq_cursor_acked(MqQueue *queue, int64 id);

@@ -114,6 +114,8 @@ typedef enum MqPlanKind
 	MQ_PLAN_READ_NO_LEVELS,
 	MQ_PLAN_READ_FILTERED_NO_LEVELS,
 	MQ_PLAN_POP_NO_LEVELS,
+	MQ_PLAN_READ_LEVEL,
+	MQ_PLAN_MAX_ID,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -131,6 +133,7 @@ typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, int
 #define MQ_COLS_FAILURES 0x01	/* failures, first_error, failed_at (0.3.0) */
 #define MQ_COLS_ORDERING 0x02	/* priority, group_id and their indexes (0.5.0) */
 #define MQ_COLS_NO_LEVELS 0x04	/* (a plan's choice) claim without priority levels */
+#define MQ_COLS_ONE_LEVEL 0x08	/* (a plan's choice) claim from one level above 0 */
 
 /* Longest FIFO group id, in bytes. */
 #define MQ_MAX_GROUP_LEN 512

@@ -121,6 +121,7 @@ typedef struct ClaimedRow
 	int64		id;
 	int			priority;
 	int			index;
+	HeapTuple	tup;			/* its row, in the claim's SPI result */
 } ClaimedRow;
 
 /* Delivery order: the highest priority first, then by id. */
@@ -546,6 +547,18 @@ claim_sql(const char *q, int cols, const char *filter, const char *extra)
 					  " AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NULL)",
 					  filter, q);
 
+	/*
+	 * One level above 0 ($10), from its start ($1), through the priority
+	 * index: the first try of a read whose highest level may hold a
+	 * message (read_once).
+	 */
+	if (cols & MQ_COLS_ONE_LEVEL)
+		return psprintf("SELECT m.id%s FROM ONLY %s m"
+						" WHERE m.priority OPERATOR(pg_catalog.<>) 0 AND m.priority OPERATOR(pg_catalog.=) $10"
+						" AND m.id OPERATOR(pg_catalog.>=) $1%s"
+						" ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED",
+						extra, q, common);
+
 	/* No message of a priority above 0 was ever sent: by id alone. */
 	if (cols & MQ_COLS_NO_LEVELS)
 		return psprintf("SELECT m.id%s FROM ONLY %s m WHERE m.id OPERATOR(pg_catalog.>=) $1%s"
@@ -582,7 +595,7 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 {
 	const char *filter;
 
-	*nargs = 9;
+	*nargs = (cols & MQ_COLS_ONE_LEVEL) ? 10 : 9;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	types[2] = INT4OID;
@@ -592,6 +605,7 @@ read_sql_for(const char *q, int cols, bool filtered, int *nargs, Oid *types)
 	types[6] = JSONBOID;
 	types[7] = JSONBOID;
 	types[8] = INT8OID;
+	types[9] = INT4OID;			/* the level of a one-level claim */
 
 	/*
 	 * A filtered read ($7 on the headers, $8 on the payload, either
@@ -696,6 +710,9 @@ static const MqPlanDef pop_no_levels_plan = {MQ_PLAN_POP_NO_LEVELS, pop_sql, MQ_
 
 static const MqPlanDef read_no_levels_plan = {MQ_PLAN_READ_NO_LEVELS, read_sql, MQ_COLS_NO_LEVELS};
 
+/* One level above 0: the first try of a read by priority. */
+static const MqPlanDef read_level_plan = {MQ_PLAN_READ_LEVEL, read_sql, MQ_COLS_ONE_LEVEL};
+
 /*
  * uses_levels
  *		May the partition hold messages of a priority above 0?  Not while
@@ -723,6 +740,13 @@ uses_levels(MqQueue *queue)
 }
 
 /*
+ * Full reads of one backend that took only messages above priority 0
+ * between two moves of the read position (read_once).
+ */
+#define MQ_PRIORITY_SUMMARY_EVERY 16
+static int	level_reads = 0;
+
+/*
  * read_once
  *		One claim: lease up to qty visible messages, put them in the result
  *		in id order, and let the cursor learn from the range scanned.
@@ -739,11 +763,18 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	TimestampTz lease_end = pop ? now :
 		mq_add_interval(now, vt ? vt : &queue->visibility_timeout);
 	MqReadScan	scan;
-	Datum		values[9];
-	char		nulls[9] = {'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n'};
+	Datum		values[10];
+	char		nulls[10] = {'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n', 'n'};
 	int64		lvl_max[MQ_MAX_PRIORITY + 1];
 	int			lvl_lowest = 0; /* the lowest priority claimed */
+	bool		drained[MQ_MAX_PRIORITY + 1];	/* level scanned to its end */
 	bool		levels = uses_levels(queue);
+	int			top_level = 0;	/* the highest level that may hold any */
+	bool		others = false; /* another level may */
+	SPITupleTable *tts[2];
+	int			ntts = 0;
+	int			t;
+	TupleDesc	desc;
 	int			l;
 	int64		own_from;
 	bool		noskip;
@@ -753,7 +784,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	int64		max_id = 0;
 	int64		skip_min;
 	int			ret;
-	uint64		n;
+	uint64		n = 0;
 	uint64		i;
 	ClaimedRow *rows;
 	int64	   *dead = NULL;
@@ -762,6 +793,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 
 	*ndead = 0;
 	memset(lvl_max, 0, sizeof(lvl_max));
+	memset(drained, 0, sizeof(drained));
 	mq_cursor_read_start(queue, now, &scan);
 	mq_events_apply(&scan.fx);	/* prepared transactions it settled */
 	mq_cursor_touch(queue, scan.from);
@@ -811,54 +843,133 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		values[7] = filter->payload;
 		nulls[7] = filter->payload_null ? 'n' : ' ';
 	}
-	ret = SPI_execute_plan(mq_queue_plan(queue,
-										 levels ? (pop ? &pop_plan :
-												   filtered ? &read_filtered_plan : &read_plan) :
-										 (pop ? &pop_no_levels_plan :
-										  filtered ? &read_filtered_no_levels_plan :
-										  &read_no_levels_plan)),
-						   values, nulls, false, 0);
-	if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	rows = palloc(sizeof(ClaimedRow) * (n > 0 ? n : 1));
-	for (i = 0; i < n; i++)
+	/*
+	 * The levels above 0 that may hold a message for this read (cursor.c:
+	 * a level is empty from its start past the highest id ever sent at
+	 * it).  With none, the claim is by id alone.  With some, a read first
+	 * tries the highest of them alone, through a plan of one index scan:
+	 * while that level has messages (the usual case of a queue with
+	 * priorities) a read is one small claim, not the ten-branch one, whose
+	 * start-up alone costs more than a plain read.  What it did not fill
+	 * the ten-branch claim takes (or the claim by id, if no other level
+	 * may hold anything).
+	 */
+	if (levels)
 	{
-		bool		isnull;
-
-		rows[i].id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		rows[i].priority = queue->ordering_cols ?
-			DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, MQ_MESSAGE_NATTS + 2, &isnull)) : 0;
-		rows[i].index = (int) i;
-		if (i == 0 || rows[i].id < min_id)
-			min_id = rows[i].id;
-		if (i == 0 || rows[i].id > max_id)
-			max_id = rows[i].id;
-		if (i == 0 || rows[i].priority < lvl_lowest)
-			lvl_lowest = rows[i].priority;
-		/* A message of priority above 0 may have passed older ones. */
-		if (rows[i].priority != 0)
+		for (l = MQ_MAX_PRIORITY; l >= 1; l--)
 		{
-			by_id = false;
-			if (rows[i].priority <= MQ_MAX_PRIORITY && rows[i].id > lvl_max[rows[i].priority])
-				lvl_max[rows[i].priority] = rows[i].id;
+			if (scan.lvl_empty[l])
+				continue;
+			if (top_level == 0)
+				top_level = l;
+			else
+				others = true;
+		}
+		if (top_level == 0)
+			levels = false;
+	}
+	if (levels && !pop && !filtered)
+	{
+		values[0] = Int64GetDatum(scan.lvl_from[top_level] > scan.from ?
+								  scan.lvl_from[top_level] : scan.from);
+		values[9] = Int32GetDatum(top_level);
+		nulls[9] = ' ';
+		ret = SPI_execute_plan(mq_queue_plan(queue, &read_level_plan), values, nulls, false, 0);
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		tts[ntts++] = SPI_tuptable;
+		n = SPI_processed;
+		if (n < (uint64) qty)
+			drained[top_level] = true;	/* scanned to its end */
+		values[0] = Int64GetDatum(own_from);
+		values[2] = Int32GetDatum(qty - (int) n);
+		levels = others;
+	}
+	if (n < (uint64) qty)
+	{
+		uint64		n2;
+		int			lowest = MQ_MAX_PRIORITY + 1;
+
+		ret = SPI_execute_plan(mq_queue_plan(queue,
+											 levels ? (pop ? &pop_plan :
+													   filtered ? &read_filtered_plan : &read_plan) :
+											 (pop ? &pop_no_levels_plan :
+											  filtered ? &read_filtered_no_levels_plan :
+											  &read_no_levels_plan)),
+							   values, nulls, false, 0);
+		if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		tts[ntts++] = SPI_tuptable;
+		n2 = SPI_processed;
+
+		/*
+		 * A claim by levels scanned to its end every level above the
+		 * lowest one it took from (the Append runs the levels in order and
+		 * stops at qty), and every level if it took fewer than asked.
+		 */
+		if (levels)
+		{
+			for (i = 0; i < n2; i++)
+			{
+				bool		isnull;
+				int			p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+															MQ_MESSAGE_NATTS + 2, &isnull));
+
+				if (p < lowest)
+					lowest = p;
+			}
+			for (l = 1; l <= MQ_MAX_PRIORITY; l++)
+				if (l > lowest || n2 < (uint64) qty - n)
+					drained[l] = true;
+		}
+		n += n2;
+	}
+
+	rows = palloc(sizeof(ClaimedRow) * (n > 0 ? n : 1));
+	n = 0;
+	for (t = 0; t < ntts; t++)
+	{
+		tt = tts[t];
+		for (i = 0; i < tt->numvals; i++)
+		{
+			bool		isnull;
+			ClaimedRow *r = &rows[n];
+
+			r->tup = tt->vals[i];
+			r->id = DatumGetInt64(SPI_getbinval(r->tup, tt->tupdesc, 1, &isnull));
+			r->priority = queue->ordering_cols ?
+				DatumGetInt32(SPI_getbinval(r->tup, tt->tupdesc, MQ_MESSAGE_NATTS + 2, &isnull)) : 0;
+			r->index = (int) n;
+			if (n == 0 || r->id < min_id)
+				min_id = r->id;
+			if (n == 0 || r->id > max_id)
+				max_id = r->id;
+			if (n == 0 || r->priority < lvl_lowest)
+				lvl_lowest = r->priority;
+			/* A message of priority above 0 may have passed older ones. */
+			if (r->priority != 0)
+			{
+				by_id = false;
+				if (r->priority <= MQ_MAX_PRIORITY && r->id > lvl_max[r->priority])
+					lvl_max[r->priority] = r->id;
+			}
+			n++;
 		}
 	}
+	desc = tts[0]->tupdesc;
 	if (n > 1)
 		qsort(rows, n, sizeof(ClaimedRow), claimed_cmp);
 
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tup = tt->vals[rows[i].index];
+		HeapTuple	tup = rows[i].tup;
 		Datum		out[MQ_MESSAGE_NATTS + 2];
 		bool		outnulls[MQ_MESSAGE_NATTS + 2];
 		bool		isnull;
 		int			c;
 
 		/* Its previous lease had expired: a failed delivery. */
-		if (DatumGetBool(SPI_getbinval(tup, tt->tupdesc, MQ_MESSAGE_NATTS + 1, &isnull)) && !isnull)
+		if (DatumGetBool(SPI_getbinval(tup, desc, MQ_MESSAGE_NATTS + 1, &isnull)) && !isnull)
 			nexpired++;
 
 		/*
@@ -866,7 +977,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		 * (or the limit was lowered).  It is not delivered again.
 		 */
 		if (queue->max_deliveries > 0 &&
-			DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)) > queue->max_deliveries)
+			DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)) > queue->max_deliveries)
 		{
 			if (dead == NULL)
 				dead = palloc(sizeof(int64) * n);
@@ -877,14 +988,14 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		/* If our transaction rolls back, this delivery still counts. */
 		if (!pop)
 			mq_rollback_delivered(queue, rows[i].id,
-								  DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 6, &isnull)));
+								  DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)));
 
 		/*
 		 * mq.read returns 6 columns before 0.3.0, 7 (last_error) after,
 		 * 9 (priority, group_id) from 0.5.0; so does mq.pop.
 		 */
 		for (c = 0; c < rsinfo->setDesc->natts && c < MQ_MESSAGE_NATTS; c++)
-			out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &outnulls[c]);
+			out[c] = SPI_getbinval(tup, desc, c + 1, &outnulls[c]);
 		if (rsinfo->setDesc->natts > MQ_MESSAGE_NATTS)
 		{
 			out[MQ_MESSAGE_NATTS] = Int32GetDatum(rows[i].priority);
@@ -893,7 +1004,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		if (rsinfo->setDesc->natts > MQ_MESSAGE_NATTS + 1)
 		{
 			if (queue->ordering_cols)
-				out[MQ_MESSAGE_NATTS + 1] = SPI_getbinval(tup, tt->tupdesc, MQ_MESSAGE_NATTS + 3,
+				out[MQ_MESSAGE_NATTS + 1] = SPI_getbinval(tup, desc, MQ_MESSAGE_NATTS + 3,
 														  &outnulls[MQ_MESSAGE_NATTS + 1]);
 			else
 				outnulls[MQ_MESSAGE_NATTS + 1] = true;
@@ -925,26 +1036,42 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	}
 	if (scan.track && !filtered)
 	{
-		summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
+		/*
+		 * The position moves when the read took messages of priority 0
+		 * (by id) or reached the end of the queue.  A full read that took
+		 * only messages of higher levels leaves it (their levels' own
+		 * positions move below), but every MQ_PRIORITY_SUMMARY_EVERY such
+		 * reads of a backend move it up to the first message still
+		 * visible, so that it does not lag far behind under a held xmin.
+		 */
+		if (by_id || n < (uint64) qty || ++level_reads >= MQ_PRIORITY_SUMMARY_EVERY)
+		{
+			summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
+			level_reads = 0;
+		}
 		for (l = 1; l <= MQ_MAX_PRIORITY; l++)
 		{
 			if (lvl_max[l] > 0)
 				summarise_level(queue, &scan, now, l, lvl_max[l] + 1, skip_min);
 
 			/*
-			 * A level the claim scanned to its end and found nothing in
-			 * (above the lowest level it took from), that had a position
-			 * before a lowering took it: give it one again, past what the
-			 * claim took, so that the next reads do not walk its dead
+			 * A level that may hold messages, scanned to its end by this
+			 * read without one taken: its position moves past its top (the
+			 * highest id sent at it when the read began), so that the next
+			 * reads know it empty and pass it by, and do not walk its
 			 * entries from pos (a drained level under a held xmin).
+			 * Without a known top, past what the claim took.
 			 */
-			else if (levels && n > 0 && l > lvl_lowest &&
-					 scan.lvl_used[l] && scan.lvl_from[l] <= scan.from)
-				summarise_level(queue, &scan, now, l, max_id + 1, skip_min);
+			else if (drained[l] && !scan.lvl_empty[l] &&
+					 (scan.lvl_top[l] >= 0 || n > 0))
+				summarise_level(queue, &scan, now, l,
+								scan.lvl_top[l] >= 0 ? scan.lvl_top[l] + 1 : max_id + 1,
+								skip_min);
 		}
 		mq_events_apply(&scan.fx);	/* an earlier due time for the worker */
 	}
-	SPI_freetuptable(tt);
+	for (t = 0; t < ntts; t++)
+		SPI_freetuptable(tts[t]);
 
 	/* In our transaction: a rollback puts them back as they were. */
 	for (i = 0; i < (uint64) *ndead; i++)

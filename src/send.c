@@ -204,7 +204,7 @@ mq_send_message(MqQueue *queue, Datum payload, bool headers_null, Datum headers,
 	mq_direct_insert(queue, 1, &payload, headers_null, headers, vt, now,
 					 priority != 0 ? &priority : NULL,
 					 group != (Datum) 0 ? &group : NULL, &id);
-	mq_cursor_send_done(queue, id, 1, vt, now);
+	mq_cursor_send_done(queue, id, 1, vt, now, priority != 0 ? &priority : NULL, &id);
 	return id;
 }
 
@@ -780,7 +780,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		mq_cursor_send_begin(queue);
 		mq_direct_insert(queue, nelems, elems, headers_null, headers, vt, now, prios,
 						 groups, ids);
-		mq_cursor_send_done(queue, ids[0], nelems, vt, now);
+		mq_cursor_send_done(queue, ids[0], nelems, vt, now, prios, ids);
 	}
 	mq_leave(&cx);
 

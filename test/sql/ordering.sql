@@ -139,6 +139,28 @@ SELECT payload->>'lvl' AS lvl, count(*) FROM mq.read('pr', 100) GROUP BY 1;
 SELECT count(*) AS left_over FROM mq.read('pr', 100);
 SELECT indexdef FROM pg_indexes WHERE schemaname = 'mq' AND tablename = 'q_pr' ORDER BY indexname;
 
+-- A read knows a level empty once its position passed the highest id sent
+-- at it, and passes it by; a message sent to it later, a read that rolls
+-- back, a nack and an expired lease make it hold something again, and
+-- each is delivered before priority 0.
+SELECT mq.purge('pr');
+SELECT count(*) FROM mq.send_batch('pr', '{"{\"e\": 1}","{\"e\": 2}","{\"e\": 3}","{\"e\": 4}"}'::jsonb[],
+                                   priorities => '{5,0,5,0}');
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
+SELECT mq.send('pr', '{"e": 5}', priority => 5) IS NOT NULL AS sent;
+SELECT mq.send('pr', '{"e": 6}', priority => 8) IS NOT NULL AS sent;
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
+BEGIN;
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
+ROLLBACK;
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
+SELECT mq.nack('pr', (SELECT id FROM mq.peek('pr') WHERE payload->>'e' = '5'));
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1, '1 ms');
+SELECT pg_sleep(0.01);
+SELECT payload->>'e' AS e, priority, deliveries FROM mq.read('pr', 1);
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 3);
+
 -- 2. Filters.  Headers {"type": ...}, payloads {"k": ...}.
 SELECT mq.create_queue('fl', visibility_timeout => '1 hour');
 SELECT mq.send('fl', '{"k": 1}', '{"type": "a"}') AS f1 \gset
