@@ -131,6 +131,7 @@
 
 #define MQ_SLOTS 64				/* concurrent sending transactions tracked */
 #define MQ_RING 128				/* committed sends remembered */
+#define MQ_CLAIM_SLOTS 64		/* transactions with claims in flight tracked */
 
 typedef struct MqSlot
 {
@@ -181,6 +182,8 @@ typedef struct MqCursorState
 	int			rb_prepared;	/* ... and with deliveries a prepared
 								 * transaction holds */
 	MqSlot		slots[MQ_SLOTS];
+	int64		claim_mins[MQ_CLAIM_SLOTS]; /* lowest id each open transaction
+											 * claimed (0: free): see floor */
 } MqCursorState;
 
 /* Bits of the denied set (queues untracked until restart). */
@@ -231,6 +234,8 @@ typedef struct MqXactNote
 	bool		touched;		/* locked rows that an abort makes visible again */
 	int64		touched_min;
 	bool		claim_ids_lost; /* some claimed ids were not kept (claimed_ids) */
+	int			claim_slot;		/* index in claim_mins, or -1 */
+	bool		claim_slot_tried;	/* none was free */
 } MqXactNote;
 
 /*
@@ -473,6 +478,7 @@ mq_cursor_attach(Oid relid, const char *name, Oid wake_relid)
 		state->rb_pending = 0;
 		state->rb_prepared = 0;
 		memset(state->slots, 0, sizeof(state->slots));
+		memset(state->claim_mins, 0, sizeof(state->claim_mins));
 		SpinLockRelease(&state->mutex);
 	}
 	LWLockRelease(cursor_shared->lock);
@@ -655,6 +661,7 @@ note_for(MqQueue *queue)
 	note->key.relid = queue->relid;
 	note->wake = queue->wake_relid;
 	note->slot = -1;
+	note->claim_slot = -1;
 	return note;
 }
 
@@ -1027,6 +1034,13 @@ mq_cursor_read_start(MqQueue *queue, TimestampTz now, MqReadScan *scan)
 	 * probe is floor's only user.
 	 */
 	scan->floor = state->has_future && state->fut_id < state->pos ? state->fut_id : state->pos;
+	for (l = 0; l < MQ_CLAIM_SLOTS; l++)
+		if (state->claim_mins[l] > 0 && state->claim_mins[l] < scan->floor)
+			scan->floor = state->claim_mins[l];
+	for (l = 0; l < MQ_SLOTS; l++)
+		if (state->slots[l].in_use && state->slots[l].touch_only &&
+			state->slots[l].min_id < scan->floor)
+			scan->floor = state->slots[l].min_id;
 	scan->gen = state->gen;
 	scan->seq = state->commit_seq;
 	for (l = 1; l <= MQ_MAX_PRIORITY; l++)
@@ -1423,14 +1437,16 @@ live_claims(MqXactNote *note, int64 *min_id)
  *		Remember that this transaction leased messages (ids, the lowest
  *		min_id).
  */
-void
+bool
 mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n, TimestampTz lease_end)
 {
 	MqXactNote *note;
+	MqCursorState *state = queue->cursor;
+	bool		held = false;
 	int			i;
 
-	if (queue->cursor == NULL)
-		return;
+	if (state == NULL)
+		return false;
 	note = note_for(queue);
 	for (i = 0; i < n; i++)
 	{
@@ -1452,6 +1468,40 @@ mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n, Timesta
 	if (!note->claimed || lease_end < note->claim_vt)
 		note->claim_vt = lease_end;
 	note->claimed = true;
+
+	/*
+	 * In a claim slot until the transaction ends, the claims count in
+	 * every read's floor (read_start) without being in the future mark;
+	 * at commit those still leased join the mark (at_commit).  So the read
+	 * need not put them in the mark now (read.c), which would hold the
+	 * mark, and with it the floor, for a whole lease after they were
+	 * acked.  Past MQ_CLAIM_SLOTS open transactions, the mark it is.
+	 */
+	if (note->claim_slot < 0 && note->claim_slot_tried)
+		return false;
+	SpinLockAcquire(&state->mutex);
+	if (same_queue(state, &note->key))
+	{
+		if (note->claim_slot < 0)
+		{
+			for (i = 0; i < MQ_CLAIM_SLOTS; i++)
+			{
+				if (state->claim_mins[i] == 0)
+				{
+					note->claim_slot = i;
+					break;
+				}
+			}
+			note->claim_slot_tried = true;
+		}
+		if (note->claim_slot >= 0)
+		{
+			state->claim_mins[note->claim_slot] = note->claim_min;
+			held = true;
+		}
+	}
+	SpinLockRelease(&state->mutex);
+	return held;
 }
 
 /*
@@ -1534,6 +1584,15 @@ touched_min(MqXactNote *note, int64 *min_id)
 	return any;
 }
 
+/* Give back the note's claim slot; caller holds the mutex (same queue). */
+static inline void
+release_claim_slot(MqCursorState *state, MqXactNote *note)
+{
+	if (note->claim_slot >= 0)
+		state->claim_mins[note->claim_slot] = 0;
+	note->claim_slot = -1;
+}
+
 /*
  * at_commit / at_abort / at_prepare
  *		Apply one note at the end of its transaction.  Must not throw.
@@ -1570,6 +1629,7 @@ at_commit(MqXactNote *note, MqEffects *fx)
 		}
 		if (live_claims(note, &live_min))
 			earlier |= merge_future(state, live_min, note->claim_vt);
+		release_claim_slot(state, note);
 		if (note->vt_future)
 			earlier |= merge_future(state, note->vt_future_min, note->vt_future_at);
 		if (note->vt_now)
@@ -1609,6 +1669,7 @@ at_abort(MqXactNote *note, MqEffects *fx)
 			lower_pos(state, note->claim_min);
 		if (note->touched)
 			lower_pos(state, note->touched_min);
+		release_claim_slot(state, note);
 
 		/*
 		 * Claims rolled back are visible again; rows we only locked may be
@@ -1678,6 +1739,9 @@ at_prepare(MqXactNote *note, TransactionId xid)
 			if (!placed)
 				state->disabled = true;
 		}
+
+		/* The prepared slot (in floor too) holds the claims now. */
+		release_claim_slot(state, note);
 	}
 	SpinLockRelease(&state->mutex);
 }

@@ -67,7 +67,7 @@ extern void mq_cursor_send_begin(MqQueue *queue);
 extern void mq_cursor_send_done(MqQueue *queue, int64 min_id, int n,
 								TimestampTz vt, TimestampTz now,
 								const int *prios, const int64 *ids);
-extern void mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n,
+extern bool mq_cursor_claimed(MqQueue *queue, const int64 *ids, int64 min_id, int n,
 							  TimestampTz lease_end);
 extern void mq_cursor_acked(MqQueue *queue, int64 id);
 extern void mq_cursor_vt_changed(MqQueue *queue, int64 id, TimestampTz vt);

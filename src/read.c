@@ -201,16 +201,24 @@ own_position(MqQueue *part, const MqReadFilter *filter, bool create)
 	return p;
 }
 
+/* Not one of the ids in array parameter p (null: none). */
+#define MQ_NOT_OWN(p) " AND (" p " IS NULL OR id OPERATOR(pg_catalog.<>) ALL (" p "))"
+
 static char *
 read_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
-	*nargs = 3;
+	*nargs = 4;
 	types[0] = INT8OID;
 	types[1] = INT8OID;
 	types[2] = TIMESTAMPTZOID;
-	/* Fifth: the lowest message of a FIFO group still visible (waiting). */
-	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
-					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
+	types[3] = INT8ARRAYOID;
+	/*
+	 * $4: the read's own claims, left out of the future (cursor.c keeps
+	 * them in the floor until the transaction ends).  Fifth: the lowest
+	 * message of a FIFO group still visible (waiting).
+	 */
+	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3" MQ_NOT_OWN("$4") "),"
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3" MQ_NOT_OWN("$4") "),"
 					" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
 					" pg_catalog.max(id), %s "
 					"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
@@ -251,9 +259,11 @@ static const MqPlanDef read_summary_plan = {MQ_PLAN_READ_SUMMARY, read_summary_s
  */
 static void
 summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
-		  uint64 nclaimed, int qty, int64 max_claimed, int64 skip_min, bool by_id)
+		  uint64 nclaimed, int qty, int64 max_claimed, int64 skip_min, bool by_id,
+		  Datum claims)
 {
-	Datum		values[3];
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			ret;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -290,11 +300,13 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	values[0] = Int64GetDatum(scan->from);
 	values[1] = Int64GetDatum(hi);
 	values[2] = TimestampTzGetDatum(now);
+	values[3] = claims;
+	nulls[3] = claims == (Datum) 0 ? 'n' : ' ';
 	/*
 	 * Not read-only: the command counter must advance so the summary sees
 	 * our own claim (future vt), and READ COMMITTED gets a fresh snapshot.
 	 */
-	ret = SPI_execute_plan(mq_queue_plan(queue, &read_summary_plan), values, NULL, false, 1);
+	ret = SPI_execute_plan(mq_queue_plan(queue, &read_summary_plan), values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	tup = SPI_tuptable->vals[0];
@@ -354,13 +366,14 @@ level_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *
 	 * lowest id and earliest vt of messages not visible at $4, and the
 	 * lowest visible one of a FIFO group (it may wait for its group).
 	 */
-	*nargs = 4;
+	*nargs = 5;
 	types[0] = INT4OID;
 	types[1] = INT8OID;
 	types[2] = INT8OID;
 	types[3] = TIMESTAMPTZOID;
-	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4),"
-					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4),"
+	types[4] = INT8ARRAYOID;	/* the read's own claims, as for the summary */
+	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4" MQ_NOT_OWN("$5") "),"
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $4" MQ_NOT_OWN("$5") "),"
 					" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $4"
 					" AND group_id IS NOT NULL) "
 					"FROM ONLY %s WHERE priority OPERATOR(pg_catalog.<>) 0"
@@ -385,9 +398,10 @@ static const MqPlanDef level_summary_plan = {MQ_PLAN_LEVEL_SUMMARY, level_summar
  */
 static void
 summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
-				int64 newpos, int64 skip_min)
+				int64 newpos, int64 skip_min, Datum claims)
 {
-	Datum		values[4];
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int			ret;
 	bool		id_null,
 				at_null,
@@ -406,7 +420,9 @@ summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
 	values[1] = Int64GetDatum(from);
 	values[2] = Int64GetDatum(newpos);
 	values[3] = TimestampTzGetDatum(now);
-	ret = SPI_execute_plan(mq_queue_plan(queue, &level_summary_plan), values, NULL, false, 1);
+	values[4] = claims;
+	nulls[4] = claims == (Datum) 0 ? 'n' : ' ';
+	ret = SPI_execute_plan(mq_queue_plan(queue, &level_summary_plan), values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	fut_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &id_null));
@@ -431,14 +447,15 @@ filter_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int 
 	 * of those not visible at $3, and the lowest visible one of a FIFO
 	 * group (it may wait for an older message of its group).
 	 */
-	*nargs = 5;
+	*nargs = 6;
 	types[0] = INT8OID;
 	types[1] = INT8OID;
 	types[2] = TIMESTAMPTZOID;
 	types[3] = JSONBOID;
 	types[4] = JSONBOID;
-	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3),"
-					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3), %s "
+	types[5] = INT8ARRAYOID;	/* the read's own claims, as for the summary */
+	return psprintf("SELECT pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3" MQ_NOT_OWN("$6") "),"
+					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3" MQ_NOT_OWN("$6") "), %s "
 					"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2"
 					" AND COALESCE(headers OPERATOR(pg_catalog.@>) $4, $4 IS NULL)"
 					" AND COALESCE(payload OPERATOR(pg_catalog.@>) $5, $5 IS NULL)",
@@ -460,10 +477,11 @@ static const MqPlanDef filter_summary_plan = {MQ_PLAN_FILTER_SUMMARY, filter_sum
  */
 static void
 summarise_filtered(MqQueue *queue, MqReadScan *scan, const MqReadFilter *filter,
-				   int64 own_from, TimestampTz now, int64 max_claimed, int64 skip_min)
+				   int64 own_from, TimestampTz now, int64 max_claimed, int64 skip_min,
+				   Datum claims)
 {
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int			ret;
 	bool		id_null,
 				at_null,
@@ -481,6 +499,8 @@ summarise_filtered(MqQueue *queue, MqReadScan *scan, const MqReadFilter *filter,
 	nulls[3] = filter->headers_null ? 'n' : ' ';
 	values[4] = filter->payload;
 	nulls[4] = filter->payload_null ? 'n' : ' ';
+	values[5] = claims;
+	nulls[5] = claims == (Datum) 0 ? 'n' : ' ';
 	ret = SPI_execute_plan(mq_queue_plan(queue, &filter_summary_plan), values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -775,6 +795,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	int			ntts = 0;
 	int			t;
 	TupleDesc	desc;
+	Datum		claims = (Datum) 0; /* our claims, if a claim slot holds them */
 	int			l;
 	int64		own_from;
 	bool		noskip;
@@ -1016,11 +1037,20 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	if (n > 0 && !pop)
 	{
 		int64	   *ids = palloc(sizeof(int64) * n);
+		Datum	   *elems = palloc(sizeof(Datum) * n);
 
 		for (i = 0; i < n; i++)
+		{
 			ids[i] = rows[i].id;
-		mq_cursor_claimed(queue, ids, min_id, (int) n, lease_end);
+			elems[i] = Int64GetDatum(ids[i]);
+		}
+
+		/* In a claim slot: the summaries leave them out of the mark. */
+		if (mq_cursor_claimed(queue, ids, min_id, (int) n, lease_end))
+			claims = PointerGetDatum(construct_array(elems, (int) n, INT8OID, sizeof(int64),
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		pfree(ids);
+		pfree(elems);
 	}
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
 
@@ -1031,7 +1061,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	 */
 	if (scan.track && filtered && by_id && n == (uint64) qty)
 	{
-		summarise_filtered(queue, &scan, filter, own_from, now, max_id, skip_min);
+		summarise_filtered(queue, &scan, filter, own_from, now, max_id, skip_min, claims);
 		mq_events_apply(&scan.fx);
 	}
 	if (scan.track && !filtered)
@@ -1046,13 +1076,13 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		 */
 		if (by_id || n < (uint64) qty || ++level_reads >= MQ_PRIORITY_SUMMARY_EVERY)
 		{
-			summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id);
+			summarise(queue, &scan, now, n, qty, max_id, skip_min, by_id, claims);
 			level_reads = 0;
 		}
 		for (l = 1; l <= MQ_MAX_PRIORITY; l++)
 		{
 			if (lvl_max[l] > 0)
-				summarise_level(queue, &scan, now, l, lvl_max[l] + 1, skip_min);
+				summarise_level(queue, &scan, now, l, lvl_max[l] + 1, skip_min, claims);
 
 			/*
 			 * A level that may hold messages, scanned to its end by this
@@ -1066,7 +1096,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 					 (scan.lvl_top[l] >= 0 || n > 0))
 				summarise_level(queue, &scan, now, l,
 								scan.lvl_top[l] >= 0 ? scan.lvl_top[l] + 1 : max_id + 1,
-								skip_min);
+								skip_min, claims);
 		}
 		mq_events_apply(&scan.fx);	/* an earlier due time for the worker */
 	}
