@@ -1050,11 +1050,11 @@ fi
 # and 1 make 1 %, 10 % and 100 % of them match the filter {"k": 0}.  4
 # consumers read 1 with that filter + ack 1 per txn.  Both columns are mq:
 # the baseline column is the unfiltered read 1 + ack 1 on the same backlog
-# (k = i % 100).  Matched msgs/s = matching messages gone (counted before
-# and after the run) / pgbench's run time, so an empty read counts for
-# nothing.  A run whose matching messages ran out is redone once with 4x
-# the backlog (the same share matching), as in 3 and 4; the notes say how
-# many were left at the end.
+# (k = i % 100).  Each run drains the matching messages: 4 clients of
+# (matching / 4) transactions each, so no read before the end is empty.
+# Matched msgs/s = matching messages gone (counted before and after the
+# run) / pgbench's run time; the notes say how long the drain took and how
+# many were left at the end (at most 3, the remainder of the division).
 if want 15 && [[ $BASELINE_ONLY == 0 ]]; then
     FILTER_WIN=$((SECS / 5)); ((FILTER_WIN >= 1)) || FILTER_WIN=1
     # prefill_keyed N MOD : N messages, headers {"k": i % MOD}, in statements
@@ -1081,43 +1081,41 @@ if want 15 && [[ $BASELINE_ONLY == 0 ]]; then
         for t in $(mq_tables | tr -d ','); do sel="${sel:+$sel + }(SELECT count(*) FROM $t WHERE $1)"; done
         try_sql "SELECT $sel" || echo "ERR"
     }
-    # filter_run NAME SCRIPT MOD COND : a timed 4-client run on a fresh backlog
-    # (headers k = i % MOD); COND is what the script's reads take.  Sets
-    # FR_RATE (matched msgs/s), FR_FIRST/FR_LAST (txns/s of the first/last
-    # FILTER_WIN s), FR_BACKLOG, FR_MATCH (matching at the start), FR_LEFT
-    # (at the end), FR_NOTE.
+    # filter_run NAME SCRIPT MOD COND : a 4-client run on a fresh backlog
+    # (headers k = i % MOD) that drains what the script's reads take (COND):
+    # each client runs a quarter of the matching messages' count of
+    # transactions, and every read takes one (none is empty before the end),
+    # so the run ends as the matches run out.  Sets FR_RATE (matched msgs/s
+    # over the run), FR_FIRST/FR_LAST (txns/s of the first/last FILTER_WIN s,
+    # empty for a run shorter than two windows), FR_BACKLOG, FR_MATCH
+    # (matching at the start), FR_LEFT (at the end), FR_NOTE.
     filter_run() {
-        local name=$1 script=$2 mod=$3 cond=$4 pf=$FILTER_BACKLOG attempt tps n
+        local name=$1 script=$2 mod=$3 cond=$4 pf=$FILTER_BACKLOG tps n secs
         FR_RATE=ERR FR_FIRST="" FR_LAST="" FR_BACKLOG=$pf FR_MATCH="" FR_LEFT="" FR_NOTE=""
-        for attempt in 1 2; do
-            reset_q mq
-            prefill_keyed "$pf" "$mod" || return 0
-            settle mq
-            FR_BACKLOG=$pf
-            FR_MATCH=$(mq_count "$cond")
-            if ! pgb "$name" 4 "$script" -T "$SECS" --progress=1; then
-                FR_RATE=ERR; return 0
+        reset_q mq
+        prefill_keyed "$pf" "$mod" || return 0
+        settle mq
+        FR_MATCH=$(mq_count "$cond")
+        if ! isnum "$FR_MATCH" || ((FR_MATCH < 4)); then
+            FR_NOTE="no matching messages to read"; return 0
+        fi
+        if ! pgb "$name" 4 "$script" -t $((FR_MATCH / 4)) --progress=1; then
+            FR_RATE=ERR; return 0
+        fi
+        FR_LEFT=$(mq_count "$cond")
+        tps=$(pgb_tps "$LOGS/$name.log")
+        n=$(pgb_processed "$LOGS/$name.log")
+        if isnum "$FR_LEFT" && isnum "$n" && ((n > 0)); then
+            FR_RATE=$(awk -v t="$tps" -v m=$((FR_MATCH - FR_LEFT)) -v n="$n" 'BEGIN { printf "%.3f\n", t * m / n }')
+            secs=$(awk -v t="$tps" -v n="$n" 'BEGIN { printf "%.1f\n", n / t }')
+            FR_NOTE="drained in ${secs}s"
+            if awk -v s="$secs" -v w="$FILTER_WIN" 'BEGIN { exit !(s >= 2 * w) }'; then
+                FR_FIRST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" first)
+                FR_LAST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" last)
             fi
-            FR_LEFT=$(mq_count "$cond")
-            tps=$(pgb_tps "$LOGS/$name.log")
-            n=$(pgb_processed "$LOGS/$name.log")
-            if isnum "$FR_MATCH" && isnum "$FR_LEFT" && isnum "$n" && ((n > 0)); then
-                FR_RATE=$(awk -v t="$tps" -v m=$((FR_MATCH - FR_LEFT)) -v n="$n" 'BEGIN { printf "%.3f\n", t * m / n }')
-            else
-                FR_RATE=ERR
-            fi
-            FR_FIRST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" first)
-            FR_LAST=$(window_avg "$LOGS/$name.log" "$FILTER_WIN" last)
-            if [[ $FR_LEFT != 0 ]]; then
-                ((attempt == 1)) && FR_NOTE="" || FR_NOTE="ran out at backlog $(fmt_rate $((pf / 4))), redone at 4x"
-                return 0
-            fi
-            FR_NOTE="matching messages RAN OUT at backlog $(fmt_rate "$pf"), rate not meaningful"
-            if ((attempt == 1)); then
-                pf=$((pf * 4))
-                log "   the matching messages ran out; redoing with backlog $pf"
-            fi
-        done
+        else
+            FR_RATE=ERR
+        fi
     }
     declare -A R=() FI=() LA=() BL=() MA=() LE=() E=()
     log "== workload 15: unfiltered read 1 + ack 1 per txn, 4 clients (backlog $FILTER_BACKLOG, k = i % 100)"

@@ -22,7 +22,10 @@
  *    (locked by another reader, or committed after its scan started).  It
  *    proposes a new pos just past what it claimed, never past that first
  *    still-visible message; the future messages it passed are recorded
- *    in the "future" mark (fut_id, fut_at).
+ *    in the "future" mark (fut_id, fut_at).  Its own claims are not: a
+ *    claim slot holds the lowest id its transaction claimed until the
+ *    transaction ends (reads' floor), and at commit the leases it still
+ *    holds join the mark (step 4).
  *
  * 2. When fut_at has passed, the next read lowers pos to fut_id and clears
  *    the mark: the range is walked again, due messages are claimed, and the
@@ -1123,6 +1126,49 @@ mq_cursor_nothing_visible(MqQueue *queue, TimestampTz now)
 }
 
 /*
+ * finish_begin
+ *		The common start of a read's write-back (read, level, own): lock
+ *		the state and merge the future messages the read passed into the
+ *		mark.  Returns the state with its mutex held, or NULL (nothing
+ *		held) when the read has no state or it serves another queue now.
+ *		*signal: the worker must look again (finish_end).
+ */
+static MqCursorState *
+finish_begin(MqQueue *queue, MqReadScan *scan, bool has_future, int64 future_id,
+			 TimestampTz future_at, bool *signal)
+{
+	MqCursorState *state = scan->state;
+	MqCursorKey key;
+
+	*signal = false;
+	if (state == NULL)
+		return NULL;
+	key.dbid = MyDatabaseId;
+	key.relid = queue->relid;
+
+	SpinLockAcquire(&state->mutex);
+	if (!same_queue(state, &key))
+	{
+		SpinLockRelease(&state->mutex);
+		return NULL;
+	}
+
+	/* Someone waits, and the due time the worker sleeps until moved up. */
+	if (has_future && merge_future(state, future_id, future_at))
+		*signal = state->nwaiters > 0;
+	return state;
+}
+
+/* The end of a write-back that finish_begin started. */
+static void
+finish_end(MqCursorState *state, MqReadScan *scan, bool signal)
+{
+	SpinLockRelease(&state->mutex);
+	if (signal)
+		mq_effects_signal_worker(&scan->fx);
+}
+
+/*
  * mq_cursor_read_finish
  *		Move pos forward to newpos if nothing forbids it, and record the
  *		future messages the read passed over.
@@ -1131,35 +1177,18 @@ void
 mq_cursor_read_finish(MqQueue *queue, MqReadScan *scan, int64 newpos,
 					  bool has_future, int64 future_id, TimestampTz future_at)
 {
-	MqCursorState *state = scan->state;
-	MqCursorKey key;
-	bool		signal = false;
+	bool		signal;
+	MqCursorState *state = finish_begin(queue, scan, has_future, future_id, future_at, &signal);
 
 	if (state == NULL)
 		return;
-	key.dbid = MyDatabaseId;
-	key.relid = queue->relid;
-
-	SpinLockAcquire(&state->mutex);
-	if (!same_queue(state, &key))
-	{
-		SpinLockRelease(&state->mutex);
-		return;
-	}
-	if (has_future && merge_future(state, future_id, future_at))
-		signal = state->nwaiters > 0;
-
 	if (state->gen == scan->gen && newpos > state->pos)
 	{
 		newpos = cap_newpos(state, scan, newpos, scan->from);
 		if (newpos > state->pos)
 			state->pos = newpos;
 	}
-	SpinLockRelease(&state->mutex);
-
-	/* Someone waits, and the due time the worker sleeps until moved up. */
-	if (signal)
-		mq_effects_signal_worker(&scan->fx);
+	finish_end(state, scan, signal);
 }
 
 /*
@@ -1176,23 +1205,14 @@ void
 mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos,
 					   bool has_future, int64 future_id, TimestampTz future_at)
 {
-	MqCursorState *state = scan->state;
-	MqCursorKey key;
-	bool		signal = false;
+	bool		signal;
+	MqCursorState *state;
 
-	if (state == NULL || level < 1 || level > MQ_MAX_PRIORITY)
+	if (level < 1 || level > MQ_MAX_PRIORITY)
 		return;
-	key.dbid = MyDatabaseId;
-	key.relid = queue->relid;
-
-	SpinLockAcquire(&state->mutex);
-	if (!same_queue(state, &key))
-	{
-		SpinLockRelease(&state->mutex);
+	state = finish_begin(queue, scan, has_future, future_id, future_at, &signal);
+	if (state == NULL)
 		return;
-	}
-	if (has_future && merge_future(state, future_id, future_at))
-		signal = state->nwaiters > 0;
 	if (state->gen == scan->gen && newpos > level_pos(state, level))
 	{
 		newpos = cap_newpos(state, scan, newpos, scan->lvl_from[level]);
@@ -1203,9 +1223,7 @@ mq_cursor_level_finish(MqQueue *queue, MqReadScan *scan, int level, int64 newpos
 			state->lvl_used[level] = true;
 		}
 	}
-	SpinLockRelease(&state->mutex);
-	if (signal)
-		mq_effects_signal_worker(&scan->fx);
+	finish_end(state, scan, signal);
 }
 
 /*
@@ -1221,32 +1239,18 @@ bool
 mq_cursor_own_finish(MqQueue *queue, MqReadScan *scan, int64 own_from, int64 *newpos,
 					 bool has_future, int64 future_id, TimestampTz future_at)
 {
-	MqCursorState *state = scan->state;
-	MqCursorKey key;
-	bool		signal = false;
+	bool		signal;
 	bool		ok = false;
+	MqCursorState *state = finish_begin(queue, scan, has_future, future_id, future_at, &signal);
 
 	if (state == NULL)
 		return false;
-	key.dbid = MyDatabaseId;
-	key.relid = queue->relid;
-
-	SpinLockAcquire(&state->mutex);
-	if (!same_queue(state, &key))
-	{
-		SpinLockRelease(&state->mutex);
-		return false;
-	}
-	if (has_future && merge_future(state, future_id, future_at))
-		signal = state->nwaiters > 0;
 	if (state->gen == scan->gen)
 	{
 		*newpos = cap_newpos(state, scan, *newpos, own_from);
 		ok = true;
 	}
-	SpinLockRelease(&state->mutex);
-	if (signal)
-		mq_effects_signal_worker(&scan->fx);
+	finish_end(state, scan, signal);
 	return ok;
 }
 
