@@ -29,6 +29,7 @@ OBJS = \
 	src/reclaim.o \
 	src/worker.o \
 	src/stats.o \
+	src/metrics.o \
 	src/acl.o \
 	src/shape.o
 

@@ -277,3 +277,118 @@ RETURNS TABLE (
 AS 'MODULE_PATHNAME', 'mq_read'
 LANGUAGE C VOLATILE ROWS 10;
 COMMENT ON FUNCTION mq.read(text, integer, interval, interval, integer, jsonb, jsonb) IS 'lease up to qty visible messages, highest priority first, then oldest, never two of one FIFO group at once; with wait, sleep until one arrives or wait elapses; with filter or payload_filter, only messages whose headers or payload contain them (consume privilege)';
+
+-- 4. Metrics (issue 14): counters and latencies from shared memory, depth
+-- and ages from the tables; only queues the caller holds a privilege on.
+CREATE FUNCTION mq.metrics(queue_name text DEFAULT NULL)
+RETURNS TABLE (
+    queue_name                text,
+    queue_length              bigint,
+    visible                   bigint,
+    in_flight                 bigint,
+    delayed                   bigint,
+    newest_msg_age_sec        double precision,
+    oldest_msg_age_sec        double precision,
+    oldest_visible_age_sec    double precision,
+    total_messages            bigint,
+    sent                      bigint,
+    delivered                 bigint,
+    acked                     bigint,
+    nacked                    bigint,
+    archived                  bigint,
+    dead_lettered             bigint,
+    expired_leases            bigint,
+    rolled_back               bigint,
+    redriven                  bigint,
+    counters_since            timestamptz,
+    sent_per_sec              double precision,
+    delivered_per_sec         double precision,
+    acked_per_sec             double precision,
+    failed_per_sec            double precision,
+    queue_time_p50            double precision,
+    queue_time_p95            double precision,
+    queue_time_p99            double precision,
+    queue_time_avg            double precision,
+    queue_time_samples        bigint,
+    processing_time_p50       double precision,
+    processing_time_p95       double precision,
+    processing_time_p99       double precision,
+    processing_time_avg       double precision,
+    processing_time_samples   bigint,
+    consumers_waiting         integer,
+    scrape_time               timestamptz)
+AS 'MODULE_PATHNAME', 'mq_metrics'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.metrics(text) IS 'per queue (one, or every queue the caller holds a privilege on): depth by state, message ages, messages ever sent, event counters since counters_since, rates, latency percentiles and means over the last minute (seconds), consumers waiting';
+
+CREATE VIEW mq.metrics AS SELECT * FROM mq.metrics();
+COMMENT ON VIEW mq.metrics IS 'mq.metrics() for every queue the caller holds a privilege on';
+GRANT SELECT ON mq.metrics TO PUBLIC;
+
+CREATE FUNCTION mq.prometheus()
+RETURNS text
+AS 'MODULE_PATHNAME', 'mq_prometheus'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.prometheus() IS 'the metrics of every queue the caller holds a privilege on, in the Prometheus text exposition format';
+
+CREATE FUNCTION mq.reset_metrics(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_reset_metrics'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.reset_metrics(text) IS 'zero a queue''s counters and latency histograms; counters_since becomes now (manage privilege)';
+
+-- 5. Scaling advice (issue 14): how many consumers keep up with the
+-- arrivals, and how many drain the backlog within a target as well.
+CREATE FUNCTION mq.consumers_needed(
+    arrival_per_sec double precision,
+    per_consumer_per_sec double precision,
+    backlog bigint,
+    drain_within interval)
+RETURNS TABLE (to_keep_up integer, to_drain integer)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN $2 IS NULL OR $2 <= 0 THEN NULL
+                ELSE ceil(greatest($1, 0) / $2 - 1e-9)::integer END,
+           CASE WHEN $2 IS NULL OR $2 <= 0 OR $4 IS NULL OR extract(epoch FROM $4) <= 0 THEN NULL
+                ELSE ceil((greatest($1, 0) + greatest($3, 0) / extract(epoch FROM $4)::double precision)
+                          / $2 - 1e-9)::integer END
+$$;
+COMMENT ON FUNCTION mq.consumers_needed(double precision, double precision, bigint, interval) IS 'consumers that keep up with arrival_per_sec when each handles per_consumer_per_sec (to_keep_up), and that also drain backlog within drain_within (to_drain); NULL when the per-consumer rate is unknown';
+
+CREATE FUNCTION mq.scaling_advice(queue_name text, drain_within interval DEFAULT '5 minutes')
+RETURNS TABLE (
+    queue_name              text,
+    backlog                 bigint,
+    arrival_per_sec         double precision,
+    processed_per_sec       double precision,
+    processing_time_avg     double precision,
+    per_consumer_per_sec    double precision,
+    consumers_waiting       integer,
+    consumers_to_keep_up    integer,
+    consumers_to_drain      integer,
+    basis                   text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.queue_name,
+           m.visible + m.in_flight,
+           m.sent_per_sec,
+           m.acked_per_sec,
+           m.processing_time_avg,
+           CASE WHEN m.processing_time_avg > 0 THEN 1.0 / m.processing_time_avg END,
+           m.consumers_waiting,
+           n.to_keep_up,
+           n.to_drain,
+           CASE WHEN m.processing_time_avg IS NULL
+                THEN 'no processing time measured in the last minute: consumers unknown'
+                ELSE format('last minute: %s messages processed, %s s each on average; arrivals %s/s; backlog %s (visible and in flight); drain within %s',
+                            m.processing_time_samples, round(m.processing_time_avg::numeric, 6),
+                            round(m.sent_per_sec::numeric, 3), m.visible + m.in_flight, $2)
+           END
+      FROM mq.metrics($1) AS m,
+           mq.consumers_needed(m.sent_per_sec,
+                               CASE WHEN m.processing_time_avg > 0 THEN 1.0 / m.processing_time_avg END,
+                               m.visible + m.in_flight, $2) AS n
+$$;
+COMMENT ON FUNCTION mq.scaling_advice(text, interval) IS 'consumers needed to keep up with a queue''s arrivals and to drain its backlog within drain_within, from the last minute''s arrival rate and processing time, with the inputs used';

@@ -150,10 +150,12 @@ run_for_id(MqQueue **queue, int64 id, const MqPlanDef *def, Datum *values, int e
 /*
  * run_for_ids
  *		Run an id-array plan (values[0] the bigint[]) once per partition
- *		holding some of the ids, with those ids; the rows processed in all.
+ *		holding some of the ids, with those ids; the rows processed in all,
+ *		counted in each partition's counter "which".
  */
 static uint64
-run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected)
+run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected,
+			MqCounter which)
 {
 	Datum		ids = values[0];
 	uint64		n = 0;
@@ -162,12 +164,15 @@ run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected)
 	for (k = 0; k < queue->nparts; k++)
 	{
 		int			m;
+		uint64		done;
 
 		values[0] = mq_partition_ids(queue, ids, k, &m);
 		if (m == 0)
 			continue;
 		mq_cursor_touch(queue->parts[k], ids_min(values[0]));
-		n += mq_run_plan(queue->parts[k], def, values, NULL, expected);
+		done = mq_run_plan(queue->parts[k], def, values, NULL, expected);
+		mq_cursor_count(queue->parts[k], which, (int) Min(done, (uint64) PG_INT32_MAX));
+		n += done;
 	}
 	values[0] = ids;
 	return n;
@@ -226,7 +231,10 @@ mq_ack(PG_FUNCTION_ARGS)
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_id(&queue, DatumGetInt64(id), &ack_plan, &id, SPI_OK_DELETE);
 	if (n > 0)
+	{
 		mq_cursor_acked(queue, DatumGetInt64(id));
+		mq_cursor_count(queue, MQ_COUNT_ACKED, 1);
+	}
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -254,7 +262,7 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	MqContext	cx;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = run_for_ids(queue, &ack_many_plan, &ids, SPI_OK_DELETE);
+	n = run_for_ids(queue, &ack_many_plan, &ids, SPI_OK_DELETE, MQ_COUNT_ACKED);
 	removed(queue, ids);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
@@ -488,7 +496,10 @@ mq_archive(PG_FUNCTION_ARGS)
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_id(&queue, DatumGetInt64(values[0]), &archive_plan, values, SPI_OK_INSERT);
 	if (n > 0)
+	{
 		mq_cursor_acked(queue, DatumGetInt64(values[0]));
+		mq_cursor_count(queue, MQ_COUNT_ARCHIVED, 1);
+	}
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -508,7 +519,7 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	values[0] = ids_arg(fcinfo, 1, name);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = run_for_ids(queue, &archive_many_plan, values, SPI_OK_INSERT);
+	n = run_for_ids(queue, &archive_many_plan, values, SPI_OK_INSERT, MQ_COUNT_ARCHIVED);
 	removed(queue, values[0]);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);

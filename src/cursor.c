@@ -117,6 +117,7 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
@@ -179,7 +180,15 @@ typedef struct MqCursorState
 	bool		fut_woken;		/* the worker woke a waiter for fut_at */
 	bool		notify_pending; /* a send committed; the worker must NOTIFY */
 	char		name[NAMEDATALEN];	/* queue name, for the worker's NOTIFY */
-	uint64		counters[MQ_NUM_COUNTERS];	/* committed failures, since start */
+	TimestampTz since;			/* when the counters below were reset */
+	uint64		counters[MQ_NUM_COUNTERS];	/* committed events, since then */
+	uint64		lat[MQ_NUM_LAT][MQ_LAT_BUCKETS];	/* latencies, since then */
+	double		lat_sum[MQ_NUM_LAT];	/* their sums, in seconds */
+	int64		win_stamp[MQ_WIN_SLOTS];	/* the last minute: which 10 s each
+											 * slot counts (time / 10 s) */
+	uint32		win_counters[MQ_WIN_SLOTS][MQ_NUM_COUNTERS];
+	uint32		win_lat[MQ_WIN_SLOTS][MQ_NUM_LAT][MQ_LAT_BUCKETS];
+	double		win_lat_sum[MQ_WIN_SLOTS][MQ_NUM_LAT];
 	int			rb_pending;		/* messages with rolled-back deliveries to
 								 * record (rollback.c) */
 	int			rb_prepared;	/* ... and with deliveries a prepared
@@ -273,7 +282,10 @@ typedef struct MqPendingCount
 {
 	MqCursorState *state;
 	MqCursorKey key;
-	MqCounter	which;
+	int			which;			/* an MqCounter, or -1: a latency */
+	int			lat;			/* a latency: its MqLatency, */
+	int			bucket;			/* its bucket */
+	double		secs;			/* and the sum of the n of it */
 	int			n;
 	SubTransactionId subid;
 } MqPendingCount;
@@ -298,6 +310,9 @@ static int	nforgets = 0;
 static int	maxforgets = 0;
 
 static void *grow_array(void *arr, int *max, Size elemsize);
+static void processed(MqQueue *queue, int64 id);
+static void init_state(MqCursorState *state, const MqCursorKey *key, const char *name,
+					   Oid wake_relid);
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -306,6 +321,55 @@ static MqXactNote *notes = NULL;
 static int	nnotes = 0;
 static int	maxnotes = 0;
 static TransactionId prepare_xid = InvalidTransactionId;
+
+/*
+ * reset_metrics
+ *		Zero a state's counters and latencies, as of now.  Caller holds the
+ *		mutex, or owns the state alone.
+ */
+static void
+reset_metrics(MqCursorState *state, TimestampTz now)
+{
+	state->since = now;
+	memset(state->counters, 0, sizeof(state->counters));
+	memset(state->lat, 0, sizeof(state->lat));
+	memset(state->lat_sum, 0, sizeof(state->lat_sum));
+	memset(state->win_stamp, 0, sizeof(state->win_stamp));
+	memset(state->win_counters, 0, sizeof(state->win_counters));
+	memset(state->win_lat, 0, sizeof(state->win_lat));
+	memset(state->win_lat_sum, 0, sizeof(state->win_lat_sum));
+}
+
+/*
+ * win_slot
+ *		The slot of the last minute that counts now, emptied if it last
+ *		counted an older 10 s.  Caller holds the mutex.
+ */
+static int
+win_slot(MqCursorState *state, TimestampTz now)
+{
+	int64		stamp = now / (MQ_WIN_SECS * USECS_PER_SEC);
+	int			i = (int) (stamp % MQ_WIN_SLOTS);
+
+	if (i < 0)
+		i += MQ_WIN_SLOTS;
+	if (state->win_stamp[i] != stamp)
+	{
+		state->win_stamp[i] = stamp;
+		memset(state->win_counters[i], 0, sizeof(state->win_counters[i]));
+		memset(state->win_lat[i], 0, sizeof(state->win_lat[i]));
+		memset(state->win_lat_sum[i], 0, sizeof(state->win_lat_sum[i]));
+	}
+	return i;
+}
+
+/* Count n events; caller holds the mutex. */
+static void
+add_counter(MqCursorState *state, int which, int n, TimestampTz now)
+{
+	state->counters[which] += n;
+	state->win_counters[win_slot(state, now)][which] += n;
+}
 
 static Size
 cursor_shared_size(void)
@@ -329,6 +393,142 @@ cursor_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(cursor_shmem_size());
 	RequestNamedLWLockTranche("mq", 1);
+}
+
+/*
+ * Metrics kept over a clean restart, as pg_stat_statements keeps its
+ * figures: the postmaster writes every state's counters and latency
+ * totals to this file when it shuts down cleanly, and the next start
+ * reads them back into states made for those queues, then removes the
+ * file (a crash in between leaves none: the counters start again, and
+ * counters_since says so).  The last minute's slots are not kept.
+ */
+#define MQ_METRICS_FILE "pg_stat/mq_metrics.stat"
+#define MQ_METRICS_MAGIC (0x6d710001 + MQ_NUM_COUNTERS * 256 + MQ_LAT_BUCKETS * 65536)
+
+typedef struct MqMetricsRecord
+{
+	MqCursorKey key;
+	Oid			wake_relid;
+	char		name[NAMEDATALEN];
+	TimestampTz since;
+	uint64		counters[MQ_NUM_COUNTERS];
+	uint64		lat[MQ_NUM_LAT][MQ_LAT_BUCKETS];
+	double		lat_sum[MQ_NUM_LAT];
+} MqMetricsRecord;
+
+/* on_shmem_exit of the postmaster: write the file (not after a crash). */
+static void
+metrics_dump(int code, Datum arg)
+{
+	FILE	   *f;
+	int			i;
+	int32		magic = MQ_METRICS_MAGIC;
+	int32		n = 0;
+
+	if (code != 0 || cursor_states == NULL)
+		return;
+	f = AllocateFile(MQ_METRICS_FILE ".tmp", PG_BINARY_W);
+	if (f == NULL)
+		goto error;
+	for (i = 0; i < mq_max_queues; i++)
+		if (cursor_states[i].in_use && OidIsValid(cursor_states[i].key.dbid))
+			n++;
+	if (fwrite(&magic, sizeof(magic), 1, f) != 1 || fwrite(&n, sizeof(n), 1, f) != 1)
+		goto error;
+	for (i = 0; i < mq_max_queues; i++)
+	{
+		MqCursorState *state = &cursor_states[i];
+		MqMetricsRecord rec;
+
+		if (!state->in_use || !OidIsValid(state->key.dbid))
+			continue;
+		memset(&rec, 0, sizeof(rec));
+		rec.key = state->key;
+		rec.wake_relid = state->wake_relid;
+		strlcpy(rec.name, state->name, NAMEDATALEN);
+		rec.since = state->since;
+		memcpy(rec.counters, state->counters, sizeof(rec.counters));
+		memcpy(rec.lat, state->lat, sizeof(rec.lat));
+		memcpy(rec.lat_sum, state->lat_sum, sizeof(rec.lat_sum));
+		if (fwrite(&rec, sizeof(rec), 1, f) != 1)
+			goto error;
+	}
+	if (FreeFile(f))
+	{
+		f = NULL;
+		goto error;
+	}
+	(void) durable_rename(MQ_METRICS_FILE ".tmp", MQ_METRICS_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not write file \"%s\": %m", MQ_METRICS_FILE ".tmp")));
+	if (f != NULL)
+		FreeFile(f);
+	unlink(MQ_METRICS_FILE ".tmp");
+}
+
+/*
+ * metrics_load
+ *		At startup, in the postmaster, with the states fresh: read the file
+ *		a clean shutdown wrote, give each queue in it a state with its
+ *		counters, and remove the file.  A file that is not ours, or short,
+ *		is logged and ignored.
+ */
+static void
+metrics_load(void)
+{
+	FILE	   *f;
+	int32		magic;
+	int32		n;
+	int32		i;
+
+	f = AllocateFile(MQ_METRICS_FILE, PG_BINARY_R);
+	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", MQ_METRICS_FILE)));
+		return;
+	}
+	if (fread(&magic, sizeof(magic), 1, f) != 1 || magic != MQ_METRICS_MAGIC ||
+		fread(&n, sizeof(n), 1, f) != 1 || n < 0)
+		goto bad;
+	for (i = 0; i < n && cursor_shared->nfree > 0; i++)
+	{
+		MqMetricsRecord rec;
+		MqCursorHashEntry *ent;
+		MqCursorState *state;
+		bool		found;
+
+		if (fread(&rec, sizeof(rec), 1, f) != 1)
+			goto bad;
+		rec.name[NAMEDATALEN - 1] = '\0';
+		ent = hash_search(cursor_hash, &rec.key, HASH_ENTER_NULL, &found);
+		if (ent == NULL || found)
+			continue;
+		ent->index = cursor_shared->free[--cursor_shared->nfree];
+		state = &cursor_states[ent->index];
+		state->in_use = true;
+		init_state(state, &rec.key, rec.name, rec.wake_relid);
+		state->since = rec.since;
+		memcpy(state->counters, rec.counters, sizeof(rec.counters));
+		memcpy(state->lat, rec.lat, sizeof(rec.lat));
+		memcpy(state->lat_sum, rec.lat_sum, sizeof(rec.lat_sum));
+	}
+	FreeFile(f);
+	unlink(MQ_METRICS_FILE);
+	return;
+
+bad:
+	ereport(LOG,
+			(errmsg("ignoring file \"%s\": it is not a metrics file of this version of mq", MQ_METRICS_FILE)));
+	FreeFile(f);
+	unlink(MQ_METRICS_FILE);
 }
 
 static void
@@ -372,6 +572,17 @@ cursor_shmem_startup(void)
 	info.entrysize = sizeof(MqCursorHashEntry);
 	cursor_hash = ShmemInitHash("mq cursor hash", mq_max_queues, mq_max_queues,
 								&info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+
+	/*
+	 * In the postmaster: the counters a clean shutdown kept, and the
+	 * callback that keeps them at the next one.
+	 */
+	if (!IsUnderPostmaster)
+	{
+		if (!found_states)
+			metrics_load();
+		on_shmem_exit(metrics_dump, (Datum) 0);
+	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -399,6 +610,42 @@ static inline uint32
 denied_bit(const MqCursorKey *key)
 {
 	return hash_bytes((const unsigned char *) key, sizeof(MqCursorKey)) % MQ_DENIED_BITS;
+}
+
+/*
+ * init_state
+ *		Make a state serve a queue afresh (nothing known, counters zero).
+ *		Caller holds the mutex, or owns the state alone (startup).
+ */
+static void
+init_state(MqCursorState *state, const MqCursorKey *key, const char *name, Oid wake_relid)
+{
+	state->key = *key;
+	state->wake_relid = wake_relid;
+	state->disabled = false;
+	state->pos = 0;
+	state->gen = 0;
+	memset(state->lvl_pos, 0, sizeof(state->lvl_pos));
+	memset(state->lvl_gen, 0, sizeof(state->lvl_gen));
+	memset(state->lvl_used, 0, sizeof(state->lvl_used));
+	memset(state->lvl_top, 0, sizeof(state->lvl_top));
+	state->top_known = false;
+	state->top_init = 0;
+	state->has_future = false;
+	state->fut_id = 0;
+	state->fut_at = 0;
+	state->commit_seq = 0;
+	state->overflow = 0;
+	state->nprepared = 0;
+	state->nwaiters = 0;
+	state->fut_woken = false;
+	state->notify_pending = false;
+	strlcpy(state->name, name, NAMEDATALEN);
+	reset_metrics(state, GetCurrentTimestamp());
+	state->rb_pending = 0;
+	state->rb_prepared = 0;
+	memset(state->slots, 0, sizeof(state->slots));
+	memset(state->claim_mins, 0, sizeof(state->claim_mins));
 }
 
 /*
@@ -456,32 +703,7 @@ mq_cursor_attach(Oid relid, const char *name, Oid wake_relid)
 		state->in_use = true;
 
 		SpinLockAcquire(&state->mutex);
-		state->key = key;
-		state->wake_relid = wake_relid;
-		state->disabled = false;
-		state->pos = 0;
-		state->gen = 0;
-		memset(state->lvl_pos, 0, sizeof(state->lvl_pos));
-		memset(state->lvl_gen, 0, sizeof(state->lvl_gen));
-		memset(state->lvl_used, 0, sizeof(state->lvl_used));
-		memset(state->lvl_top, 0, sizeof(state->lvl_top));
-		state->top_known = false;
-		state->top_init = 0;
-		state->has_future = false;
-		state->fut_id = 0;
-		state->fut_at = 0;
-		state->commit_seq = 0;
-		state->overflow = 0;
-		state->nprepared = 0;
-		state->nwaiters = 0;
-		state->fut_woken = false;
-		state->notify_pending = false;
-		strlcpy(state->name, name, NAMEDATALEN);
-		memset(state->counters, 0, sizeof(state->counters));
-		state->rb_pending = 0;
-		state->rb_prepared = 0;
-		memset(state->slots, 0, sizeof(state->slots));
-		memset(state->claim_mins, 0, sizeof(state->claim_mins));
+		init_state(state, &key, name, wake_relid);
 		SpinLockRelease(&state->mutex);
 	}
 	LWLockRelease(cursor_shared->lock);
@@ -1346,6 +1568,7 @@ mq_cursor_send_done(MqQueue *queue, int64 min_id, int n, TimestampTz vt,
 		return;
 	note = note_for(queue);
 	note->notify = queue->notify;
+	mq_cursor_count(queue, MQ_COUNT_SENT, n);
 	if (vt <= now)
 		note->nvisible = add_count(note->nvisible, n);
 	else
@@ -1393,6 +1616,7 @@ mq_cursor_acked(MqQueue *queue, int64 id)
 
 	if (queue->cursor == NULL)
 		return;
+	processed(queue, id);
 	for (i = 0; i < nclaimed_ids; i++)
 	{
 		MqClaimedId *c = &claimed_ids[i];
@@ -1762,15 +1986,73 @@ mq_cursor_count(MqQueue *queue, MqCounter which, int n)
 
 	if (queue->cursor == NULL || n <= 0)
 		return;
+
+	/* The same count again in the same subtransaction: add to it. */
+	if (ncounts > 0)
+	{
+		c = &counts[ncounts - 1];
+		if (c->state == queue->cursor && c->key.relid == queue->relid &&
+			c->which == (int) which && c->subid == GetCurrentSubTransactionId())
+		{
+			c->n = add_count(c->n, n);
+			return;
+		}
+	}
 	if (ncounts == maxcounts)
 		counts = grow_array(counts, &maxcounts, sizeof(MqPendingCount));
 	c = &counts[ncounts++];
+	memset(c, 0, sizeof(*c));
 	c->state = queue->cursor;
 	c->key.dbid = MyDatabaseId;
 	c->key.relid = queue->relid;
 	c->which = which;
 	c->n = n;
 	c->subid = GetCurrentSubTransactionId();
+}
+
+/*
+ * mq_cursor_latency
+ *		Note one latency of a queue (usecs), applied if and when the
+ *		(sub)transaction that noted it commits, as counts are.
+ */
+void
+mq_cursor_latency(MqQueue *queue, MqLatency which, int64 usecs)
+{
+	MqPendingCount *c;
+	int			bucket = mq_latency_bucket(usecs);
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	int			i;
+
+	if (queue->cursor == NULL)
+		return;
+	if (usecs < 0)
+		usecs = 0;
+
+	/* Most transactions note few distinct buckets: merge with one. */
+	for (i = ncounts - 1; i >= 0 && counts[i].subid == subid; i--)
+	{
+		c = &counts[i];
+		if (c->which < 0 && c->state == queue->cursor && c->key.relid == queue->relid &&
+			c->lat == (int) which && c->bucket == bucket)
+		{
+			c->n = add_count(c->n, 1);
+			c->secs += (double) usecs / USECS_PER_SEC;
+			return;
+		}
+	}
+	if (ncounts == maxcounts)
+		counts = grow_array(counts, &maxcounts, sizeof(MqPendingCount));
+	c = &counts[ncounts++];
+	memset(c, 0, sizeof(*c));
+	c->state = queue->cursor;
+	c->key.dbid = MyDatabaseId;
+	c->key.relid = queue->relid;
+	c->which = -1;
+	c->lat = which;
+	c->bucket = bucket;
+	c->secs = (double) usecs / USECS_PER_SEC;
+	c->n = 1;
+	c->subid = subid;
 }
 
 /*
@@ -1791,7 +2073,7 @@ mq_cursor_count_now(MqCursorState *state, Oid dbid, Oid relid, MqCounter which, 
 	key.relid = relid;
 	SpinLockAcquire(&state->mutex);
 	if (same_queue(state, &key))
-		state->counters[which] += n;
+		add_counter(state, which, n, GetCurrentTimestamp());
 	SpinLockRelease(&state->mutex);
 }
 
@@ -1801,14 +2083,29 @@ apply_counts(void)
 {
 	int			i;
 
+	TimestampTz now = ncounts > 0 ? GetCurrentTimestamp() : 0;
+
 	for (i = 0; i < ncounts; i++)
 	{
 		MqPendingCount *c = &counts[i];
+		MqCursorState *state = c->state;
 
-		SpinLockAcquire(&c->state->mutex);
-		if (same_queue(c->state, &c->key))
-			c->state->counters[c->which] += c->n;
-		SpinLockRelease(&c->state->mutex);
+		SpinLockAcquire(&state->mutex);
+		if (same_queue(state, &c->key))
+		{
+			if (c->which >= 0)
+				add_counter(state, c->which, c->n, now);
+			else
+			{
+				int			w = win_slot(state, now);
+
+				state->lat[c->lat][c->bucket] += c->n;
+				state->lat_sum[c->lat] += c->secs;
+				state->win_lat[w][c->lat][c->bucket] += c->n;
+				state->win_lat_sum[w][c->lat] += c->secs;
+			}
+		}
+		SpinLockRelease(&state->mutex);
 	}
 }
 
@@ -1869,6 +2166,171 @@ mq_cursor_counters(Oid relid, uint64 *out)
 	}
 	LWLockRelease(cursor_shared->lock);
 	return true;
+}
+
+/* Is there shared memory (mq preloaded)? */
+bool
+mq_cursor_available(void)
+{
+	return cursor_hash != NULL;
+}
+
+/*
+ * lookup_state
+ *		The state of a queue table of this database, with the "mq" LWLock
+ *		held shared (the caller releases it), or NULL (lock released).
+ */
+static MqCursorState *
+lookup_state(Oid relid)
+{
+	MqCursorKey key;
+	MqCursorHashEntry *ent;
+
+	if (cursor_hash == NULL)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.relid = relid;
+	LWLockAcquire(cursor_shared->lock, LW_SHARED);
+	ent = hash_search(cursor_hash, &key, HASH_FIND, NULL);
+	if (ent == NULL)
+	{
+		LWLockRelease(cursor_shared->lock);
+		return NULL;
+	}
+	return &cursor_states[ent->index];
+}
+
+/*
+ * mq_cursor_metrics
+ *		A copy of one queue table's counters and latencies, the last
+ *		minute's included.  False when it has no state (not preloaded, or
+ *		nothing was done to the queue since the server started and no
+ *		counters were kept from before: out is then zero, since now).
+ */
+bool
+mq_cursor_metrics(Oid relid, MqMetricsSnap *out)
+{
+	MqCursorState *state;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		stamp = now / (MQ_WIN_SECS * USECS_PER_SEC);
+	int64		oldest = stamp;
+	int			w;
+	int			i;
+	int			b;
+
+	memset(out, 0, sizeof(*out));
+	out->since = now;
+	state = lookup_state(relid);
+	if (state == NULL)
+		return false;
+	SpinLockAcquire(&state->mutex);
+	out->since = state->since;
+	memcpy(out->counters, state->counters, sizeof(out->counters));
+	memcpy(out->lat, state->lat, sizeof(out->lat));
+	memcpy(out->lat_sum, state->lat_sum, sizeof(out->lat_sum));
+	for (w = 0; w < MQ_WIN_SLOTS; w++)
+	{
+		/* A slot counts if it is one of the last MQ_WIN_SLOTS periods. */
+		if (state->win_stamp[w] <= stamp - MQ_WIN_SLOTS || state->win_stamp[w] > stamp)
+			continue;
+		if (state->win_stamp[w] < oldest)
+			oldest = state->win_stamp[w];
+		for (i = 0; i < MQ_NUM_COUNTERS; i++)
+			out->win_counters[i] += state->win_counters[w][i];
+		for (i = 0; i < MQ_NUM_LAT; i++)
+		{
+			out->win_lat_sum[i] += state->win_lat_sum[w][i];
+			for (b = 0; b < MQ_LAT_BUCKETS; b++)
+				out->win_lat[i][b] += state->win_lat[w][i][b];
+		}
+	}
+	out->waiting = state->nwaiters;
+	SpinLockRelease(&state->mutex);
+	LWLockRelease(cursor_shared->lock);
+
+	/*
+	 * The window runs from the start of its oldest slot to now, but not
+	 * from before the counters' reset: at most a minute.
+	 */
+	out->win_secs = (double) (now - Max(oldest * MQ_WIN_SECS * USECS_PER_SEC, out->since)) / USECS_PER_SEC;
+	if (out->win_secs > MQ_WIN_SLOTS * MQ_WIN_SECS)
+		out->win_secs = MQ_WIN_SLOTS * MQ_WIN_SECS;
+	return true;
+}
+
+/*
+ * mq_cursor_reset_metrics
+ *		Zero one queue table's counters and latencies (mq.reset_metrics).
+ */
+void
+mq_cursor_reset_metrics(Oid relid)
+{
+	MqCursorState *state = lookup_state(relid);
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (state == NULL)
+		return;
+	SpinLockAcquire(&state->mutex);
+	reset_metrics(state, now);
+	SpinLockRelease(&state->mutex);
+	LWLockRelease(cursor_shared->lock);
+}
+
+/*
+ * The messages this backend delivered lately, and when: an ack or archive
+ * of one of them, in this transaction or a later one, measures its
+ * processing time.  A ring: the oldest are forgotten (their acks measure
+ * nothing); so are messages acked through another backend (a pooler that
+ * hands the ack to another server connection).
+ */
+#define MQ_DELIVERED_RING 1024
+
+typedef struct MqDelivered
+{
+	Oid			relid;
+	int64		id;				/* 0: free */
+	TimestampTz at;
+} MqDelivered;
+
+static MqDelivered delivered_ring[MQ_DELIVERED_RING];
+static int	delivered_next = 0;
+
+/*
+ * mq_cursor_delivered
+ *		Remember that message id of this queue table was delivered at "at".
+ */
+void
+mq_cursor_delivered(MqQueue *queue, int64 id, TimestampTz at)
+{
+	MqDelivered *d;
+
+	if (queue->cursor == NULL)
+		return;
+	d = &delivered_ring[delivered_next];
+	delivered_next = (delivered_next + 1) % MQ_DELIVERED_RING;
+	d->relid = queue->relid;
+	d->id = id;
+	d->at = at;
+}
+
+/* The processing time of message id, if this backend delivered it. */
+static void
+processed(MqQueue *queue, int64 id)
+{
+	int			k;
+
+	for (k = 1; k <= MQ_DELIVERED_RING; k++)
+	{
+		MqDelivered *d = &delivered_ring[(delivered_next - k + MQ_DELIVERED_RING) % MQ_DELIVERED_RING];
+
+		if (d->id == id && d->relid == queue->relid)
+		{
+			mq_cursor_latency(queue, MQ_LAT_PROCESS, GetCurrentTimestamp() - d->at);
+			d->id = 0;
+			return;
+		}
+	}
 }
 
 /*

@@ -47,8 +47,50 @@ typedef enum MqCounter
 	MQ_COUNT_EXPIRED,			/* leases found expired (neither acked nor nacked) */
 	MQ_COUNT_DEAD,				/* messages dead-lettered or archived as dead */
 	MQ_COUNT_ROLLBACK,			/* deliveries undone by a rollback, recorded */
+	MQ_COUNT_SENT,				/* messages sent (committed) */
+	MQ_COUNT_DELIVERED,			/* deliveries by mq.read and mq.pop (committed) */
+	MQ_COUNT_ACKED,				/* messages acked (committed) */
+	MQ_COUNT_ARCHIVED,			/* messages archived by mq.archive (committed) */
+	MQ_COUNT_REDRIVEN,			/* messages redriven out of this dead-letter queue */
 	MQ_NUM_COUNTERS
 } MqCounter;
+
+/*
+ * Latency distributions of a queue: fixed buckets (upper bounds in
+ * metrics.c), counted since the counters' reset and per 10-second slot of
+ * the last minute.
+ */
+typedef enum MqLatency
+{
+	MQ_LAT_QUEUE,				/* send to first delivery */
+	MQ_LAT_PROCESS,				/* delivery to ack or archive */
+	MQ_NUM_LAT
+} MqLatency;
+
+#define MQ_LAT_BUCKETS 19		/* 18 bounds and +Inf */
+#define MQ_WIN_SLOTS 6			/* the last minute, ... */
+#define MQ_WIN_SECS 10			/* ... in slots of 10 s */
+
+/* What mq.metrics reads of one partition's shared state. */
+typedef struct MqMetricsSnap
+{
+	TimestampTz since;			/* the counters' reset */
+	uint64		counters[MQ_NUM_COUNTERS];
+	uint64		lat[MQ_NUM_LAT][MQ_LAT_BUCKETS];	/* since the reset */
+	double		lat_sum[MQ_NUM_LAT];	/* seconds */
+	uint64		win_lat[MQ_NUM_LAT][MQ_LAT_BUCKETS];	/* the last minute */
+	double		win_lat_sum[MQ_NUM_LAT];	/* seconds, the last minute */
+	uint64		win_counters[MQ_NUM_COUNTERS];	/* the last minute */
+	double		win_secs;		/* how long "the last minute" covered */
+	int			waiting;		/* consumers waiting now */
+} MqMetricsSnap;
+
+extern int	mq_latency_bucket(int64 usecs);
+extern void mq_cursor_latency(MqQueue *queue, MqLatency which, int64 usecs);
+extern bool mq_cursor_metrics(Oid relid, MqMetricsSnap *out);
+extern void mq_cursor_delivered(MqQueue *queue, int64 id, TimestampTz at);
+extern void mq_cursor_reset_metrics(Oid relid);
+extern bool mq_cursor_available(void);
 
 extern void mq_cursor_count(MqQueue *queue, MqCounter which, int n);
 extern void mq_cursor_count_now(struct MqCursorState *state, Oid dbid, Oid relid, MqCounter which, int n);

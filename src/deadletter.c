@@ -352,6 +352,7 @@ mq_redrive(PG_FUNCTION_ARGS)
 		tt = SPI_tuptable;
 		n = SPI_processed;
 		moved += (int64) n;
+		mq_cursor_count(part, MQ_COUNT_REDRIVEN, (int) n);
 
 		for (i = 0; i < n; i++)
 		{

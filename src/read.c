@@ -796,6 +796,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	int			t;
 	TupleDesc	desc;
 	Datum		claims = (Datum) 0; /* our claims, if a claim slot holds them */
+	int			ndelivered = 0;
+	int			delivery;
 	int			l;
 	int64		own_from;
 	bool		noskip;
@@ -1007,9 +1009,18 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		}
 
 		/* If our transaction rolls back, this delivery still counts. */
+		delivery = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		if (!pop)
-			mq_rollback_delivered(queue, rows[i].id,
-								  DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)));
+		{
+			mq_rollback_delivered(queue, rows[i].id, delivery);
+			mq_cursor_delivered(queue, rows[i].id, now);
+		}
+
+		/* Metrics: the time from its send to its first delivery. */
+		ndelivered++;
+		if (delivery == 1)
+			mq_cursor_latency(queue, MQ_LAT_QUEUE,
+							  now - DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull)));
 
 		/*
 		 * mq.read returns 6 columns before 0.3.0, 7 (last_error) after,
@@ -1053,6 +1064,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		pfree(elems);
 	}
 	mq_cursor_count(queue, MQ_COUNT_EXPIRED, nexpired);
+	mq_cursor_count(queue, MQ_COUNT_DELIVERED, ndelivered);
 
 	/*
 	 * A filtered read passes messages it did not take: it never moves the

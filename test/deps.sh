@@ -22,6 +22,10 @@ command -v runuser >/dev/null || need+=(util-linux)
 /usr/bin/python3 -c 'import psycopg2' 2>/dev/null || need+=(python3-psycopg2)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v node >/dev/null || need+=(nodejs node-pg)
+# the metrics checks (test/shell/metrics.sh): a parser of the Prometheus
+# text format, and the exporter its query file is for
+/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+[ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

@@ -154,11 +154,12 @@ SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
 BEGIN;
 SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
 ROLLBACK;
+SELECT pg_temp.settled('pr', 2);
 SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
 SELECT mq.nack('pr', (SELECT id FROM mq.peek('pr') WHERE payload->>'e' = '5'));
 SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1, '1 ms');
 SELECT pg_sleep(0.01);
-SELECT payload->>'e' AS e, priority, deliveries FROM mq.read('pr', 1);
+SELECT payload->>'e' AS e, priority FROM mq.read('pr', 1);
 SELECT payload->>'e' AS e, priority FROM mq.read('pr', 3);
 
 -- 2. Filters.  Headers {"type": ...}, payloads {"k": ...}.
