@@ -30,6 +30,7 @@ OBJS = \
 	src/worker.o \
 	src/stats.o \
 	src/metrics.o \
+	src/alerts.o \
 	src/acl.o \
 	src/shape.o
 

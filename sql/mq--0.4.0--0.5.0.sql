@@ -392,3 +392,85 @@ AS $$
                                m.visible + m.in_flight, $2) AS n
 $$;
 COMMENT ON FUNCTION mq.scaling_advice(text, interval) IS 'consumers needed to keep up with a queue''s arrivals and to drain its backlog within drain_within, from the last minute''s arrival rate and processing time, with the inputs used';
+
+-- 6. Alerts (issue 14): rules on a queue's metrics that the database's
+-- worker evaluates; firing and resolving are logged, written to
+-- mq.alert_log and sent with NOTIFY mq_alerts.
+CREATE TABLE mq.alert (
+    alert_name    text PRIMARY KEY
+                  CHECK (alert_name OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$'
+                         AND pg_catalog.octet_length(alert_name) OPERATOR(pg_catalog.<=) 63),
+    queue_name    text NOT NULL REFERENCES mq.queue (queue_name) ON DELETE CASCADE,
+    metric        text NOT NULL,
+    operator      text NOT NULL,
+    threshold     double precision NOT NULL,
+    for_duration  interval NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    state         text NOT NULL DEFAULT 'ok'
+                  CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['ok', 'pending', 'firing'])),
+    pending_since timestamptz,
+    fired_at      timestamptz,
+    last_value    double precision,
+    last_checked  timestamptz
+);
+SELECT pg_catalog.pg_extension_config_dump('mq.alert', '');
+COMMENT ON TABLE mq.alert IS 'alert rules (mq.create_alert) and their state, kept by the worker';
+CREATE INDEX alert_queue ON mq.alert (queue_name);
+
+CREATE TABLE mq.alert_log (
+    id          bigserial PRIMARY KEY,
+    alert_name  text NOT NULL,
+    queue_name  text NOT NULL,
+    event       text NOT NULL CHECK (event OPERATOR(pg_catalog.=) ANY (ARRAY['firing', 'resolved'])),
+    metric      text NOT NULL,
+    operator    text NOT NULL,
+    threshold   double precision NOT NULL,
+    value       double precision,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE mq.alert_log IS 'every firing and resolving of an alert, as the worker saw it';
+REVOKE ALL ON mq.alert, mq.alert_log FROM PUBLIC;
+
+CREATE FUNCTION mq.create_alert(
+    alert_name text,
+    queue_name text,
+    metric text,
+    threshold double precision,
+    for_duration interval DEFAULT '0',
+    operator text DEFAULT '>')
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_create_alert'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.create_alert(text, text, text, double precision, interval, text) IS 'a rule: when metric (depth, queue_length, in_flight, oldest_age, failure_rate, dead_letter_rate, no_consumers, queue_time_p95, processing_time_p95) of the queue compares (operator) to threshold for for_duration, the alert fires, once; it resolves, once, when it does not (manage privilege)';
+
+CREATE FUNCTION mq.drop_alert(alert_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_drop_alert'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.drop_alert(text) IS 'drop an alert rule (manage privilege on its queue)';
+
+CREATE FUNCTION mq.evaluate_alerts()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mq_evaluate_alerts'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.evaluate_alerts() IS 'evaluate every alert rule now, as the worker does every mq.worker_naptime; returns how many fired or resolved';
+REVOKE ALL ON FUNCTION mq.evaluate_alerts() FROM PUBLIC;
+
+CREATE FUNCTION mq._may_see(queue_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_may_see'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION mq._may_see(text) IS 'internal: may the current role see the queue (any privilege on it, or pg_monitor)';
+
+CREATE VIEW mq.alerts AS
+    SELECT alert_name, queue_name, metric, operator, threshold, for_duration, state,
+           pending_since, fired_at, last_value, last_checked, created_at
+      FROM mq.alert WHERE mq._may_see(queue_name);
+COMMENT ON VIEW mq.alerts IS 'the alert rules of the queues the caller may see, with their state';
+GRANT SELECT ON mq.alerts TO PUBLIC;
+
+CREATE VIEW mq.alert_history AS
+    SELECT id, alert_name, queue_name, event, metric, operator, threshold, value, at
+      FROM mq.alert_log WHERE mq._may_see(queue_name);
+COMMENT ON VIEW mq.alert_history IS 'firings and resolutions of the alerts of the queues the caller may see';
+GRANT SELECT ON mq.alert_history TO PUBLIC;

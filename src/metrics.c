@@ -50,6 +50,7 @@
 #include "utils/timestamp.h"
 
 #include "cursor.h"
+#include "metrics.h"
 #include "mq.h"
 
 PG_FUNCTION_INFO_V1(mq_metrics);
@@ -79,13 +80,13 @@ mq_latency_bucket(int64 usecs)
 }
 
 /*
- * percentile
+ * mq_percentile
  *		The q-quantile (0 < q < 1) of a bucketed distribution, interpolated
  *		linearly inside its bucket (the lower bound of the first is 0; in
  *		the last, unbounded one, its lower bound).  False with no samples.
  */
-static bool
-percentile(const uint64 *counts, double q, double *out)
+bool
+mq_percentile(const uint64 *counts, double q, double *out)
 {
 	uint64		total = 0;
 	double		rank;
@@ -115,23 +116,12 @@ percentile(const uint64 *counts, double q, double *out)
 	return true;
 }
 
-/* Everything shown of one queue. */
-typedef struct QueueMetrics
+/* May role see every queue's metrics (a member of pg_monitor)? */
+bool
+mq_is_monitor(Oid role)
 {
-	char	   *name;
-	bool		counted;		/* its tables could be read */
-	int64		visible;
-	int64		in_flight;
-	int64		delayed;
-	bool		has_oldest;
-	double		oldest_age;		/* seconds, any message */
-	double		newest_age;
-	bool		has_oldest_visible;
-	double		oldest_visible_age;
-	int64		total;			/* ids ever given (all partitions) */
-	bool		shared;			/* shared memory: counters and latencies */
-	MqMetricsSnap snap;			/* the sum of its partitions' */
-} QueueMetrics;
+	return has_privs_of_role(role, ROLE_PG_MONITOR);
+}
 
 /* Add one partition's snapshot to a queue's. */
 static void
@@ -186,12 +176,12 @@ age_secs(TimestampTz now, TimestampTz t)
 }
 
 /*
- * measure
+ * mq_measure_queue
  *		Fill m for an opened queue (all its partitions).  Caller is
  *		connected to SPI, inside mq_enter.
  */
-static void
-measure(MqQueue *queue, TimestampTz now, QueueMetrics *m)
+void
+mq_measure_queue(MqQueue *queue, TimestampTz now, MqQueueMetrics *m)
 {
 	int			k;
 
@@ -259,7 +249,7 @@ measure(MqQueue *queue, TimestampTz now, QueueMetrics *m)
 /*
  * collect
  *		The metrics of one queue (name), or of every queue the caller holds
- *		a privilege on (name NULL).  Returns a List of QueueMetrics.
+ *		a privilege on (name NULL).  Returns a List of MqQueueMetrics.
  */
 static List *
 collect(MqContext *cx, const char *name, TimestampTz now)
@@ -267,7 +257,7 @@ collect(MqContext *cx, const char *name, TimestampTz now)
 	List	   *names = NIL;
 	List	   *out = NIL;
 	ListCell   *lc;
-	bool		monitor = has_privs_of_role(cx->caller, ROLE_PG_MONITOR);
+	bool		monitor = mq_is_monitor(cx->caller);
 
 	if (name != NULL)
 		names = list_make1(pstrdup(name));
@@ -285,7 +275,7 @@ collect(MqContext *cx, const char *name, TimestampTz now)
 	{
 		char	   *qname = lfirst(lc);
 		MqQueue    *queue;
-		QueueMetrics *m;
+		MqQueueMetrics *m;
 
 		/* Locked, and looked up again until what we locked is current. */
 		for (;;)
@@ -321,8 +311,8 @@ collect(MqContext *cx, const char *name, TimestampTz now)
 						 errhint("A role that may manage the queue can grant one with mq.grant.")));
 			continue;
 		}
-		m = palloc0(sizeof(QueueMetrics));
-		measure(queue, now, m);
+		m = palloc0(sizeof(MqQueueMetrics));
+		mq_measure_queue(queue, now, m);
 		out = lappend(out, m);
 	}
 	return out;
@@ -357,7 +347,7 @@ mq_metrics(PG_FUNCTION_ARGS)
 
 	foreach(lc, all)
 	{
-		QueueMetrics *m = lfirst(lc);
+		MqQueueMetrics *m = lfirst(lc);
 		MqMetricsSnap *s = &m->snap;
 		Datum		values[METRICS_COLS];
 		bool		nulls[METRICS_COLS];
@@ -420,7 +410,7 @@ mq_metrics(PG_FUNCTION_ARGS)
 			{
 				double		v = 0;
 
-				nulls[c] = !percentile(s->win_lat[i], qs[j], &v);
+				nulls[c] = !mq_percentile(s->win_lat[i], qs[j], &v);
 				values[c++] = Float8GetDatum(v);
 			}
 			for (b = 0; b < MQ_LAT_BUCKETS; b++)
@@ -523,7 +513,7 @@ mq_prometheus(PG_FUNCTION_ARGS)
 	header(&buf, "mq_messages", "gauge", "Messages in the queue by state (visible, in_flight, delayed).");
 	foreach(lc, all)
 	{
-		QueueMetrics *m = lfirst(lc);
+		MqQueueMetrics *m = lfirst(lc);
 
 		if (!m->counted)
 			continue;
@@ -534,14 +524,14 @@ mq_prometheus(PG_FUNCTION_ARGS)
 	header(&buf, "mq_oldest_message_age_seconds", "gauge", "Age of the oldest message in the queue, in any state.");
 	foreach(lc, all)
 	{
-		QueueMetrics *m = lfirst(lc);
+		MqQueueMetrics *m = lfirst(lc);
 
 		sample(&buf, "mq_oldest_message_age_seconds", m->name, NULL, m->has_oldest ? m->oldest_age : 0);
 	}
 	header(&buf, "mq_oldest_visible_message_age_seconds", "gauge", "Age of the oldest message a read could take now.");
 	foreach(lc, all)
 	{
-		QueueMetrics *m = lfirst(lc);
+		MqQueueMetrics *m = lfirst(lc);
 
 		sample(&buf, "mq_oldest_visible_message_age_seconds", m->name, NULL,
 			   m->has_oldest_visible ? m->oldest_visible_age : 0);
@@ -549,7 +539,7 @@ mq_prometheus(PG_FUNCTION_ARGS)
 	header(&buf, "mq_consumers_waiting", "gauge", "Consumers waiting in mq.read now.");
 	foreach(lc, all)
 	{
-		QueueMetrics *m = lfirst(lc);
+		MqQueueMetrics *m = lfirst(lc);
 
 		if (m->shared)
 			sample(&buf, "mq_consumers_waiting", m->name, NULL, (double) m->snap.waiting);
@@ -559,7 +549,7 @@ mq_prometheus(PG_FUNCTION_ARGS)
 		header(&buf, counters[i].metric, "counter", counters[i].help);
 		foreach(lc, all)
 		{
-			QueueMetrics *m = lfirst(lc);
+			MqQueueMetrics *m = lfirst(lc);
 
 			if (m->shared)
 				sample(&buf, counters[i].metric, m->name, NULL,
@@ -570,7 +560,7 @@ mq_prometheus(PG_FUNCTION_ARGS)
 		   "When the queue's counters and histograms began counting (Unix time).");
 	foreach(lc, all)
 	{
-		QueueMetrics *m = lfirst(lc);
+		MqQueueMetrics *m = lfirst(lc);
 
 		if (m->shared)
 			sample(&buf, "mq_counters_reset_timestamp_seconds", m->name, NULL,
@@ -581,7 +571,7 @@ mq_prometheus(PG_FUNCTION_ARGS)
 		header(&buf, lats[i].metric, "histogram", lats[i].help);
 		foreach(lc, all)
 		{
-			QueueMetrics *m = lfirst(lc);
+			MqQueueMetrics *m = lfirst(lc);
 			uint64		cum = 0;
 			int			b;
 			char		le[64];

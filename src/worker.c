@@ -97,6 +97,7 @@
 
 #include "cursor.h"
 #include "events.h"
+#include "metrics.h"
 #include "mq.h"
 #include "reclaim.h"
 #include "worker.h"
@@ -1041,6 +1042,39 @@ run_step(WorkerStep step, const char *name)
 }
 
 /*
+ * evaluate_alerts
+ *		Evaluate the alert rules (alerts.c), once per mq.worker_naptime, in
+ *		a transaction of our own (its notifications go out at commit).
+ *		Nothing to do before the version that has them.
+ */
+static bool
+evaluate_alerts(const char *unused)
+{
+	Oid			nsp;
+	MqContext	cx;
+	int			n = 0;
+
+	StartTransactionCommand();
+	nsp = get_namespace_oid("mq", true);
+	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("alert", nsp)))
+	{
+		pgstat_report_activity(STATE_RUNNING, "mq: alerts");
+		mq_enter_worker(&cx);
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		n = mq_alerts_evaluate();
+		PopActiveSnapshot();
+		SPI_finish();
+		mq_leave(&cx);
+	}
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (n > 0)
+		elog(DEBUG1, "mq worker: %d alert events", n);
+	return true;
+}
+
+/*
  * forget_expired_keys
  *		Delete dedup keys whose window has passed (a send would reuse such
  *		a key anyway; this keeps mq.dedup small), and processed-keys of
@@ -1612,6 +1646,7 @@ mq_worker_main(Datum main_arg)
 			}
 			(void) run_step(forget_expired_keys, NULL);
 			sweep_expired_leases();
+			(void) run_step(evaluate_alerts, NULL);
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}
 		if (mq_vacuum_naptime > 0 && now >= next_vacuum)

@@ -13,7 +13,10 @@
 #      contrib/prometheus/postgres_exporter_queries.yaml, serves mq's series
 #      on its /metrics, scraped over HTTP as a role in pg_monitor;
 #   6. contrib/grafana/mq-dashboard.json parses, and every series its
-#      panels query is one that mq.prometheus() serves.
+#      panels query is one that mq.prometheus() serves;
+#   7. the database's worker evaluates an alert rule by itself: it fires
+#      (NOTIFY mq_alerts with a JSON payload, mq.alert_history, the server
+#      log) and resolves, once each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 . "$here/test/lib.sh"
@@ -147,6 +150,52 @@ expect "exporter: mq_queue_queue_length of m2" '0' \
 expect "exporter: mq series without an error" "0" \
     "$(grep -cE '^pg_exporter_user_queries_load_error\{[^}]*\} 1' <<<"$scraped" || true)"
 kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true; EXPORTER_PID=
+
+# --- 7. the worker evaluates alerts by itself ----------------------------------
+# mq.worker_naptime = 1 s here: a rule on m1's depth fires within seconds of
+# the messages that break it, NOTIFY mq_alerts carries the event as JSON,
+# the server log has the line, and it resolves once the queue is drained.
+echo "mq.worker_naptime = 1" | as_pg tee -a "$C/data/postgresql.conf" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+q "SELECT mq.purge('m1')" >/dev/null
+q "SELECT mq.create_alert('m1_deep', 'm1', 'depth', 3)"
+/usr/bin/python3 - "host=127.0.0.1 port=$PORT user=postgres dbname=$DB" <<'PY' || fail "the worker's alert did not arrive as expected"
+import json, select, sys, time
+import psycopg2
+dsn = sys.argv[1]
+listen = psycopg2.connect(dsn)
+listen.autocommit = True
+listen.cursor().execute("LISTEN mq_alerts")
+work = psycopg2.connect(dsn)
+work.autocommit = True
+
+def wait_for(event, within):
+    end = time.time() + within
+    while time.time() < end:
+        if select.select([listen], [], [], 0.5) != ([], [], []):
+            listen.poll()
+            while listen.notifies:
+                n = listen.notifies.pop(0)
+                p = json.loads(n.payload)
+                if p["alert"] == "m1_deep" and p["event"] == event:
+                    return p, time.time()
+    raise SystemExit("no %s event for m1_deep within %s s" % (event, within))
+
+t0 = time.time()
+work.cursor().execute("SELECT count(*) FROM mq.send_batch('m1', array_fill('{}'::jsonb, ARRAY[5]))")
+p, t1 = wait_for("firing", 30)
+assert p["queue"] == "m1" and p["metric"] == "depth" and p["value"] == 5 and p["threshold"] == 3, p
+print("firing after %.1f s: %s" % (t1 - t0, json.dumps(p)))
+work.cursor().execute("SELECT count(mq.ack('m1', id)) FROM mq.read('m1', 5)")
+p, t2 = wait_for("resolved", 15)
+assert p["value"] == 0, p
+print("resolved after %.1f s" % (t2 - t1))
+PY
+expect "m1_deep history: fired once, resolved once" "firing,resolved" \
+    "$(q "SELECT string_agg(event, ',' ORDER BY id) FROM mq.alert_history WHERE alert_name = 'm1_deep'")"
+grep -q 'mq alert "m1_deep" on queue "m1" firing: depth = 5 (> 3)' "$C/server.log" \
+    || fail "the server log has no line for the firing"
+echo "ok: the worker fired and resolved m1_deep, with NOTIFY and a log line"
 
 # --- 6. the Grafana dashboard ---------------------------------------------------
 q "SELECT mq.prometheus()" >"$W/metrics.txt"

@@ -156,6 +156,68 @@ SET ROLE mq_mt_monitor;
 SELECT queue_name FROM mq.metrics ORDER BY 1;
 RESET ROLE;
 
+
+-- Alerts.  Rules on the metrics above, evaluated here by
+-- mq.evaluate_alerts() (the worker does the same every mq.worker_naptime;
+-- test/shell/metrics.sh sees it fire on its own and the NOTIFY; here the
+-- worker may evaluate between our calls too, which changes who records an
+-- event, not the events).  A rule fires once when its condition holds for
+-- its for_duration, stays firing without repeating, and resolves once.
+SELECT mq.create_queue('al');
+SELECT mq.create_alert('al_deep', 'al', 'depth', 2);
+SELECT mq.create_alert('al_idle', 'al', 'no_consumers', 0);
+SELECT mq.create_alert('al_slow', 'al', 'depth', 1, '1 hour', '>=');
+SELECT mq.create_alert('al_quiet', 'al', 'queue_length', 1, '0', '<');
+SELECT mq.evaluate_alerts() >= 0 AS evaluated;
+SELECT alert_name, state, last_value FROM mq.alerts WHERE queue_name = 'al' ORDER BY 1;
+SELECT count(*) FROM mq.send_batch('al', array_fill('{}'::jsonb, ARRAY[3]));
+SELECT mq.evaluate_alerts() >= 0 AS evaluated;
+SELECT mq.evaluate_alerts() AS events_again;
+SELECT alert_name, state, last_value, fired_at IS NOT NULL AS fired,
+       pending_since IS NOT NULL AS pending
+  FROM mq.alerts WHERE queue_name = 'al' ORDER BY 1;
+SELECT count(mq.ack('al', id)) AS acked FROM mq.read('al', 2);
+SELECT mq.evaluate_alerts() >= 0 AS evaluated;
+SELECT alert_name, event, metric, operator, threshold, value
+  FROM mq.alert_history WHERE queue_name = 'al' ORDER BY id;
+SELECT alert_name, state FROM mq.alerts WHERE queue_name = 'al' ORDER BY 1;
+
+-- Refusals: each leaves no rule behind.
+SELECT pg_temp.err($$SELECT mq.create_alert('al_x', 'al', 'colour', 1)$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('al_x', 'al', 'depth', 1, '0', '==')$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('al_x', 'al', 'depth', 1, '-1 second')$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('al_x', 'al', 'depth', 'NaN')$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('al_x', 'al', 'depth', NULL)$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('al_deep', 'al', 'depth', 5)$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('al_x', 'al_none', 'depth', 5)$$);
+SELECT pg_temp.err($$SELECT mq.create_alert('Al X', 'al', 'depth', 5)$$);
+SELECT pg_temp.err($$SELECT mq.drop_alert('al_none')$$);
+SELECT count(*) AS rules FROM mq.alerts WHERE queue_name = 'al';
+
+-- Privileges: creating and dropping a rule takes manage on its queue; a
+-- consumer sees the queue's rules and their history, a role with nothing
+-- sees none; evaluating by hand is not for PUBLIC.
+SELECT mq.grant('al', 'consume', 'mq_mt_consumer');
+SET ROLE mq_mt_consumer;
+SELECT pg_temp.err($$SELECT mq.create_alert('al_c', 'al', 'depth', 1)$$);
+SELECT pg_temp.err($$SELECT mq.drop_alert('al_deep')$$);
+SELECT count(*) AS rules_seen FROM mq.alerts WHERE queue_name = 'al';
+SELECT count(*) AS events_seen FROM mq.alert_history WHERE queue_name = 'al';
+SELECT pg_temp.err($$SELECT mq.evaluate_alerts()$$);
+RESET ROLE;
+SET ROLE mq_mt_none;
+SELECT count(*) AS rules_seen FROM mq.alerts;
+SELECT count(*) AS events_seen FROM mq.alert_history;
+SELECT pg_temp.err($$SELECT * FROM mq.alert$$);
+RESET ROLE;
+SELECT mq.drop_alert('al_quiet');
+SELECT alert_name FROM mq.alerts WHERE queue_name = 'al' ORDER BY 1;
+
+-- Dropping the queue drops its rules; the history stays.
+SELECT mq.drop_queue('al');
+SELECT count(*) AS rules_left FROM mq.alert WHERE queue_name = 'al';
+SELECT count(*) AS history_kept FROM mq.alert_log WHERE queue_name = 'al';
+
 SELECT mq.drop_queue('mt');
 SELECT mq.drop_queue('mt_dlq');
 DROP ROLE mq_mt_none, mq_mt_consumer, mq_mt_monitor;
