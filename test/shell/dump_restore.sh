@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pg_dump / pg_restore carry queues, all their options (dead letters, retry,
+# pg_dump / pg_restore carry queues, their alert rules, all their options (dead letters, retry,
 # dedup, notify), their messages (ids, leases, deliveries, errors, delays),
 # archives, id sequences, dedup keys, mq.mark_processed records, queue
 # owners and privileges, and a queue of 3 partitions (each partition's
@@ -40,12 +40,15 @@ q mq_dump_src "SET ROLE mq_dump_app; SELECT mq.create_queue('delta')"
 q mq_dump_src "SELECT mq.create_queue('eps', partitions => 3)"
 q mq_dump_src "DO \$\$ BEGIN FOR g IN 1 .. 9 LOOP PERFORM mq.send('eps', jsonb_build_object('e', g)); COMMIT; END LOOP; END \$\$"
 q mq_dump_src "SELECT count(*) FROM mq.read('eps', 2)" >/dev/null
+q mq_dump_src "SELECT mq.create_alert('alpha_old', 'alpha', 'oldest_age', 300, '5 minutes')"
+q mq_dump_src "SELECT mq.create_alert('eps_deep', 'eps', 'depth', 1000, '0', '>=')"
 
 snapshot() {
     q "$1" "SELECT * FROM mq.queue ORDER BY queue_name"
     q "$1" "SELECT * FROM mq.dedup ORDER BY 1, 2"
     q "$1" "SELECT * FROM mq.processed ORDER BY 1, 2"
     q "$1" "SELECT queue_name, grantee, privilege FROM mq.privilege ORDER BY 1, 2::text, 3"
+    q "$1" "SELECT alert_name, queue_name, metric, operator, threshold, for_duration, created_at FROM mq.alert ORDER BY 1"
     q "$1" "SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl FROM pg_class c
             WHERE c.relnamespace = 'mq'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY 1"
     q "$1" "SELECT id, payload, headers, enqueued_at, vt, deliveries, leased, last_error, failures, first_error, failed_at FROM mq.q_alpha ORDER BY id"
