@@ -19,6 +19,7 @@
 #include "effects.h"
 #include "mq.h"
 #include "nodes/pg_list.h"
+#include "utils/snapshot.h"
 
 /* One read's view of the cursor, from mq_cursor_read_start to _finish. */
 typedef struct MqReadScan
@@ -37,6 +38,7 @@ typedef struct MqReadScan
 	uint64		gen;			/* state->gen when the scan started */
 	uint64		seq;			/* state->commit_seq when the scan started */
 	bool		track;			/* report the scanned range at the end */
+	Snapshot	snap;			/* the claim's, for its summaries too (read.c) */
 	MqEffects	fx;				/* wake-ups for the caller to apply */
 } MqReadScan;
 

@@ -80,6 +80,7 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -201,17 +202,38 @@ own_position(MqQueue *part, const MqReadFilter *filter, bool create)
 	return p;
 }
 
+/*
+ * The lowest id of a visible message of a FIFO group that waits for an
+ * older message of its group (vt at or before parameter now; the group
+ * probe from parameter floor, as the claim's): a message the read could
+ * not take, and that becomes takeable when that older one leaves, an event
+ * the cursor does not see.  A group's head that is visible but was not
+ * taken is locked by another reader's claim (the summary sees the claim's
+ * snapshot): that claim reports at its commit or abort, as any does.
+ */
+static char *
+blocked_min(const char *q, const char *now, const char *floor)
+{
+	return psprintf("pg_catalog.min(m.id) FILTER (WHERE m.vt OPERATOR(pg_catalog.<=) %s"
+					" AND m.group_id IS NOT NULL AND (SELECT o.id FROM ONLY %s o"
+					" WHERE o.group_id OPERATOR(pg_catalog.=) m.group_id"
+					" AND o.id OPERATOR(pg_catalog.>=) %s"
+					" AND o.id OPERATOR(pg_catalog.<) m.id LIMIT 1) IS NOT NULL)",
+					now, q, floor);
+}
+
 /* Not one of the ids in array parameter p (null: none). */
 #define MQ_NOT_OWN(p) " AND (" p " IS NULL OR id OPERATOR(pg_catalog.<>) ALL (" p "))"
 
 static char *
 read_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
-	*nargs = 4;
+	*nargs = 5;
 	types[0] = INT8OID;
 	types[1] = INT8OID;
 	types[2] = TIMESTAMPTZOID;
 	types[3] = INT8ARRAYOID;
+	types[4] = INT8OID;
 	/*
 	 * $4: the read's own claims, left out of the future (cursor.c keeps
 	 * them in the floor until the transaction ends).  Fifth: the lowest
@@ -221,10 +243,8 @@ read_summary_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *n
 					" pg_catalog.min(vt) FILTER (WHERE vt OPERATOR(pg_catalog.>) $3" MQ_NOT_OWN("$4") "),"
 					" pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3),"
 					" pg_catalog.max(id), %s "
-					"FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
-					(cols & MQ_COLS_ORDERING) ?
-					"pg_catalog.min(id) FILTER (WHERE vt OPERATOR(pg_catalog.<=) $3"
-					" AND group_id IS NOT NULL)" : "NULL::pg_catalog.int8",
+					"FROM ONLY %s m WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<) $2",
+					(cols & MQ_COLS_ORDERING) ? blocked_min(q, "$3", "$5") : "NULL::pg_catalog.int8",
 					q);
 }
 
@@ -262,8 +282,8 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 		  uint64 nclaimed, int qty, int64 max_claimed, int64 skip_min, bool by_id,
 		  Datum claims)
 {
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int			ret;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -288,7 +308,8 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 
 		values[0] = Int64GetDatum(scan->from);
 		values[1] = TimestampTzGetDatum(now);
-		ret = SPI_execute_plan(mq_queue_plan(queue, &first_visible_plan), values, NULL, false, 1);
+		ret = SPI_execute_snapshot(mq_queue_plan(queue, &first_visible_plan), values, NULL,
+								   scan->snap, InvalidSnapshot, false, true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		hi = SPI_processed == 0 ? PG_INT64_MAX :
@@ -302,11 +323,15 @@ summarise(MqQueue *queue, MqReadScan *scan, TimestampTz now,
 	values[2] = TimestampTzGetDatum(now);
 	values[3] = claims;
 	nulls[3] = claims == (Datum) 0 ? 'n' : ' ';
+	values[4] = Int64GetDatum(scan->floor);
 	/*
-	 * Not read-only: the command counter must advance so the summary sees
-	 * our own claim (future vt), and READ COMMITTED gets a fresh snapshot.
+	 * The claim's snapshot, not read-only: the command counter advances,
+	 * so the summary sees our own claim (future vt), and other
+	 * transactions as the claim saw them (what committed since is in the
+	 * commit ring, which caps the new position).
 	 */
-	ret = SPI_execute_plan(mq_queue_plan(queue, &read_summary_plan), values, nulls, false, 1);
+	ret = SPI_execute_snapshot(mq_queue_plan(queue, &read_summary_plan), values, nulls,
+							   scan->snap, InvalidSnapshot, false, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	tup = SPI_tuptable->vals[0];
@@ -422,7 +447,8 @@ summarise_level(MqQueue *queue, MqReadScan *scan, TimestampTz now, int level,
 	values[3] = TimestampTzGetDatum(now);
 	values[4] = claims;
 	nulls[4] = claims == (Datum) 0 ? 'n' : ' ';
-	ret = SPI_execute_plan(mq_queue_plan(queue, &level_summary_plan), values, nulls, false, 1);
+	ret = SPI_execute_snapshot(mq_queue_plan(queue, &level_summary_plan), values, nulls,
+							   scan->snap, InvalidSnapshot, false, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	fut_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &id_null));
@@ -501,7 +527,8 @@ summarise_filtered(MqQueue *queue, MqReadScan *scan, const MqReadFilter *filter,
 	nulls[4] = filter->payload_null ? 'n' : ' ';
 	values[5] = claims;
 	nulls[5] = claims == (Datum) 0 ? 'n' : ' ';
-	ret = SPI_execute_plan(mq_queue_plan(queue, &filter_summary_plan), values, nulls, false, 1);
+	ret = SPI_execute_snapshot(mq_queue_plan(queue, &filter_summary_plan), values, nulls,
+							   scan->snap, InvalidSnapshot, false, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	fut_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &id_null));
@@ -821,6 +848,13 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	mq_events_apply(&scan.fx);	/* prepared transactions it settled */
 	mq_cursor_touch(queue, scan.from);
 
+	/*
+	 * One snapshot for the claim and its summaries, taken after
+	 * read_start (whatever commits from here on is in the commit ring):
+	 * under READ COMMITTED a fresh one, as each statement would take.
+	 */
+	scan.snap = RegisterSnapshot(GetTransactionSnapshot());
+
 	memset(nulls, ' ', 6);
 
 	/* A filtered read starts at its own position, where it holds. */
@@ -897,7 +931,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 								  scan.lvl_from[top_level] : scan.from);
 		values[9] = Int32GetDatum(top_level);
 		nulls[9] = ' ';
-		ret = SPI_execute_plan(mq_queue_plan(queue, &read_level_plan), values, nulls, false, 0);
+		ret = SPI_execute_snapshot(mq_queue_plan(queue, &read_level_plan), values, nulls,
+								   scan.snap, InvalidSnapshot, false, true, 0);
 		if (ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		tts[ntts++] = SPI_tuptable;
@@ -913,13 +948,13 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		uint64		n2;
 		int			lowest = MQ_MAX_PRIORITY + 1;
 
-		ret = SPI_execute_plan(mq_queue_plan(queue,
-											 levels ? (pop ? &pop_plan :
-													   filtered ? &read_filtered_plan : &read_plan) :
-											 (pop ? &pop_no_levels_plan :
-											  filtered ? &read_filtered_no_levels_plan :
-											  &read_no_levels_plan)),
-							   values, nulls, false, 0);
+		ret = SPI_execute_snapshot(mq_queue_plan(queue,
+												 levels ? (pop ? &pop_plan :
+														   filtered ? &read_filtered_plan : &read_plan) :
+												 (pop ? &pop_no_levels_plan :
+												  filtered ? &read_filtered_no_levels_plan :
+												  &read_no_levels_plan)),
+								   values, nulls, scan.snap, InvalidSnapshot, false, true, 0);
 		if (ret != (pop ? SPI_OK_DELETE_RETURNING : SPI_OK_UPDATE_RETURNING))
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		tts[ntts++] = SPI_tuptable;
@@ -1114,6 +1149,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	}
 	for (t = 0; t < ntts; t++)
 		SPI_freetuptable(tts[t]);
+	UnregisterSnapshot(scan.snap);
 
 	/* In our transaction: a rollback puts them back as they were. */
 	for (i = 0; i < (uint64) *ndead; i++)
