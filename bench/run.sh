@@ -19,6 +19,7 @@
 #   BENCH_CHURN_PAUSE    pause after churn before measuring, s     (15; quick 3)
 #   BENCH_WAKE_MSGS      messages in the wake-up latency run (8)    (2000; quick 300)
 #   BENCH_FILTER_BACKLOG backlog of the filtered-read runs (15)     (100000; quick 20000)
+#   BENCH_SCRAPE_QUEUES  queues of the metrics scrape (16)          (1000)
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
 #   BENCH_PARTITIONS     partitions of the partitioned queue in workload 12 (4)
 #   BENCH_MQ_PARTITIONS  partitions of mq's queue in every other workload (1)
@@ -61,7 +62,7 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16}
 BPARTS=${BENCH_PARTITIONS:-4}
 MQ_PARTS_ALL=${BENCH_MQ_PARTITIONS:-1}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
@@ -1138,6 +1139,44 @@ if want 15 && [[ $BASELINE_ONLY == 0 ]]; then
                 "baseline column: unfiltered, backlog $(fmt_rate "${BL[all]:-}"), $(fmt_rate "${LE[all]:-}") left" "${E[all]:+baseline: ${E[all]}}")"
     done
     unset R FI LA BL MA LE E
+fi
+
+# ================================================================ 16. metrics scrape
+# What looking costs: BENCH_SCRAPE_QUEUES queues (1,000) of 10 messages
+# each, 2 of them read and acked in each (so every queue has counters and
+# histograms): the time of one SELECT mq.prometheus() and of one
+# SELECT count(*) FROM mq.metrics (pgbench, 1 client, 10 transactions, the
+# latency average), and the size of the text.  No baseline column: the
+# figure is the time.
+if want 16 && [[ $BASELINE_ONLY == 0 ]]; then
+    NSQ=${BENCH_SCRAPE_QUEUES:-1000}
+    log "== workload 16: scrape of $NSQ queues"
+    for ((i = 1; i <= NSQ; i++)); do
+        echo "SELECT mq.create_queue('s_$i'); SELECT count(*) FROM mq.send_batch('s_$i', array_fill('{}'::jsonb, ARRAY[10])); SELECT count(mq.ack('s_$i', id)) FROM mq.read('s_$i', 2);"
+    done >"$TMP/scrape_setup.sql"
+    declare -A S=()
+    if psqlc -f "$TMP/scrape_setup.sql" >/dev/null 2>"$TMP/scrape.err"; then
+        echo "SELECT length(mq.prometheus());" >"$TMP/scrape_prom.sql"
+        echo "SELECT count(*) FROM mq.metrics;" >"$TMP/scrape_view.sql"
+        for what in prom view; do
+            if pgb "w16_$what" 1 "$TMP/scrape_$what.sql" -t 10; then
+                S[$what]=$(awk -F'= *' '/latency average/ { split($2, a, " "); print a[1]; exit }' "$LOGS/w16_$what.log")
+            else
+                S[$what]=ERR
+            fi
+        done
+        S[bytes]=$(sql "SELECT length(mq.prometheus())" 2>/dev/null || echo ERR)
+    else
+        ERRORS=$((ERRORS + 1))
+        log "ERROR: making $NSQ queues failed:"; head -n 5 "$TMP/scrape.err" >&2
+    fi
+    for ((i = 1; i <= NSQ; i++)); do echo "SELECT mq.drop_queue('s_$i', if_exists => true);"; done >"$TMP/scrape_drop.sql"
+    psqlc -f "$TMP/scrape_drop.sql" >/dev/null 2>&1 || true
+    row "16. metrics scrape, $NSQ queues: SELECT mq.prometheus()" "ms per scrape" "${S[prom]:-ERR}" "" "" \
+        "text of ${S[bytes]:-?} bytes; pgbench -t 10, latency average"
+    row "16. metrics scrape, $NSQ queues: SELECT count(*) FROM mq.metrics" "ms per scrape" "${S[view]:-ERR}" "" "" \
+        "10 messages per queue, 2 read and acked"
+    unset S
 fi
 
 # ================================================================ report
