@@ -288,6 +288,7 @@ typedef struct MqPendingCount
 	double		secs;			/* and the sum of the n of it */
 	int			n;
 	SubTransactionId subid;
+	bool		applied;		/* added at commit already (at_commit) */
 } MqPendingCount;
 
 static MqPendingCount *counts = NULL;
@@ -311,6 +312,7 @@ static int	maxforgets = 0;
 
 static void *grow_array(void *arr, int *max, Size elemsize);
 static void processed(MqQueue *queue, int64 id);
+static void apply_counts_of(MqCursorState *state, const MqCursorKey *key, TimestampTz now);
 static void init_state(MqCursorState *state, const MqCursorKey *key, const char *name,
 					   Oid wake_relid);
 
@@ -1826,7 +1828,7 @@ release_claim_slot(MqCursorState *state, MqXactNote *note)
  *		Apply one note at the end of its transaction.  Must not throw.
  */
 static void
-at_commit(MqXactNote *note, MqEffects *fx)
+at_commit(MqXactNote *note, MqEffects *fx, TimestampTz now)
 {
 	MqCursorState *state = note->state;
 	bool		earlier = false;
@@ -1858,6 +1860,8 @@ at_commit(MqXactNote *note, MqEffects *fx)
 		if (live_claims(note, &live_min))
 			earlier |= merge_future(state, live_min, note->claim_vt);
 		release_claim_slot(state, note);
+		if (ncounts > 0)
+			apply_counts_of(state, &note->key, now);
 		if (note->vt_future)
 			earlier |= merge_future(state, note->vt_future_min, note->vt_future_at);
 		if (note->vt_now)
@@ -2077,34 +2081,65 @@ mq_cursor_count_now(MqCursorState *state, Oid dbid, Oid relid, MqCounter which, 
 	SpinLockRelease(&state->mutex);
 }
 
-/* Add the pending counts to the shared counters.  Must not throw. */
+/* Add one pending count or latency to its state; caller holds the mutex. */
+static void
+apply_one(MqCursorState *state, MqPendingCount *c, TimestampTz now)
+{
+	if (c->which >= 0)
+		add_counter(state, c->which, c->n, now);
+	else
+	{
+		int			w = win_slot(state, now);
+
+		state->lat[c->lat][c->bucket] += c->n;
+		state->lat_sum[c->lat] += c->secs;
+		state->win_lat[w][c->lat][c->bucket] += c->n;
+		state->win_lat_sum[w][c->lat] += c->secs;
+	}
+	c->applied = true;
+}
+
+/*
+ * apply_counts_of
+ *		At commit, while at_commit holds a state's mutex for its note: add
+ *		the pending counts of that queue table too, with no lock taken
+ *		again for them (a read and ack counts four things).
+ */
+static void
+apply_counts_of(MqCursorState *state, const MqCursorKey *key, TimestampTz now)
+{
+	int			i;
+
+	for (i = 0; i < ncounts; i++)
+	{
+		MqPendingCount *c = &counts[i];
+
+		if (!c->applied && c->state == state && c->key.relid == key->relid &&
+			c->key.dbid == key->dbid)
+			apply_one(state, c, now);
+	}
+}
+
+/* Add the pending counts left to the shared counters.  Must not throw. */
 static void
 apply_counts(void)
 {
 	int			i;
 
-	TimestampTz now = ncounts > 0 ? GetCurrentTimestamp() : 0;
+	TimestampTz now = 0;
 
 	for (i = 0; i < ncounts; i++)
 	{
 		MqPendingCount *c = &counts[i];
 		MqCursorState *state = c->state;
 
+		if (c->applied)
+			continue;
+		if (now == 0)
+			now = GetCurrentTimestamp();
 		SpinLockAcquire(&state->mutex);
 		if (same_queue(state, &c->key))
-		{
-			if (c->which >= 0)
-				add_counter(state, c->which, c->n, now);
-			else
-			{
-				int			w = win_slot(state, now);
-
-				state->lat[c->lat][c->bucket] += c->n;
-				state->lat_sum[c->lat] += c->secs;
-				state->win_lat[w][c->lat][c->bucket] += c->n;
-				state->win_lat_sum[w][c->lat] += c->secs;
-			}
-		}
+			apply_counts_of(state, &c->key, now);
 		SpinLockRelease(&state->mutex);
 	}
 }
@@ -2352,8 +2387,12 @@ mq_cursor_xact_end(XactEvent event, MqEffects *fx)
 			return;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			for (i = 0; i < nnotes; i++)
-				at_commit(&notes[i], fx);
+			{
+				TimestampTz now = ncounts > 0 ? GetCurrentTimestamp() : 0;
+
+				for (i = 0; i < nnotes; i++)
+					at_commit(&notes[i], fx, now);
+			}
 			apply_counts();
 			apply_forgets();
 			break;
