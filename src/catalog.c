@@ -518,6 +518,32 @@ build_partitions(MqQueue *entry, int nparts)
 }
 
 /*
+ * mq_lookup_queue_locked
+ *		mq_lookup_queue (missing_ok) for a monitoring look: the queue's
+ *		table locked in AccessShareLock, looked up again until the entry
+ *		is current for what was locked.  NULL when the queue is not
+ *		registered; an entry whose table is missing (relid InvalidOid)
+ *		comes back unlocked.
+ */
+MqQueue *
+mq_lookup_queue_locked(const char *name)
+{
+	for (;;)
+	{
+		MqQueue    *queue = mq_lookup_queue(name, true);
+		Oid			relid;
+
+		if (queue == NULL || !OidIsValid(queue->relid))
+			return queue;
+		relid = queue->relid;
+		LockRelationOid(relid, AccessShareLock);
+		if (queue->valid)
+			return queue;
+		UnlockRelationOid(relid, AccessShareLock);
+	}
+}
+
+/*
  * mq_lookup_queue
  *		Return the cache entry for a queue, loading it from the registry if
  *		needed.  A queue that is not registered raises 42704, or with

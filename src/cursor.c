@@ -1978,6 +1978,23 @@ at_prepare(MqXactNote *note, TransactionId xid)
 	SpinLockRelease(&state->mutex);
 }
 
+/* A new pending entry of this transaction for a queue table, zeroed. */
+static MqPendingCount *
+new_count(MqQueue *queue, SubTransactionId subid)
+{
+	MqPendingCount *c;
+
+	if (ncounts == maxcounts)
+		counts = grow_array(counts, &maxcounts, sizeof(MqPendingCount));
+	c = &counts[ncounts++];
+	memset(c, 0, sizeof(*c));
+	c->state = queue->cursor;
+	c->key.dbid = MyDatabaseId;
+	c->key.relid = queue->relid;
+	c->subid = subid;
+	return c;
+}
+
 /*
  * mq_cursor_count
  *		Count n failures of one kind for a queue, applied if and when the
@@ -2002,16 +2019,9 @@ mq_cursor_count(MqQueue *queue, MqCounter which, int n)
 			return;
 		}
 	}
-	if (ncounts == maxcounts)
-		counts = grow_array(counts, &maxcounts, sizeof(MqPendingCount));
-	c = &counts[ncounts++];
-	memset(c, 0, sizeof(*c));
-	c->state = queue->cursor;
-	c->key.dbid = MyDatabaseId;
-	c->key.relid = queue->relid;
+	c = new_count(queue, GetCurrentSubTransactionId());
 	c->which = which;
 	c->n = n;
-	c->subid = GetCurrentSubTransactionId();
 }
 
 /*
@@ -2044,19 +2054,12 @@ mq_cursor_latency(MqQueue *queue, MqLatency which, int64 usecs)
 			return;
 		}
 	}
-	if (ncounts == maxcounts)
-		counts = grow_array(counts, &maxcounts, sizeof(MqPendingCount));
-	c = &counts[ncounts++];
-	memset(c, 0, sizeof(*c));
-	c->state = queue->cursor;
-	c->key.dbid = MyDatabaseId;
-	c->key.relid = queue->relid;
+	c = new_count(queue, subid);
 	c->which = -1;
 	c->lat = which;
 	c->bucket = bucket;
 	c->secs = (double) usecs / USECS_PER_SEC;
 	c->n = 1;
-	c->subid = subid;
 }
 
 /*

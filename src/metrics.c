@@ -277,20 +277,7 @@ collect(MqContext *cx, const char *name, TimestampTz now)
 		MqQueue    *queue;
 		MqQueueMetrics *m;
 
-		/* Locked, and looked up again until what we locked is current. */
-		for (;;)
-		{
-			Oid			relid;
-
-			queue = mq_lookup_queue(qname, true);
-			if (queue == NULL || !OidIsValid(queue->relid))
-				break;
-			relid = queue->relid;
-			LockRelationOid(relid, AccessShareLock);
-			if (queue->valid)
-				break;
-			UnlockRelationOid(relid, AccessShareLock);
-		}
+		queue = mq_lookup_queue_locked(qname);
 		if (queue == NULL || !OidIsValid(queue->relid))
 		{
 			if (name != NULL)

@@ -215,6 +215,7 @@ typedef struct MqQueue
 extern void mq_validate_name(const char *name);
 extern char *mq_name_arg(FunctionCallInfo fcinfo, int argno);
 extern MqQueue *mq_lookup_queue(const char *name, bool missing_ok);
+extern MqQueue *mq_lookup_queue_locked(const char *name);
 extern MqQueue *mq_open_queue(MqContext *cx, const char *name, int privs, LOCKMODE lockmode);
 extern MqQueue *mq_try_open_queue(const char *name, LOCKMODE lockmode, bool nowait, char **why);
 extern bool mq_queue_shape_ok(MqQueue *queue);

@@ -130,17 +130,7 @@ mq_queue_stats(PG_FUNCTION_ARGS)
 		Oid			relid;
 
 		/* Only queues the caller may do something with; none that vanished. */
-		for (;;)
-		{
-			queue = mq_lookup_queue(name, true);
-			if (queue == NULL || !OidIsValid(queue->relid))
-				break;
-			relid = queue->relid;
-			LockRelationOid(relid, AccessShareLock);
-			if (queue->valid)
-				break;
-			UnlockRelationOid(relid, AccessShareLock);
-		}
+		queue = mq_lookup_queue_locked(name);
 		if (queue == NULL || mq_privileges(queue, cx.caller) == 0)
 			continue;
 
