@@ -143,8 +143,6 @@ typedef char *(*MqPlanSqlFn) (MqPlanKind kind, const char *q, const char *a, int
 #define MQ_MIN_PRIORITY 0
 #define MQ_MAX_PRIORITY 9
 
-/* The levels above 0, highest first, as a claim's SQL lists them. */
-#define MQ_PRIORITY_LEVELS "'{9,8,7,6,5,4,3,2,1}'::pg_catalog.int4[]"
 
 typedef struct MqPlanDef
 {
