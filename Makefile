@@ -31,6 +31,7 @@ OBJS = \
 	src/stats.o \
 	src/metrics.o \
 	src/alerts.o \
+	src/history.o \
 	src/acl.o \
 	src/shape.o
 

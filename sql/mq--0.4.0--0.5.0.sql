@@ -1,4 +1,4 @@
-/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers; partitioned queues; message priority, FIFO groups and filtered reads */
+/* mq--0.4.0--0.5.0.sql: what real consumers hit first -- rolled-back deliveries count, browsing and popping, id arrays, untyped drivers; partitioned queues; message priority, FIFO groups and filtered reads; observability: lifecycle tracing, metrics, alerts */
 
 \echo Use "ALTER EXTENSION mq UPDATE TO '0.5.0'" to load this file. \quit
 
@@ -15,6 +15,13 @@ ALTER TABLE mq.queue ADD COLUMN partitions integer NOT NULL DEFAULT 1
     CONSTRAINT queue_partitions_check CHECK (partitions OPERATOR(pg_catalog.>=) 1
                                              AND partitions OPERATOR(pg_catalog.<=) 64);
 
+-- Lifecycle tracing: a queue with history records every event of its
+-- messages in mq.h_<name> (made by create_queue or alter_queue), kept for
+-- history_retention.
+ALTER TABLE mq.queue ADD COLUMN history boolean NOT NULL DEFAULT false,
+    ADD COLUMN history_retention interval NOT NULL DEFAULT '7 days'
+    CONSTRAINT queue_history_retention_check CHECK (history_retention OPERATOR(pg_catalog.>) '0'::pg_catalog.interval);
+
 DROP FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text);
 CREATE FUNCTION mq.create_queue(
     queue_name text,
@@ -26,11 +33,13 @@ CREATE FUNCTION mq.create_queue(
     retry_delay_max interval DEFAULT '1 hour',
     max_deliveries integer DEFAULT NULL,
     dead_letter_queue text DEFAULT NULL,
-    partitions integer DEFAULT 1)
+    partitions integer DEFAULT 1,
+    history boolean DEFAULT false,
+    history_retention interval DEFAULT '7 days')
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_create_queue'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text, integer) IS 'create a queue (of 1 to 64 partitions)';
+COMMENT ON FUNCTION mq.create_queue(text, interval, boolean, boolean, interval, interval, interval, integer, text, integer, boolean, interval) IS 'create a queue (of 1 to 64 partitions; history: record every message''s events, kept for history_retention)';
 
 DROP FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval, integer, text);
 CREATE FUNCTION mq.alter_queue(
@@ -42,11 +51,13 @@ CREATE FUNCTION mq.alter_queue(
     retry_delay_max interval DEFAULT NULL,
     max_deliveries integer DEFAULT NULL,
     dead_letter_queue text DEFAULT NULL,
-    partitions integer DEFAULT NULL)
+    partitions integer DEFAULT NULL,
+    history boolean DEFAULT NULL,
+    history_retention interval DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_alter_queue'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval, integer, text, integer) IS 'change a queue''s options; NULL leaves one as it is (max_deliveries 0 and dead_letter_queue '''' remove them; partitions can grow, not shrink)';
+COMMENT ON FUNCTION mq.alter_queue(text, interval, boolean, interval, interval, interval, integer, text, integer, boolean, interval) IS 'change a queue''s options; NULL leaves one as it is (max_deliveries 0 and dead_letter_queue '''' remove them; partitions can grow, not shrink; history off keeps the events recorded)';
 
 -- 1. mq.queues counts deliveries undone by a rollback, and shows partitions.
 DROP VIEW mq.queues;
@@ -474,3 +485,15 @@ CREATE VIEW mq.alert_history AS
       FROM mq.alert_log WHERE mq._may_see(queue_name);
 COMMENT ON VIEW mq.alert_history IS 'firings and resolutions of the alerts of the queues the caller may see';
 GRANT SELECT ON mq.alert_history TO PUBLIC;
+
+-- Lifecycle tracing: a message's events, in order, across dead-letter and
+-- redrive links.
+CREATE FUNCTION mq.trace(queue_name text, id bigint,
+    OUT queue text, OUT message_id bigint, OUT event_at timestamptz, OUT event text,
+    OUT delivery integer, OUT role text, OUT application_name text,
+    OUT backend_pid integer, OUT visible_at timestamptz, OUT error text,
+    OUT traceparent text, OUT other_queue text, OUT other_id bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mq_trace'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION mq.trace(text, bigint) IS 'the events of a message of a queue with history, in order, following dead-letter and redrive links (consume or manage privilege, or pg_monitor)';

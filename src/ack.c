@@ -153,9 +153,39 @@ run_for_id(MqQueue **queue, int64 id, const MqPlanDef *def, Datum *values, int e
  *		holding some of the ids, with those ids; the rows processed in all,
  *		counted in each partition's counter "which".
  */
+/*
+ * history_rows
+ *		An event for each row a plan of ours returned: (id, deliveries,
+ *		headers[, vt]).
+ */
+static void
+history_rows(MqHistory *h, bool with_vt)
+{
+	uint64		i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int32		d = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		Datum		headers = SPI_getbinval(tup, desc, 3, &isnull);
+		TimestampTz vt = 0;
+
+		if (isnull)
+			headers = (Datum) 0;
+		if (with_vt)
+			vt = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+		mq_history_add(h, id, d, vt, (Datum) 0, headers);
+	}
+}
+
 static uint64
 run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected,
-			MqCounter which)
+			MqCounter which, MqHistory *h)
 {
 	Datum		ids = values[0];
 	uint64		n = 0;
@@ -171,6 +201,7 @@ run_for_ids(MqQueue *queue, const MqPlanDef *def, Datum *values, int expected,
 			continue;
 		mq_cursor_touch(queue->parts[k], ids_min(values[0]));
 		done = mq_run_plan(queue->parts[k], def, values, NULL, expected);
+		history_rows(h, false);
 		mq_cursor_count(queue->parts[k], which, (int) Min(done, (uint64) PG_INT32_MAX));
 		n += done;
 	}
@@ -211,10 +242,12 @@ ack_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid
 {
 	*nargs = 1;
 	types[0] = INT8OID;
-	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1", q);
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) $1%s", q,
+					kind == MQ_PLAN_ACK_HISTORY ? " RETURNING id, deliveries, headers" : "");
 }
 
 static const MqPlanDef ack_plan = {MQ_PLAN_ACK, ack_sql};
+static const MqPlanDef ack_history_plan = {MQ_PLAN_ACK_HISTORY, ack_sql};
 
 /*
  * mq.ack(queue_name text, id bigint) returns boolean
@@ -227,14 +260,19 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqQueue    *queue;
 	uint64		n;
 	MqContext	cx;
+	MqHistory  *h;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = run_for_id(&queue, DatumGetInt64(id), &ack_plan, &id, SPI_OK_DELETE);
+	h = mq_history_begin(queue, "acked");
+	n = run_for_id(&queue, DatumGetInt64(id), h ? &ack_history_plan : &ack_plan, &id,
+				   h ? SPI_OK_DELETE_RETURNING : SPI_OK_DELETE);
 	if (n > 0)
 	{
 		mq_cursor_acked(queue, DatumGetInt64(id));
 		mq_cursor_count(queue, MQ_COUNT_ACKED, 1);
+		history_rows(h, false);
 	}
+	mq_history_end(h);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -244,10 +282,12 @@ ack_many_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs
 {
 	*nargs = 1;
 	types[0] = INT8ARRAYOID;
-	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)", q);
+	return psprintf("DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)%s", q,
+					kind == MQ_PLAN_ACK_MANY_HISTORY ? " RETURNING id, deliveries, headers" : "");
 }
 
 static const MqPlanDef ack_many_plan = {MQ_PLAN_ACK_MANY, ack_many_sql};
+static const MqPlanDef ack_many_history_plan = {MQ_PLAN_ACK_MANY_HISTORY, ack_many_sql};
 
 /*
  * mq.ack(queue_name text, ids bigint[]) returns bigint
@@ -260,9 +300,13 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	MqQueue    *queue;
 	uint64		n;
 	MqContext	cx;
+	MqHistory  *h;
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = run_for_ids(queue, &ack_many_plan, &ids, SPI_OK_DELETE, MQ_COUNT_ACKED);
+	h = mq_history_begin(queue, "acked");
+	n = run_for_ids(queue, h ? &ack_many_history_plan : &ack_many_plan, &ids,
+					h ? SPI_OK_DELETE_RETURNING : SPI_OK_DELETE, MQ_COUNT_ACKED, h);
+	mq_history_end(h);
 	removed(queue, ids);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
@@ -291,7 +335,7 @@ nack_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oi
 					" COALESCE($5, pg_catalog.interval_mul($4, 1048576))),"
 					" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) END,"
 					" leased = false, last_error = COALESCE($3, last_error)%s "
-					"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt", q,
+					"WHERE id OPERATOR(pg_catalog.=) $1 RETURNING id, vt, deliveries, headers", q,
 					(cols & MQ_COLS_FAILURES) ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
 					" first_error = COALESCE(first_error, $3), failed_at = $6" : "");
 }
@@ -313,6 +357,7 @@ nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	MqHistory  *h;
 
 	/* The partition that holds it, if the queue has one for this id. */
 	queue = mq_partition_of(queue, id);
@@ -336,7 +381,7 @@ nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
 
 	/* Its last allowed delivery failed: dead-letter it instead. */
 	if (queue->max_deliveries > 0 &&
-		mq_dead_letter(queue, id, error_null, error, false, false))
+		mq_dead_letter(queue, id, error_null, error, false, false, "nacked"))
 	{
 		mq_cursor_count(queue, MQ_COUNT_NACK, 1);
 		return true;
@@ -347,6 +392,15 @@ nack_one(MqQueue *queue, int64 id, bool error_null, Datum error, bool backoff,
 	mq_cursor_count(queue, MQ_COUNT_NACK, 1);
 	vt = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	mq_cursor_vt_changed(queue, id, vt);
+	h = mq_history_begin(queue, "nacked");
+	if (h != NULL)
+	{
+		int32		d = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		Datum		headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+
+		mq_history_add(h, id, d, vt, error_null ? (Datum) 0 : error, isnull ? (Datum) 0 : headers);
+		mq_history_end(h);
+	}
 	return true;
 }
 
@@ -467,17 +521,21 @@ static char *
 archive_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, Oid *types)
 {
 	*nargs = 2;
-	types[0] = (kind == MQ_PLAN_ARCHIVE) ? INT8OID : INT8ARRAYOID;
+	types[0] = (kind == MQ_PLAN_ARCHIVE || kind == MQ_PLAN_ARCHIVE_HISTORY) ? INT8OID : INT8ARRAYOID;
 	types[1] = TIMESTAMPTZOID;
 	return psprintf("WITH d AS (DELETE FROM ONLY %s WHERE id OPERATOR(pg_catalog.=) %s"
 					" RETURNING id, payload, headers, enqueued_at, deliveries, last_error) "
 					"INSERT INTO %s (id, payload, headers, enqueued_at, archived_at, deliveries, last_error) "
-					"SELECT id, payload, headers, enqueued_at, $2, deliveries, last_error FROM d",
-					q, (kind == MQ_PLAN_ARCHIVE) ? "$1" : "ANY ($1)", a);
+					"SELECT id, payload, headers, enqueued_at, $2, deliveries, last_error FROM d%s",
+					q, (kind == MQ_PLAN_ARCHIVE || kind == MQ_PLAN_ARCHIVE_HISTORY) ? "$1" : "ANY ($1)", a,
+					(kind == MQ_PLAN_ARCHIVE_HISTORY || kind == MQ_PLAN_ARCHIVE_MANY_HISTORY) ?
+					" RETURNING id, deliveries, headers" : "");
 }
 
 static const MqPlanDef archive_plan = {MQ_PLAN_ARCHIVE, archive_sql};
 static const MqPlanDef archive_many_plan = {MQ_PLAN_ARCHIVE_MANY, archive_sql};
+static const MqPlanDef archive_history_plan = {MQ_PLAN_ARCHIVE_HISTORY, archive_sql};
+static const MqPlanDef archive_many_history_plan = {MQ_PLAN_ARCHIVE_MANY_HISTORY, archive_sql};
 
 /*
  * mq.archive(queue_name text, id bigint) returns boolean
@@ -490,16 +548,21 @@ mq_archive(PG_FUNCTION_ARGS)
 	uint64		n;
 	MqQueue    *queue;
 	MqContext	cx;
+	MqHistory  *h;
 
 	values[0] = Int64GetDatum(id_arg(fcinfo, 1, name));
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = run_for_id(&queue, DatumGetInt64(values[0]), &archive_plan, values, SPI_OK_INSERT);
+	h = mq_history_begin(queue, "archived");
+	n = run_for_id(&queue, DatumGetInt64(values[0]), h ? &archive_history_plan : &archive_plan,
+				   values, h ? SPI_OK_INSERT_RETURNING : SPI_OK_INSERT);
 	if (n > 0)
 	{
 		mq_cursor_acked(queue, DatumGetInt64(values[0]));
 		mq_cursor_count(queue, MQ_COUNT_ARCHIVED, 1);
+		history_rows(h, false);
 	}
+	mq_history_end(h);
 	close_for(&cx);
 	PG_RETURN_BOOL(n > 0);
 }
@@ -515,11 +578,15 @@ mq_archive_many(PG_FUNCTION_ARGS)
 	uint64		n;
 	MqQueue    *queue;
 	MqContext	cx;
+	MqHistory  *h;
 
 	values[0] = ids_arg(fcinfo, 1, name);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
-	n = run_for_ids(queue, &archive_many_plan, values, SPI_OK_INSERT, MQ_COUNT_ARCHIVED);
+	h = mq_history_begin(queue, "archived");
+	n = run_for_ids(queue, h ? &archive_many_history_plan : &archive_many_plan, values,
+					h ? SPI_OK_INSERT_RETURNING : SPI_OK_INSERT, MQ_COUNT_ARCHIVED, h);
+	mq_history_end(h);
 	removed(queue, values[0]);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) n);
@@ -531,7 +598,8 @@ set_vt_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *nargs, 
 	*nargs = 2;
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
-	return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1 RETURNING vt", q);
+	return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) $1"
+					" RETURNING id, deliveries, headers, vt", q);
 }
 
 static const MqPlanDef set_vt_plan = {MQ_PLAN_SET_VT, set_vt_sql};
@@ -565,7 +633,13 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
 	n = run_for_id(&queue, id, &set_vt_plan, values, SPI_OK_UPDATE_RETURNING);
 	if (n > 0)
+	{
+		MqHistory  *h = mq_history_begin(queue, "visibility_set");
+
 		mq_cursor_vt_changed(queue, id, vt);
+		history_rows(h, true);
+		mq_history_end(h);
+	}
 	close_for(&cx);
 	if (n == 0)
 		PG_RETURN_NULL();
@@ -578,7 +652,8 @@ set_vt_many_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *na
 	*nargs = 2;
 	types[0] = INT8ARRAYOID;
 	types[1] = TIMESTAMPTZOID;
-	return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) ANY ($1) RETURNING id", q);
+	return psprintf("UPDATE ONLY %s SET vt = $2 WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+					" RETURNING id, deliveries, headers, vt", q);
 }
 
 static const MqPlanDef set_vt_many_plan = {MQ_PLAN_SET_VT_MANY, set_vt_many_sql};
@@ -601,6 +676,7 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 	uint64		total;
 	int			k;
 	MqContext	cx;
+	MqHistory  *h;
 
 	values[0] = ids_arg(fcinfo, 1, name);
 	if (PG_ARGISNULL(2))
@@ -613,6 +689,7 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(vt);
 
 	queue = open_for(&cx, name, MQ_PRIV_CONSUME, RowExclusiveLock);
+	h = mq_history_begin(queue, "visibility_set");
 	ids = values[0];
 	total = 0;
 	for (k = 0; k < queue->nparts; k++)
@@ -632,8 +709,10 @@ mq_set_vt_many(PG_FUNCTION_ARGS)
 			mq_cursor_vt_changed(part, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 																   SPI_tuptable->tupdesc, 1, &isnull)), vt);
 		}
+		history_rows(h, true);
 		total += n;
 	}
+	mq_history_end(h);
 	close_for(&cx);
 	PG_RETURN_INT64((int64) total);
 }

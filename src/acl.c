@@ -100,6 +100,12 @@ lock_registry(void)
 }
 
 /*
+ * The role whose call is running (the last mq_enter's caller), for the
+ * events it causes (history.c); InvalidOid in the worker.
+ */
+Oid			mq_current_caller = InvalidOid;
+
+/*
  * enter
  *		Begin an entry point's work: lock the registry, run as as_owner
  *		(InvalidOid: stay the caller), with the safe search path.
@@ -109,6 +115,8 @@ enter(MqContext *cx, Oid as_owner)
 {
 	GetUserIdAndSecContext(&cx->save_userid, &cx->save_sec_context);
 	cx->caller = cx->save_userid;
+	mq_current_caller = OidIsValid(as_owner) ? InvalidOid : cx->caller;
+	mq_history_from(NULL, 0);	/* left set by a send that failed */
 	cx->switched = false;
 	cx->pushed = false;
 

@@ -371,7 +371,7 @@ prepare_registry_plans(void)
 	 * Older versions of the registry lack newer columns: the library may
 	 * be newer than the installed SQL until ALTER EXTENSION UPDATE.
 	 */
-	registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s, %s, %s "
+	registry_plan = SPI_prepare(psprintf("SELECT visibility_timeout, unlogged, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s "
 										 "FROM mq.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
 										 registry_column("notify", "false"),
 										 registry_column("dedup_window", "'5 minutes'::pg_catalog.interval"),
@@ -380,7 +380,9 @@ prepare_registry_plans(void)
 										 registry_column("max_deliveries", "NULL::pg_catalog.int4"),
 										 registry_column("dead_letter_queue", "NULL::pg_catalog.text"),
 										 mq_model_active() ? "owner::pg_catalog.oid" : "0::pg_catalog.oid",
-										 registry_column("partitions", "1::pg_catalog.int4")),
+										 registry_column("partitions", "1::pg_catalog.int4"),
+										 registry_column("history", "false"),
+										 registry_column("history_retention", "'7 days'::pg_catalog.interval")),
 								1, argtypes);
 	if (registry_plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -454,6 +456,7 @@ forget_derived(MqQueue *entry)
 
 	entry->cursor = NULL;
 	entry->relid = entry->archive_relid = entry->seq_relid = entry->prio_index = InvalidOid;
+	entry->history_relid = InvalidOid;
 	entry->acl_valid = false;
 	entry->shape_checked = false;
 	if (entry->problem != NULL)
@@ -660,12 +663,15 @@ mq_lookup_queue(const char *name, bool missing_ok)
 	entry->owner = isnull ? InvalidOid : DatumGetObjectId(d);
 	d = SPI_getbinval(tup, desc, 10, &isnull);
 	nparts = isnull ? 1 : DatumGetInt32(d);
+	entry->history = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+	entry->history_retention = *DatumGetIntervalP(SPI_getbinval(tup, desc, 12, &isnull));
 	load_grants(entry, arg);
 	SPI_finish();
 
 	entry->relid = relation_for("q_", name);
 	entry->wake_relid = entry->relid;
 	entry->archive_relid = relation_for("a_", name);
+	entry->history_relid = relation_for("h_", name);
 	if (!OidIsValid(entry->relid) || !OidIsValid(entry->archive_relid))
 	{
 		entry->problem = MemoryContextStrdup(mq_cache_context,

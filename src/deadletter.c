@@ -138,7 +138,7 @@ dead_take_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *narg
 					" pg_catalog.jsonb_build_object('mq_dead_letter', pg_catalog.jsonb_build_object("
 					"'queue', $3, 'id', id, 'deliveries', deliveries OPERATOR(pg_catalog.-) $6,%s"
 					" 'last_error', COALESCE($4, last_error), 'reason', 'max_deliveries',"
-					" 'enqueued_at', enqueued_at, 'dead_at', $5))%s", q,
+					" 'enqueued_at', enqueued_at, 'dead_at', $5))%s, deliveries OPERATOR(pg_catalog.-) $6 AS deliveries", q,
 					(cols & MQ_COLS_FAILURES) ? " 'failures', failures OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE 1 END,"
 					" 'first_error', CASE WHEN $7 THEN first_error ELSE COALESCE(first_error, $4) END,"
 					" 'failed_at', CASE WHEN $7 THEN failed_at ELSE $5 END," : "",
@@ -170,7 +170,8 @@ dead_archive_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *n
 					" OPERATOR(pg_catalog.||) '; last error: '"
 					" OPERATOR(pg_catalog.||) COALESCE($3, last_error, 'none')"
 					" OPERATOR(pg_catalog.||) '; first error: '"
-					" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d RETURNING id",
+					" OPERATOR(pg_catalog.||) COALESCE(first_error, $3, 'none') FROM d"
+					" RETURNING id, deliveries, headers, last_error",
 					q, (cols & MQ_COLS_FAILURES) ? "first_error" : "NULL::pg_catalog.text AS first_error", a);
 }
 
@@ -196,7 +197,7 @@ static const MqPlanDef dead_take_plan = {MQ_PLAN_DEAD_TAKE, dead_take_sql};
  */
 bool
 mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
-			   bool claimed, bool failure_recorded)
+			   bool claimed, bool failure_recorded, const char *cause)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[7];
@@ -208,6 +209,9 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 	Datum		group;
 	MqQueue    *dlq = NULL;
 	char	   *why = NULL;
+	MqHistory  *hcause;
+	MqHistory  *hdead;
+	int64		dead_id;
 
 	if (queue->dead_letter_queue[0] != '\0')
 	{
@@ -231,6 +235,26 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		nulls[5] = note ? ' ' : 'n';
 		if (mq_run_plan(queue, &dead_archive_plan, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 			return false;
+		hcause = cause ? mq_history_begin(queue, cause) : NULL;
+		hdead = mq_history_begin(queue, "dead_lettered");
+		if (hdead != NULL)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			int32		d = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			Datum		h = SPI_getbinval(tup, desc, 3, &isnull);
+			Datum		last;
+
+			if (isnull)
+				h = (Datum) 0;
+			last = SPI_getbinval(tup, desc, 4, &isnull);
+			if (isnull)
+				last = (Datum) 0;
+			mq_history_add(hcause, id, d, 0, error_null ? (Datum) 0 : error, h);
+			mq_history_end(hcause);
+			mq_history_add(hdead, id, d, 0, last, h);
+			mq_history_end(hdead);
+		}
 		if (note != NULL)
 			ereport(WARNING,
 					(errmsg("message %lld of queue \"%s\" was archived, not dead-lettered",
@@ -251,6 +275,18 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		return false;
 	payload = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	headers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	hcause = cause ? mq_history_begin(queue, cause) : NULL;
+	hdead = mq_history_begin(queue, "dead_lettered");
+	if (hdead != NULL)
+	{
+		int32		d = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													SPI_fnumber(SPI_tuptable->tupdesc, "deliveries"),
+													&isnull));
+
+		mq_history_add(hcause, id, d, 0, error_null ? (Datum) 0 : error, headers);
+		mq_history_end(hcause);
+		mq_history_add(hdead, id, d, 0, error_null ? (Datum) 0 : error, headers);
+	}
 	/* The dead letter keeps its priority and group (when both tables can). */
 	priority = 0;
 	group = (Datum) 0;
@@ -261,7 +297,12 @@ mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
 		if (isnull)
 			group = (Datum) 0;
 	}
-	(void) mq_send_message(dlq, payload, false, headers, now, now, priority, group);
+	/* Its event there is "received", from here (reset by mq_enter too). */
+	mq_history_from(queue->name, id);
+	dead_id = mq_send_message(dlq, payload, false, headers, now, now, priority, group);
+	mq_history_from(NULL, 0);
+	mq_history_link(hdead, dlq->name, dead_id);
+	mq_history_end(hdead);
 	mq_cursor_count(queue, MQ_COUNT_DEAD, 1);
 	return true;
 }
@@ -370,6 +411,8 @@ mq_redrive(PG_FUNCTION_ARGS)
 				SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &group_null) : (Datum) 0;
 			MqQueue    *dest;
 			char	   *to = target;
+			int64		new_id;
+			MqHistory  *hredriven;
 
 			if (to == NULL)
 			{
@@ -385,9 +428,15 @@ mq_redrive(PG_FUNCTION_ARGS)
 			if (part->ordering_cols && !group_null)
 				mq_lock_queue_groups(to, ShareLock);
 			dest = mq_open_queue(&cx, to, MQ_PRIV_SEND, RowExclusiveLock);
-			(void) mq_send_message(dest, payload, headers_null, headers, now, now,
-								   dest->ordering_cols ? priority : 0,
-								   dest->ordering_cols && !group_null ? group : (Datum) 0);
+			hredriven = mq_history_begin(part, "redriven");
+			mq_history_from(part->name, id);
+			new_id = mq_send_message(dest, payload, headers_null, headers, now, now,
+									 dest->ordering_cols ? priority : 0,
+									 dest->ordering_cols && !group_null ? group : (Datum) 0);
+			mq_history_from(NULL, 0);
+			mq_history_add(hredriven, id, 0, 0, (Datum) 0, headers_null ? (Datum) 0 : headers);
+			mq_history_link(hredriven, dest->name, new_id);
+			mq_history_end(hredriven);
 		}
 	}
 

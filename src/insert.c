@@ -191,4 +191,7 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
+
+	/* A queue with history: their "sent" events. */
+	mq_history_sent(queue, n, ids, headers_null, headers, vt > now ? vt : 0);
 }

@@ -117,6 +117,10 @@ typedef enum MqPlanKind
 	MQ_PLAN_READ_LEVEL,
 	MQ_PLAN_MAX_ID,
 	MQ_PLAN_METRICS_DEPTH,
+	MQ_PLAN_ACK_HISTORY,
+	MQ_PLAN_ACK_MANY_HISTORY,
+	MQ_PLAN_ARCHIVE_HISTORY,
+	MQ_PLAN_ARCHIVE_MANY_HISTORY,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -197,6 +201,9 @@ typedef struct MqQueue
 								 * (0.5.0 on) */
 	struct MqCursorState *cursor;	/* shared read cursor, or NULL */
 	Oid			owner;			/* the queue's owner (InvalidOid before 0.4.0) */
+	bool		history;		/* record each message's events (0.5.0 on) */
+	Interval	history_retention;	/* how long events are kept */
+	Oid			history_relid;	/* mq.h_<name>, if it exists */
 	int			ngrants;
 	MqGrant    *grants;			/* privileges granted on it, in the cache */
 	Oid			acl_role;		/* the role acl_privs was worked out for */
@@ -245,8 +252,24 @@ extern void mq_require(MqQueue *queue, Oid role, int privs);
 extern void mq_require_create(Oid role);
 extern const char *mq_priv_name(int priv);
 
+extern Oid	mq_current_caller;
+
 /* shape.c */
 extern char *mq_shape_problem(MqQueue *queue, Oid owner);
+
+/* history.c */
+typedef struct MqHistory MqHistory;
+extern void mq_history_create_table(const char *name, bool unlogged);
+extern MqHistory *mq_history_begin(MqQueue *queue, const char *event);
+extern void mq_history_add(MqHistory *h, int64 id, int32 delivery, TimestampTz visible_at,
+						   Datum error, Datum headers);
+extern void mq_history_link(MqHistory *h, const char *other_queue, int64 other_id);
+extern void mq_history_by(MqHistory *h, int pid, Oid role);
+extern void mq_history_end(MqHistory *h);
+extern void mq_history_from(const char *name, int64 id);
+extern void mq_history_sent(MqQueue *queue, int n, const int64 *ids, bool headers_null,
+							Datum headers, TimestampTz vt);
+extern bool mq_history_purge(const char *name);
 
 /* insert.c */
 extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
@@ -256,7 +279,7 @@ extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 
 /* deadletter.c */
 extern bool mq_dead_letter(MqQueue *queue, int64 id, bool error_null, Datum error,
-						   bool claimed, bool failure_recorded);
+						   bool claimed, bool failure_recorded, const char *cause);
 
 /* send.c */
 extern int64 mq_send_message(MqQueue *queue, Datum payload, bool headers_null,

@@ -244,6 +244,52 @@ forget_keys(const char *name)
 }
 
 /*
+ * history_args
+ *		The history options of mq.create_queue and mq.alter_queue,
+ *		arguments argno (history boolean) and argno + 1 (history_retention
+ *		interval, more than zero): set them in the registry row (NULL
+ *		leaves one as it is), and make the history table when history is
+ *		on.  Caller is connected to SPI.
+ */
+static void
+history_args(FunctionCallInfo fcinfo, int argno, const char *name, bool unlogged)
+{
+	Oid			argtypes[3] = {TEXTOID, BOOLOID, INTERVALOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	int			ret;
+
+	if (PG_NARGS() <= argno + 1 || (PG_ARGISNULL(argno) && PG_ARGISNULL(argno + 1)))
+		return;
+	args[0] = CStringGetTextDatum(name);
+	args[1] = PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
+	nulls[1] = PG_ARGISNULL(argno) ? 'n' : ' ';
+	args[2] = (Datum) 0;
+	nulls[2] = 'n';
+	if (!PG_ARGISNULL(argno + 1))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(argno + 1);
+
+		mq_check_interval(name, "history retention", iv);
+		if (iv->month == 0 && iv->day == 0 && iv->time == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("history retention for queue \"%s\" must be more than zero", name)));
+		args[2] = IntervalPGetDatum(iv);
+		nulls[2] = ' ';
+	}
+	ret = SPI_execute_with_args("UPDATE mq.queue SET history = COALESCE($2, history),"
+								" history_retention = COALESCE($3, history_retention) "
+								"WHERE queue_name OPERATOR(pg_catalog.=) $1 RETURNING history",
+								3, argtypes, args, nulls, false, 1);
+	if (ret != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		mq_history_create_table(name, unlogged);
+}
+
+/*
  * mq.create_queue(queue_name text, visibility_timeout interval,
  *				   unlogged boolean, notify boolean, dedup_window interval,
  *				   retry_delay interval, retry_delay_max interval,
@@ -367,6 +413,7 @@ mq_create_queue(PG_FUNCTION_ARGS)
 					 " deliveries integer NOT NULL,"
 					 " last_error text)",
 					 kind, a));
+	history_args(fcinfo, 10, name, unlogged);
 
 	SPI_finish();
 	mq_leave(&cx);
@@ -554,6 +601,7 @@ mq_alter_queue(PG_FUNCTION_ARGS)
 
 	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
 		grow_partitions(queue, name, PG_GETARG_INT32(8));
+	history_args(fcinfo, 9, name, queue->unlogged);
 
 	/* Every backend reloads its cached options at its next call. */
 	CacheInvalidateRelcacheByRelid(mq_registry_relid());
@@ -817,6 +865,7 @@ mq_drop_queue(PG_FUNCTION_ARGS)
 	drop_relation("q_", name);
 	drop_partitions(name);
 	drop_relation("a_", name);
+	drop_relation("h_", name);
 
 	/* Its keys and grants go too; a new queue of that name starts clean. */
 	if (OidIsValid(get_relname_relid("dedup", mq_schema_oid())))
@@ -947,6 +996,7 @@ mq_drop_extension_trigger(PG_FUNCTION_ARGS)
 			drop_relation("q_", name);
 			drop_partitions(name);
 			drop_relation("a_", name);
+			drop_relation("h_", name);
 		}
 	}
 	SPI_finish();

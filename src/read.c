@@ -840,6 +840,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	int64	   *dead = NULL;
 	int			nexpired = 0;
 	SPITupleTable *tt;
+	MqHistory  *hexpired;
+	MqHistory  *hdelivered;
 
 	*ndead = 0;
 	memset(lvl_max, 0, sizeof(lvl_max));
@@ -1018,6 +1020,9 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 	if (n > 1)
 		qsort(rows, n, sizeof(ClaimedRow), claimed_cmp);
 
+	/* A queue with history: the events of this read. */
+	hexpired = mq_history_begin(queue, "lease_expired");
+	hdelivered = mq_history_begin(queue, pop ? "popped" : "delivered");
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = rows[i].tup;
@@ -1028,7 +1033,18 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 
 		/* Its previous lease had expired: a failed delivery. */
 		if (DatumGetBool(SPI_getbinval(tup, desc, MQ_MESSAGE_NATTS + 1, &isnull)) && !isnull)
+		{
 			nexpired++;
+			if (hexpired != NULL)
+			{
+				int32		d = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)) - 1;
+				Datum		h = SPI_getbinval(tup, desc, 3, &isnull);
+
+				mq_history_add(hexpired, rows[i].id, d, 0,
+							   CStringGetTextDatum(psprintf("lease expired (delivery %d)", d)),
+							   isnull ? (Datum) 0 : h);
+			}
+		}
 
 		/*
 		 * Past max_deliveries: the last allowed delivery's lease expired
@@ -1049,6 +1065,14 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		{
 			mq_rollback_delivered(queue, rows[i].id, delivery);
 			mq_cursor_delivered(queue, rows[i].id, now);
+		}
+
+		if (hdelivered != NULL)
+		{
+			Datum		h = SPI_getbinval(tup, desc, 3, &isnull);
+
+			mq_history_add(hdelivered, rows[i].id, delivery, pop ? 0 : lease_end, (Datum) 0,
+						   isnull ? (Datum) 0 : h);
 		}
 
 		/* Metrics: the time from its send to its first delivery. */
@@ -1078,6 +1102,8 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
+	mq_history_end(hexpired);
+	mq_history_end(hdelivered);
 
 	/* A pop's rows are gone once it commits; a rollback lowers pos (touch). */
 	if (n > 0 && !pop)
@@ -1153,7 +1179,7 @@ read_once(ReturnSetInfo *rsinfo, MqQueue *queue, int qty, Interval *vt, int *nde
 
 	/* In our transaction: a rollback puts them back as they were. */
 	for (i = 0; i < (uint64) *ndead; i++)
-		(void) mq_dead_letter(queue, dead[i], true, (Datum) 0, true, true);
+		(void) mq_dead_letter(queue, dead[i], true, (Datum) 0, true, true, NULL);
 
 	pfree(rows);
 	if (dead != NULL)

@@ -84,6 +84,7 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
+#include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -125,6 +126,8 @@ typedef struct MqRollbackEntry
 	int			n;				/* deliveries rolled back */
 	int			delivery;		/* the highest delivery number among them */
 	TimestampTz since;			/* when the entry was made */
+	int			pid;			/* the backend that rolled back the last one */
+	Oid			role;			/* the role whose read delivered it */
 } MqRollbackEntry;
 
 typedef struct MqRollbackShared
@@ -148,6 +151,7 @@ typedef struct MqDelivered
 	int			delivery;
 	SubTransactionId subid;
 	bool		firm;			/* the read returned */
+	Oid			role;			/* the role whose read it was */
 } MqDelivered;
 
 static MqDelivered *delivered = NULL;
@@ -160,6 +164,9 @@ typedef struct MqTaken
 {
 	MqRollbackKey key;
 	int			n;
+	int			delivery;
+	int			pid;
+	Oid			role;
 } MqTaken;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -245,6 +252,7 @@ mq_rollback_delivered(MqQueue *queue, int64 id, int delivery)
 	d->delivery = delivery;
 	d->subid = GetCurrentSubTransactionId();
 	d->firm = false;
+	d->role = mq_current_caller;
 }
 
 /*
@@ -349,6 +357,8 @@ push(MqDelivered *notes, int n, TransactionId xid, MqEffects *fx)
 		}
 		ent->n++;
 		ent->delivery = Max(ent->delivery, d->delivery);
+		ent->pid = MyProcPid;
+		ent->role = d->role;
 		ent->since = now;		/* hidden from reads for a while again */
 		any = true;
 	}
@@ -755,7 +765,7 @@ rollback_mark_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *
 					" COALESCE($6, pg_catalog.interval_mul($5, 1048576))),"
 					" 0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random()))) END "
 					"FROM r, c WHERE m.id OPERATOR(pg_catalog.=) r.id AND c.id OPERATOR(pg_catalog.=) r.id "
-					"RETURNING m.id, m.deliveries, c.held, m.vt, c.expired", q, q);
+					"RETURNING m.id, m.deliveries, c.held, m.vt, c.expired, m.headers", q, q);
 }
 
 static char *
@@ -826,6 +836,8 @@ mq_rollback_apply(const char *name)
 		uint64		i;
 		int			j;
 		bool	   *done;
+		MqHistory  *hexpired = NULL;
+		MqHistory  *hrolled = NULL;
 
 		ids = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
 		ns = palloc(sizeof(Datum) * MQ_ROLLBACK_BATCH);
@@ -871,6 +883,9 @@ mq_rollback_apply(const char *name)
 			}
 			taken[ntaken].key = ent->key;
 			taken[ntaken].n = ent->n;
+			taken[ntaken].delivery = ent->delivery;
+			taken[ntaken].pid = ent->pid;
+			taken[ntaken].role = ent->role;
 			ids[ntaken] = Int64GetDatum(ent->key.id);
 			ns[ntaken] = Int32GetDatum(ent->n);
 			deliveries[ntaken] = Int32GetDatum(ent->delivery);
@@ -930,6 +945,8 @@ mq_rollback_apply(const char *name)
 			 */
 			done = palloc0(sizeof(bool) * ntaken);
 			dead = palloc(sizeof(int64) * (SPI_processed > 0 ? SPI_processed : 1));
+			hexpired = mq_history_begin(part, "lease_expired");
+			hrolled = mq_history_begin(part, "rolled_back");
 			for (i = 0; i < SPI_processed; i++)
 			{
 				HeapTuple	tup = SPI_tuptable->vals[i];
@@ -940,13 +957,27 @@ mq_rollback_apply(const char *name)
 				bool		held = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 				TimestampTz vt = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
 
+				bool		hnull;
+				Datum		headers = SPI_getbinval(tup, desc, 6, &hnull);
+
+				if (hnull)
+					headers = (Datum) 0;
 				if (DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)))
+				{
 					nexpired++;
+					mq_history_add(hexpired, id, 0, 0,
+								   CStringGetTextDatum("lease expired"), headers);
+				}
 				for (j = 0; j < ntaken; j++)
 					if (taken[j].key.id == id)
 					{
 						done[j] = true;
 						nrolled += taken[j].n;
+						mq_history_add(hrolled, id, taken[j].delivery, held ? 0 : vt,
+									   CStringGetTextDatum(psprintf("rolled back (delivery %d)",
+																	taken[j].delivery)),
+									   headers);
+						mq_history_by(hrolled, taken[j].pid, taken[j].role);
 						break;
 					}
 				if (held)
@@ -956,6 +987,8 @@ mq_rollback_apply(const char *name)
 				else
 					mq_cursor_vt_changed(part, id, vt);
 			}
+			mq_history_end(hexpired);
+			mq_history_end(hrolled);
 			SPI_freetuptable(SPI_tuptable);
 
 			if ((int) SPI_processed < ntaken)
@@ -985,7 +1018,7 @@ mq_rollback_apply(const char *name)
 
 			mq_cursor_count(part, MQ_COUNT_EXPIRED, nexpired);
 			for (j = 0; j < ndead; j++)
-				(void) mq_dead_letter(part, dead[j], true, (Datum) 0, false, true);
+				(void) mq_dead_letter(part, dead[j], true, (Datum) 0, false, true, NULL);
 			if (nrolled > 0)
 				elog(DEBUG1, "mq worker recorded %d rolled-back deliveries of queue \"%s\" and dead-lettered %d",
 					 nrolled, name, ndead);

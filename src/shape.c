@@ -129,6 +129,22 @@ static const ShapeColumn a_columns[] = {
 	{"last_error", TEXTOID, false, DEF_NONE},
 };
 
+/* mq.h_<name>: the events of a queue with history (history.c). */
+static const ShapeColumn h_columns[] = {
+	{"msg_id", INT8OID, true, DEF_NONE},
+	{"event_at", TIMESTAMPTZOID, true, DEF_NONE},
+	{"event", TEXTOID, true, DEF_NONE},
+	{"delivery", INT4OID, false, DEF_NONE},
+	{"role", TEXTOID, false, DEF_NONE},
+	{"application_name", TEXTOID, false, DEF_NONE},
+	{"backend_pid", INT4OID, false, DEF_NONE},
+	{"visible_at", TIMESTAMPTZOID, false, DEF_NONE},
+	{"error", TEXTOID, false, DEF_NONE},
+	{"traceparent", TEXTOID, false, DEF_NONE},
+	{"other_queue", TEXTOID, false, DEF_NONE},
+	{"other_id", INT8OID, false, DEF_NONE},
+};
+
 /*
  * default_is
  *		Is a column default expression exactly what def allows?
@@ -295,6 +311,32 @@ index_is_group(Relation idx)
 }
 
 /*
+ * index_is_history
+ *		Is the index one of the two mq makes on a history table: btree on
+ *		(msg_id, event_at), or BRIN on event_at, built-in operator classes,
+ *		no expression or predicate?
+ */
+static bool
+index_is_history(Relation idx)
+{
+	Form_pg_index ix = idx->rd_index;
+
+	if (ix->indisprimary || ix->indisexclusion || ix->indisunique ||
+		!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
+		!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+		return false;
+	if (idx->rd_rel->relam == BTREE_AM_OID)
+		return ix->indnatts == 2 && ix->indkey.values[0] == 1 && ix->indkey.values[1] == 2 &&
+			idx->rd_indoption[0] == 0 && idx->rd_indoption[1] == 0 &&
+			idx->rd_opfamily[0] == get_opclass_family(GetDefaultOpClass(INT8OID, BTREE_AM_OID)) &&
+			idx->rd_opfamily[1] == get_opclass_family(GetDefaultOpClass(TIMESTAMPTZOID, BTREE_AM_OID));
+	if (idx->rd_rel->relam == BRIN_AM_OID)
+		return ix->indnatts == 1 && ix->indkey.values[0] == 2 &&
+			idx->rd_opfamily[0] == get_opclass_family(GetDefaultOpClass(TIMESTAMPTZOID, BRIN_AM_OID));
+	return false;
+}
+
+/*
  * table_problem
  *		What is wrong with one of the queue's tables, or NULL.  rel is
  *		open; owner InvalidOid accepts any owner.
@@ -408,8 +450,33 @@ table_problem(Relation rel, const ShapeColumn *cols, int ncols, int ncols_old, i
 			return psprintf("Column \"%s\" of mq.%s lost its default.", c->name, rn);
 	}
 
-	/* The primary key; and the priority index when there is a priority. */
+	/* A history table: its two indexes. */
 	indexes = RelationGetIndexList(rel);
+	if (cols == h_columns)
+	{
+		bool		seen_btree = false;
+		bool		seen_brin = false;
+
+		if (list_length(indexes) != 2)
+			return psprintf("Table mq.%s has %d indexes, not the two mq made.", rn,
+							list_length(indexes));
+		foreach(lc, indexes)
+		{
+			Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+			bool		ok = index_is_history(idx);
+			bool	   *seen = idx->rd_rel->relam == BTREE_AM_OID ? &seen_btree : &seen_brin;
+
+			ok = ok && !*seen;
+			*seen = true;
+			index_close(idx, AccessShareLock);
+			if (!ok)
+				return psprintf("Index %s of mq.%s is not one mq made.",
+								get_rel_name(lfirst_oid(lc)), rn);
+		}
+		return NULL;
+	}
+
+	/* The primary key; and the priority index when there is a priority. */
 	has_ordering = cols == q_columns && desc->natts >= Q_ATTNUM_GROUP;
 	if (list_length(indexes) != (has_ordering ? 3 : 1))
 		return psprintf("Table mq.%s has %d indexes, not the %s mq made.", rn,
@@ -478,6 +545,16 @@ mq_shape_problem(MqQueue *queue, Oid owner)
 	problem = table_problem(rel, a_columns, lengthof(a_columns), lengthof(a_columns),
 							lengthof(a_columns), queue->unlogged, owner, &none, &none);
 	relation_close(rel, AccessShareLock);
+	if (problem == NULL && OidIsValid(queue->history_relid))
+	{
+		rel = try_relation_open(queue->history_relid, AccessShareLock);
+		if (rel != NULL)
+		{
+			problem = table_problem(rel, h_columns, lengthof(h_columns), lengthof(h_columns),
+									lengthof(h_columns), queue->unlogged, owner, &none, &none);
+			relation_close(rel, AccessShareLock);
+		}
+	}
 	if (problem == NULL)
 	{
 		queue->seq_relid = seq;

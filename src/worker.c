@@ -1206,7 +1206,7 @@ expire_mark_sql(MqPlanKind kind, const char *q, const char *a, int cols, int *na
 					"SELECT id FROM ONLY %s WHERE id OPERATOR(pg_catalog.>=) $2"
 					" AND leased AND vt OPERATOR(pg_catalog.<=) $1"
 					" ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)) "
-					"RETURNING id, deliveries",
+					"RETURNING id, deliveries, vt, headers",
 					q, (cols & MQ_COLS_FAILURES) ? ", failures = failures OPERATOR(pg_catalog.+) 1,"
 					" first_error = COALESCE(first_error, " MQ_EXPIRED_NOTE "), failed_at = vt" : "",
 					q);
@@ -1299,6 +1299,7 @@ sweep_partition(MqQueue *part, const char *name)
 	int			ndead = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	int64		from;
+	MqHistory  *hexpired;
 
 	/*
 	 * Only leases that ended a naptime ago: one a consumer reads soon
@@ -1314,11 +1315,23 @@ sweep_partition(MqQueue *part, const char *name)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	n = SPI_processed;
 	dead = palloc(sizeof(int64) * (n > 0 ? n : 1));
+	hexpired = mq_history_begin(part, "lease_expired");
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (hexpired != NULL)
+		{
+			int32		d = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			TimestampTz vt = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+			Datum		h = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
+
+			mq_history_add(hexpired, id, d, vt,
+						   CStringGetTextDatum(psprintf("lease expired (delivery %d)", d)),
+						   isnull ? (Datum) 0 : h);
+		}
 
 		if (part->max_deliveries > 0 &&
 			DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)) >= part->max_deliveries)
@@ -1332,10 +1345,11 @@ sweep_partition(MqQueue *part, const char *name)
 			mq_cursor_vt_changed(part, id, now);
 		}
 	}
+	mq_history_end(hexpired);
 	SPI_freetuptable(SPI_tuptable);
 	mq_cursor_count(part, MQ_COUNT_EXPIRED, (int) n);
 	for (i = 0; i < (uint64) ndead; i++)
-		(void) mq_dead_letter(part, dead[i], true, (Datum) 0, false, true);
+		(void) mq_dead_letter(part, dead[i], true, (Datum) 0, false, true, NULL);
 	if (n > 0)
 		elog(DEBUG1, "mq worker recorded " UINT64_FORMAT " expired leases of queue \"%s\" and dead-lettered %d",
 			 n, name, ndead);
@@ -1488,6 +1502,25 @@ sweep_expired_leases(void)
 			CHECK_FOR_INTERRUPTS();
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * purge_history
+ *		mq_history_purge for every queue of the last list (at most 100
+ *		batches each per pass).
+ */
+static void
+purge_history(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, queue_names)
+	{
+		int			batches = 0;
+
+		while (run_step(mq_history_purge, (const char *) lfirst(lc)) && ++batches < 100)
+			CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
@@ -1646,6 +1679,7 @@ mq_worker_main(Datum main_arg)
 			}
 			(void) run_step(forget_expired_keys, NULL);
 			sweep_expired_leases();
+			purge_history();
 			(void) run_step(evaluate_alerts, NULL);
 			next_check = now + (int64) mq_worker_naptime * USECS_PER_SEC;
 		}

@@ -286,6 +286,12 @@ SELECT partitions, depth + in_flight + delayed AS messages FROM mq.queues WHERE 
 SELECT mq.create_queue('up5p', partitions => 3);
 SELECT partitions FROM mq.queues WHERE queue_name = 'up5p';
 SELECT mq.drop_queue('up5p');
+-- A queue made by 0.4.0 can keep history once updated: its messages'
+-- events from then on.
+SELECT history, history_retention FROM mq.queue WHERE queue_name = 'up5';
+SELECT mq.alter_queue('up5', history => true);
+SELECT mq.send('up5', '{"n": 6}') AS u6 \gset
+SELECT event FROM mq.trace('up5', :u6);
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'mq'::regnamespace;
 SELECT mq.drop_queue('up5');
 SET client_min_messages = warning;
