@@ -23,8 +23,8 @@
 #   BENCH_QUICK=1        shrink everything for a smoke test (< ~3 minutes)
 #   BENCH_PARTITIONS     partitions of the partitioned queue in workload 12 (4)
 #   BENCH_MQ_PARTITIONS  partitions of mq's queue in every other workload (1)
-#   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6" (default: 1 to 13
-#                        and 15; 14 is kept for FIFO groups; 12, 13 and 15 compare mq with mq)
+#   BENCH_ONLY=LIST      run only these workloads, e.g. BENCH_ONLY="1 6" (default: 1 to 17;
+#                        12 to 15 and 17 compare mq with mq)
 #   BENCH_BASELINE_ONLY=1  developer aid: skip mq entirely (no extension needed)
 #   BENCH_PG_CONF=LINES  developer aid: extra postgresql.conf lines (e.g. "mq.vacuum_naptime = 0")
 #   PG_CONFIG            pg_config to locate the server binaries (PostgreSQL 15)
@@ -62,7 +62,7 @@ else
 fi
 READ_PREFILL=${BENCH_READ_PREFILL:-$d_rprefill}
 BATCH_PREFILL=${BENCH_BATCH_PREFILL:-$d_bprefill}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17}
 BPARTS=${BENCH_PARTITIONS:-4}
 MQ_PARTS_ALL=${BENCH_MQ_PARTITIONS:-1}
 BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
@@ -312,7 +312,7 @@ mq_tables() {
 }
 reset_q() {
     case $1 in
-    mq) try_sql "SELECT mq.drop_queue('$Q', true); SELECT mq.create_queue('$Q', partitions => $MQ_PARTS);" >/dev/null ;;
+    mq) try_sql "SELECT mq.drop_queue('$Q', true); SELECT mq.create_queue('$Q', partitions => $MQ_PARTS, history => $MQ_HISTORY);" >/dev/null ;;
     bq) psqlc -f "$BENCH_DIR/baseline.sql" >/dev/null 2>"$TMP/baseline.err" ||
             { cat "$TMP/baseline.err" >&2; die "loading bench/baseline.sql failed"; } ;;
     esac
@@ -333,6 +333,8 @@ schema_of() { case $1 in mq) echo "mq" ;; bq) echo "public" ;; esac; }
 # each in one of G FIFO groups, at random, the same sequence every run)
 MQ_PREFILL_PRIORITIES=0
 MQ_PREFILL_GROUPS=0
+# reset_q makes mq's queue with lifecycle history on (workload 17) or off
+MQ_HISTORY=false
 prefill() {
     local sys=$1 n=$2 k stmt
     local i=0
@@ -1177,6 +1179,52 @@ if want 16 && [[ $BASELINE_ONLY == 0 ]]; then
     row "16. metrics scrape, $NSQ queues: SELECT count(*) FROM mq.metrics" "ms per scrape" "${S[view]:-ERR}" "" "" \
         "10 messages per queue, 2 read and acked"
     unset S
+fi
+
+# ================================================================ 17. history
+# mq against mq: a queue with lifecycle history (history => true: every
+# send, delivery and ack also writes an event row into mq.h_<name>) against
+# the same queue without.  Send 1/txn at 4 clients (2 interleaved rounds
+# each, as in 13) and read 1 + ack 1 per txn at 4 clients (as in 3).
+if want 17 && [[ $BASELINE_ONLY == 0 ]]; then
+    W17="17. history on vs off"
+    declare -A R=() SUM=() CNT=() H=()
+    for round in 1 2; do
+        for mode in on off; do
+            if [[ $mode == on ]]; then MQ_HISTORY=true; else MQ_HISTORY=false; fi
+            log "== workload 17: send 1 msg/txn, 4 clients, history $mode (round $round of 2)"
+            reset_q mq
+            sql "CHECKPOINT" >/dev/null
+            if pgb "w17_send_${mode}_$round" 4 "$SCRIPTS/mq_send.sql" -T "$SECS"; then
+                SUM[$mode]=$(awk -v a="${SUM[$mode]:-0}" -v b="$(pgb_tps "$LOGS/w17_send_${mode}_$round.log")" 'BEGIN { print a + b }')
+                CNT[$mode]=$((${CNT[$mode]:-0} + 1))
+            fi
+            [[ $mode == on ]] && H[send]=$(sql "SELECT count(*) FROM mq.h_$Q" 2>/dev/null || echo ERR)
+            drop_q mq
+        done
+    done
+    for mode in on off; do
+        if ((${CNT[$mode]:-0} == 2)); then R[$mode]=$(divi "${SUM[$mode]}" 2); else R[$mode]=ERR; fi
+    done
+    row "$W17: send 1 msg/txn, 4 clients" "msgs/s" "$(fmt_rate "${R[on]:-}")" "$(fmt_rate "${R[off]:-}")" \
+        "$(ratio "${R[on]:-}" "${R[off]:-}")" \
+        "mq column: history => true (${H[send]:-?} events in the last run); baseline column: mq, history off; mean of 2 interleaved runs each; target >= 0.70"
+    unset R SUM CNT
+    declare -A R=() E=() PF=()
+    for mode in on off; do
+        if [[ $mode == on ]]; then MQ_HISTORY=true; else MQ_HISTORY=false; fi
+        log "== workload 17: read 1 + ack 1 per txn, 4 clients, history $mode (prefill $READ_PREFILL)"
+        consume_run "w17_read1_$mode" mq 4 "$SCRIPTS/mq_read1.sql" 1 "$READ_PREFILL"
+        R[$mode]=$CR_RATE E[$mode]=$CR_NOTE PF[$mode]=$(fmt_rate "$CR_PREFILL")
+        [[ $mode == on ]] && H[read]=$(sql "SELECT pg_size_pretty(pg_total_relation_size('mq.h_$Q'))" 2>/dev/null || echo ERR)
+        drop_q mq
+    done
+    MQ_HISTORY=false
+    row "$W17: read 1 + ack 1 per txn, 4 clients" "msgs/s" "$(fmt_rate "${R[on]:-}")" "$(fmt_rate "${R[off]:-}")" \
+        "$(ratio "${R[on]:-}" "${R[off]:-}")" \
+        "$(join_notes "mq column: history => true (the prefill's sends recorded too: history table ${H[read]:-?} at the end); baseline column: history off; target >= 0.70" \
+            "prefill ${PF[on]:-n/a} / ${PF[off]:-n/a}" "${E[on]:+on: ${E[on]}}" "${E[off]:+off: ${E[off]}}")"
+    unset R E PF H
 fi
 
 # ================================================================ report

@@ -627,7 +627,7 @@ mq_history_purge(const char *name)
 		values[0] = IntervalPGetDatum(&queue->history_retention);
 		ret = SPI_execute_with_args(psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 											 "SELECT ctid FROM ONLY %s WHERE event_at OPERATOR(pg_catalog.<)"
-											 " pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $1"
+											 " (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $1)"
 											 " LIMIT %d))", h, h, MQ_HISTORY_PURGE_BATCH),
 									1, types, values, NULL, false, 0);
 		if (ret != SPI_OK_DELETE)

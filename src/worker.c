@@ -1625,7 +1625,8 @@ mq_worker_main(Datum main_arg)
 	before_shmem_exit(worker_detach, (Datum) 0);
 
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	pgstat_report_appname("mq worker");
+	/* The GUC, which the events this worker records name (history.c). */
+	SetConfigOption("application_name", "mq worker", PGC_USERSET, PGC_S_SESSION);
 
 	if (database_paused(dbid))
 		proc_exit(0);

@@ -40,6 +40,10 @@ q mq_dump_src "SET ROLE mq_dump_app; SELECT mq.create_queue('delta')"
 q mq_dump_src "SELECT mq.create_queue('eps', partitions => 3)"
 q mq_dump_src "DO \$\$ BEGIN FOR g IN 1 .. 9 LOOP PERFORM mq.send('eps', jsonb_build_object('e', g)); COMMIT; END LOOP; END \$\$"
 q mq_dump_src "SELECT count(*) FROM mq.read('eps', 2)" >/dev/null
+# A queue with lifecycle history: its events travel with it.
+q mq_dump_src "SELECT mq.create_queue('zeta', history => true, history_retention => '3 days')"
+q mq_dump_src "SELECT count(*) FROM mq.send_batch('zeta', array_fill('{}'::jsonb, ARRAY[3]), '{\"traceparent\": \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}')" >/dev/null
+q mq_dump_src "SELECT count(mq.ack('zeta', id)) FROM mq.read('zeta', 2)" >/dev/null
 q mq_dump_src "SELECT mq.create_alert('alpha_old', 'alpha', 'oldest_age', 300, '5 minutes')"
 q mq_dump_src "SELECT mq.create_alert('eps_deep', 'eps', 'depth', 1000, '0', '>=')"
 
@@ -56,6 +60,8 @@ snapshot() {
     q "$1" "SELECT id, payload, headers, enqueued_at, archived_at, deliveries, last_error FROM mq.a_alpha ORDER BY id"
     q "$1" "SELECT last_value FROM mq.q_alpha_id_seq"
     q "$1" "SELECT queue_name, depth, in_flight, delayed, archived, partitions FROM mq.queues ORDER BY 1"
+    q "$1" "SELECT msg_id, event_at, event, delivery, role, application_name, backend_pid, visible_at, error,
+                   traceparent, other_queue, other_id FROM mq.h_zeta ORDER BY 1, 2, 3"
     q "$1" "SELECT id, payload, vt, deliveries, leased FROM mq.q_eps UNION ALL
             SELECT id, payload, vt, deliveries, leased FROM mq.q1_eps UNION ALL
             SELECT id, payload, vt, deliveries, leased FROM mq.q2_eps ORDER BY 1"
@@ -74,10 +80,11 @@ if ! diff -u "$W/src.txt" "$W/dst.txt"; then
 fi
 [ "$(wc -l < "$W/src.txt")" -gt 90 ] || { echo "snapshot unexpectedly small"; cat "$W/src.txt"; exit 1; }
 grep -q "gamma|" "$W/src.txt" && grep -q "|g-1|" "$W/src.txt" && grep -q "gamma|order-9|" "$W/src.txt" &&
-    grep -q "^delta|.*|mq_dump_app|1$" "$W/src.txt" && grep -q "^alpha|mq_dump_app|consume$" "$W/src.txt" &&
+    grep -q "^delta|.*|mq_dump_app|1|f|7 days$" "$W/src.txt" && grep -q "^zeta|.*|t|3 days$" "$W/src.txt" &&
+    grep -q "|acked|1|postgres|" "$W/src.txt" && grep -q "^alpha|mq_dump_app|consume$" "$W/src.txt" &&
     grep -q "^beta|-|send$" "$W/src.txt" && grep -q "^|mq_dump_app|create$" "$W/src.txt" &&
     grep -q "|kept error|1|kept error|20" "$W/src.txt" ||
-    { echo "snapshot lacks the 0.3.0 options, dedup key, processed record, failure record or privileges"; cat "$W/src.txt"; exit 1; }
+    { echo "snapshot lacks the 0.3.0 options, dedup key, processed record, failure record, privileges or history"; cat "$W/src.txt"; exit 1; }
 
 # The restored privileges act: the role consumes alpha, may not touch gamma.
 got=$(q mq_dump_dst "SET ROLE mq_dump_app; SELECT count(*) FROM mq.queues")
@@ -112,6 +119,12 @@ got=$(q mq_dump_dst "SELECT count(*) FROM (SELECT id FROM mq.q_eps UNION ALL SEL
 [ "$got" = 0 ] || { echo "$got messages of the restored partitioned queue are not seen by peek"; exit 1; }
 got=$(q mq_dump_dst "SELECT count(*) FROM mq.read('eps', 100)")
 [ "$got" = 10 ] || { echo "expected 10 readable messages in the restored partitioned queue, got $got"; exit 1; }
+# The restored history is traced, and grows.
+got=$(q mq_dump_dst "SELECT string_agg(event, ',') FROM mq.trace('zeta', (SELECT min(msg_id) FROM mq.h_zeta))")
+[ "$got" = "sent,delivered,acked" ] || { echo "trace of a restored message: $got"; exit 1; }
+zid=$(q mq_dump_dst "SELECT id FROM mq.read('zeta')")
+got=$(q mq_dump_dst "SELECT string_agg(event || ':' || (traceparent IS NOT NULL), ',') FROM mq.trace('zeta', $zid)")
+[ "$got" = "sent:true,delivered:true" ] || { echo "events after restore: $got"; exit 1; }
 q mq_dump_dst "SELECT mq.drop_queue('alpha')" >/dev/null
 q mq_dump_dst "DROP EXTENSION mq"
 left=$(q mq_dump_dst "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mq'")
