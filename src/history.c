@@ -281,6 +281,7 @@ mq_history_end(MqHistory *h)
 	TupleTableSlot *slot;
 	Datum		role_name = (Datum) 0;
 	Datum		appname = (Datum) 0;
+	Datum		event;
 	int			i;
 
 	if (h == NULL)
@@ -309,6 +310,7 @@ mq_history_end(MqHistory *h)
 	}
 	if (application_name != NULL && application_name[0] != '\0')
 		appname = CStringGetTextDatum(application_name);
+	event = CStringGetTextDatum(h->event);
 
 	for (i = 0; i < h->n; i++)
 	{
@@ -322,7 +324,7 @@ mq_history_end(MqHistory *h)
 		nulls[0] = false;
 		v[1] = TimestampTzGetDatum(h->at);
 		nulls[1] = false;
-		v[2] = CStringGetTextDatum(h->event);
+		v[2] = event;
 		nulls[2] = false;
 		v[3] = Int32GetDatum(r->delivery);
 		nulls[3] = r->delivery <= 0;
