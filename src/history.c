@@ -80,6 +80,9 @@ PG_FUNCTION_INFO_V1(mq_trace);
 /* Columns of mq.h_<name>. */
 #define H_NATTS 12
 
+/* Events written per heap_multi_insert. */
+#define MQ_HISTORY_CHUNK 1000
+
 /* Rows the worker's purge deletes per transaction. */
 #define MQ_HISTORY_PURGE_BATCH 1000
 
@@ -109,6 +112,9 @@ struct MqHistory
 	int			max;
 	MqHistRow  *rows;
 };
+
+static void add_row(MqHistory *h, int64 id, int32 delivery, TimestampTz visible_at,
+					Datum error, Datum traceparent);
 
 /* The origin of the messages being sent now (mq_history_from). */
 static const char *from_queue = NULL;
@@ -217,10 +223,21 @@ void
 mq_history_add(MqHistory *h, int64 id, int32 delivery, TimestampTz visible_at,
 			   Datum error, Datum headers)
 {
-	MqHistRow  *r;
-
 	if (h == NULL)
 		return;
+	add_row(h, id, delivery, visible_at, error, traceparent_of(headers));
+}
+
+/*
+ * add_row
+ *		mq_history_add, given the traceparent (text, or 0).
+ */
+static void
+add_row(MqHistory *h, int64 id, int32 delivery, TimestampTz visible_at,
+		Datum error, Datum traceparent)
+{
+	MqHistRow  *r;
+
 	if (h->n == h->max)
 	{
 		h->max *= 2;
@@ -231,7 +248,7 @@ mq_history_add(MqHistory *h, int64 id, int32 delivery, TimestampTz visible_at,
 	r->delivery = delivery;
 	r->visible_at = visible_at;
 	r->error = error;
-	r->traceparent = traceparent_of(headers);
+	r->traceparent = traceparent;
 	r->other_id = 0;
 	r->has_other = false;
 	r->pid = 0;
@@ -268,9 +285,64 @@ mq_history_by(MqHistory *h, int pid, Oid role)
 }
 
 /*
+ * fill_slot
+ *		Row i of a batch, as a virtual tuple in slot.
+ */
+static void
+fill_slot(MqHistory *h, int i, TupleTableSlot *slot, Datum event, Datum role_name,
+		  Datum appname)
+{
+	MqHistRow  *r = &h->rows[i];
+	Datum	   *v = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+
+	ExecClearTuple(slot);
+	v[0] = Int64GetDatum(r->id);
+	nulls[0] = false;
+	v[1] = TimestampTzGetDatum(h->at);
+	nulls[1] = false;
+	v[2] = event;
+	nulls[2] = false;
+	v[3] = Int32GetDatum(r->delivery);
+	nulls[3] = r->delivery <= 0;
+	if (r->pid != 0)
+	{
+		char	   *rn = OidIsValid(r->role) ? GetUserNameFromId(r->role, true) : NULL;
+
+		v[4] = rn ? CStringGetTextDatum(rn) : (Datum) 0;
+		nulls[4] = rn == NULL;
+		v[5] = (Datum) 0;
+		nulls[5] = true;
+		v[6] = Int32GetDatum(r->pid);
+	}
+	else
+	{
+		v[4] = role_name;
+		nulls[4] = role_name == (Datum) 0;
+		v[5] = appname;
+		nulls[5] = appname == (Datum) 0;
+		v[6] = Int32GetDatum(MyProcPid);
+	}
+	nulls[6] = false;
+	v[7] = TimestampTzGetDatum(r->visible_at);
+	nulls[7] = r->visible_at == 0;
+	v[8] = r->error;
+	nulls[8] = r->error == (Datum) 0;
+	v[9] = r->traceparent;
+	nulls[9] = r->traceparent == (Datum) 0;
+	v[10] = r->has_other ? CStringGetTextDatum(h->other_queue) : (Datum) 0;
+	nulls[10] = !r->has_other;
+	v[11] = Int64GetDatum(r->other_id);
+	nulls[11] = !r->has_other;
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
  * mq_history_end
  *		Write the batch into mq.h_<name>, in the current transaction, and
- *		free it.
+ *		free it.  One event is one heap insert; more (a batch's sends, a
+ *		read of many) go in chunks of MQ_HISTORY_CHUNK through
+ *		heap_multi_insert, as insert.c writes messages.
  */
 void
 mq_history_end(MqHistory *h)
@@ -278,10 +350,15 @@ mq_history_end(MqHistory *h)
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	TupleTableSlot **slots;
+	TupleDesc	desc;
+	CommandId	cid;
 	Datum		role_name = (Datum) 0;
 	Datum		appname = (Datum) 0;
 	Datum		event;
+	int			nslots;
+	int			done;
+	int			m;
 	int			i;
 
 	if (h == NULL)
@@ -299,7 +376,12 @@ mq_history_end(MqHistory *h)
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	CheckValidResultRel(rri, CMD_INSERT);
 	ExecOpenIndices(rri, false);
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	nslots = Min(h->n, MQ_HISTORY_CHUNK);
+	slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	for (i = 0; i < nslots; i++)
+		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	cid = GetCurrentCommandId(true);
 
 	if (OidIsValid(mq_current_caller))
 	{
@@ -312,57 +394,29 @@ mq_history_end(MqHistory *h)
 		appname = CStringGetTextDatum(application_name);
 	event = CStringGetTextDatum(h->event);
 
-	for (i = 0; i < h->n; i++)
+	for (done = 0; done < h->n; done += m)
 	{
-		MqHistRow  *r = &h->rows[i];
-		Datum	   *v = slot->tts_values;
-		bool	   *nulls = slot->tts_isnull;
-		List	   *recheck;
-
-		ExecClearTuple(slot);
-		v[0] = Int64GetDatum(r->id);
-		nulls[0] = false;
-		v[1] = TimestampTzGetDatum(h->at);
-		nulls[1] = false;
-		v[2] = event;
-		nulls[2] = false;
-		v[3] = Int32GetDatum(r->delivery);
-		nulls[3] = r->delivery <= 0;
-		if (r->pid != 0)
-		{
-			char	   *rn = OidIsValid(r->role) ? GetUserNameFromId(r->role, true) : NULL;
-
-			v[4] = rn ? CStringGetTextDatum(rn) : (Datum) 0;
-			nulls[4] = rn == NULL;
-			v[5] = (Datum) 0;
-			nulls[5] = true;
-			v[6] = Int32GetDatum(r->pid);
-		}
+		CHECK_FOR_INTERRUPTS();
+		m = Min(nslots, h->n - done);
+		for (i = 0; i < m; i++)
+			fill_slot(h, done + i, slots[i], event, role_name, appname);
+		if (m == 1)
+			table_tuple_insert(rel, slots[0], cid, 0, NULL);
 		else
+			heap_multi_insert(rel, slots, m, cid, 0, NULL);
+		for (i = 0; i < m; i++)
 		{
-			v[4] = role_name;
-			nulls[4] = role_name == (Datum) 0;
-			v[5] = appname;
-			nulls[5] = appname == (Datum) 0;
-			v[6] = Int32GetDatum(MyProcPid);
+			List	   *recheck;
+
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+			list_free(recheck);
+			ExecClearTuple(slots[i]);
 		}
-		nulls[6] = false;
-		v[7] = TimestampTzGetDatum(r->visible_at);
-		nulls[7] = r->visible_at == 0;
-		v[8] = r->error;
-		nulls[8] = r->error == (Datum) 0;
-		v[9] = r->traceparent;
-		nulls[9] = r->traceparent == (Datum) 0;
-		v[10] = r->has_other ? CStringGetTextDatum(h->other_queue) : (Datum) 0;
-		nulls[10] = !r->has_other;
-		v[11] = Int64GetDatum(r->other_id);
-		nulls[11] = !r->has_other;
-		ExecStoreVirtualTuple(slot);
-		table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
-		recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-		list_free(recheck);
+		ResetPerTupleExprContext(estate);
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	pfree(slots);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
@@ -392,13 +446,16 @@ mq_history_sent(MqQueue *queue, int n, const int64 *ids, bool headers_null, Datu
 				TimestampTz vt)
 {
 	MqHistory  *h = mq_history_begin(queue, from_queue != NULL ? "received" : "sent");
+	Datum		traceparent;
 	int			i;
 
 	if (h == NULL)
 		return;
+	/* A batch's messages share their headers. */
+	traceparent = traceparent_of(headers_null ? (Datum) 0 : headers);
 	for (i = 0; i < n; i++)
 	{
-		mq_history_add(h, ids[i], 0, vt, (Datum) 0, headers_null ? (Datum) 0 : headers);
+		add_row(h, ids[i], 0, vt, (Datum) 0, traceparent);
 		if (from_queue != NULL)
 			mq_history_link(h, from_queue, from_id);
 	}
