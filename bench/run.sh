@@ -1189,7 +1189,7 @@ fi
 # in 13): on this shared machine one run of each is not a ratio.
 if want 17 && [[ $BASELINE_ONLY == 0 ]]; then
     W17="17. history on vs off"
-    declare -A R=() SUM=() CNT=() H=()
+    declare -A R=() SUM=() CNT=() H=() BEST=()
     for round in 1 2; do
         for mode in on off; do
             if [[ $mode == on ]]; then MQ_HISTORY=true; else MQ_HISTORY=false; fi
@@ -1197,7 +1197,9 @@ if want 17 && [[ $BASELINE_ONLY == 0 ]]; then
             reset_q mq
             sql "CHECKPOINT" >/dev/null
             if pgb "w17_send_${mode}_$round" 4 "$SCRIPTS/mq_send.sql" -T "$SECS"; then
-                SUM[$mode]=$(awk -v a="${SUM[$mode]:-0}" -v b="$(pgb_tps "$LOGS/w17_send_${mode}_$round.log")" 'BEGIN { print a + b }')
+                t=$(pgb_tps "$LOGS/w17_send_${mode}_$round.log")
+                SUM[$mode]=$(awk -v a="${SUM[$mode]:-0}" -v b="$t" 'BEGIN { print a + b }')
+                BEST[$mode]=$(awk -v a="${BEST[$mode]:-0}" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
                 CNT[$mode]=$((${CNT[$mode]:-0} + 1))
             fi
             [[ $mode == on ]] && H[send]=$(sql "SELECT count(*) FROM mq.h_$Q" 2>/dev/null || echo ERR)
@@ -1209,9 +1211,9 @@ if want 17 && [[ $BASELINE_ONLY == 0 ]]; then
     done
     row "$W17: send 1 msg/txn, 4 clients" "msgs/s" "$(fmt_rate "${R[on]:-}")" "$(fmt_rate "${R[off]:-}")" \
         "$(ratio "${R[on]:-}" "${R[off]:-}")" \
-        "mq column: history => true (${H[send]:-?} events in the last run); baseline column: mq, history off; mean of 2 interleaved runs each; target >= 0.70"
-    unset R SUM CNT
-    declare -A R=() E=() PF=() SUM=() CNT=()
+        "mq column: history => true (${H[send]:-?} events in the last run); baseline column: mq, history off; mean of 2 interleaved runs each; target >= 0.70; best of 2: $(fmt_rate "${BEST[on]:-}") / $(fmt_rate "${BEST[off]:-}") = $(ratio "${BEST[on]:-}" "${BEST[off]:-}")"
+    unset R SUM CNT BEST
+    declare -A R=() E=() PF=() SUM=() CNT=() BEST=()
     for round in 1 2; do
         for mode in on off; do
             if [[ $mode == on ]]; then MQ_HISTORY=true; else MQ_HISTORY=false; fi
@@ -1219,6 +1221,7 @@ if want 17 && [[ $BASELINE_ONLY == 0 ]]; then
             consume_run "w17_read1_${mode}_$round" mq 4 "$SCRIPTS/mq_read1.sql" 1 "$READ_PREFILL"
             if [[ $CR_RATE != ERR ]]; then
                 SUM[$mode]=$(awk -v a="${SUM[$mode]:-0}" -v b="$CR_RATE" 'BEGIN { print a + b }')
+                BEST[$mode]=$(awk -v a="${BEST[$mode]:-0}" -v b="$CR_RATE" 'BEGIN { print (b > a ? b : a) }')
                 CNT[$mode]=$((${CNT[$mode]:-0} + 1))
             fi
             E[$mode]=${E[$mode]:-$CR_NOTE} PF[$mode]=$(fmt_rate "$CR_PREFILL")
@@ -1232,9 +1235,9 @@ if want 17 && [[ $BASELINE_ONLY == 0 ]]; then
     MQ_HISTORY=false
     row "$W17: read 1 + ack 1 per txn, 4 clients" "msgs/s" "$(fmt_rate "${R[on]:-}")" "$(fmt_rate "${R[off]:-}")" \
         "$(ratio "${R[on]:-}" "${R[off]:-}")" \
-        "$(join_notes "mq column: history => true (the prefill's sends recorded too: history table ${H[read]:-?} at the end); baseline column: history off; mean of 2 interleaved runs each; target >= 0.70" \
+        "$(join_notes "mq column: history => true (the prefill's sends recorded too: history table ${H[read]:-?} at the end); baseline column: history off; mean of 2 interleaved runs each; target >= 0.70; best of 2: $(fmt_rate "${BEST[on]:-}") / $(fmt_rate "${BEST[off]:-}") = $(ratio "${BEST[on]:-}" "${BEST[off]:-}")" \
             "prefill ${PF[on]:-n/a} / ${PF[off]:-n/a}" "${E[on]:+on: ${E[on]}}" "${E[off]:+off: ${E[off]}}")"
-    unset R E PF H SUM CNT
+    unset R E PF H SUM CNT BEST
 fi
 
 # ================================================================ report
