@@ -400,19 +400,7 @@ mq_history_end(MqHistory *h)
 		m = Min(nslots, h->n - done);
 		for (i = 0; i < m; i++)
 			fill_slot(h, done + i, slots[i], event, role_name, appname);
-		if (m == 1)
-			table_tuple_insert(rel, slots[0], cid, 0, NULL);
-		else
-			heap_multi_insert(rel, slots, m, cid, 0, NULL);
-		for (i = 0; i < m; i++)
-		{
-			List	   *recheck;
-
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
-			list_free(recheck);
-			ExecClearTuple(slots[i]);
-		}
-		ResetPerTupleExprContext(estate);
+		mq_insert_slots(rel, rri, estate, slots, m, cid);
 	}
 	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);

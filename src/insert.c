@@ -47,6 +47,34 @@
 #define MQ_INSERT_CHUNK 1000
 
 /*
+ * mq_insert_slots
+ *		Insert the m filled slots into rel (opened, with its indexes, in
+ *		rri) and its indexes, and clear them: one heap insert for one row,
+ *		heap_multi_insert for more.  Shared by sends and history events
+ *		(history.c).
+ */
+void
+mq_insert_slots(Relation rel, ResultRelInfo *rri, EState *estate,
+				TupleTableSlot **slots, int m, CommandId cid)
+{
+	int			i;
+
+	if (m == 1)
+		table_tuple_insert(rel, slots[0], cid, 0, NULL);
+	else
+		heap_multi_insert(rel, slots, m, cid, 0, NULL);
+	for (i = 0; i < m; i++)
+	{
+		List	   *recheck;
+
+		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+		list_free(recheck);
+		ExecClearTuple(slots[i]);
+	}
+	ResetPerTupleExprContext(estate);
+}
+
+/*
  * mq_direct_insert
  *		Insert n messages into the queue's table; their ids go to ids[].
  *		The caller opened the queue (mq_open_queue) with RowExclusiveLock;
@@ -169,16 +197,7 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 		}
 
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
-		heap_multi_insert(rel, slots, m, cid, 0, NULL);
-		for (i = 0; i < m; i++)
-		{
-			List	   *recheck;
-
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
-			list_free(recheck);
-			ExecClearTuple(slots[i]);
-		}
-		ResetPerTupleExprContext(estate);
+		mq_insert_slots(rel, rri, estate, slots, m, cid);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(chunkcxt);
 	}

@@ -272,6 +272,8 @@ extern void mq_history_sent(MqQueue *queue, int n, const int64 *ids, bool header
 extern bool mq_history_purge(const char *name);
 
 /* insert.c */
+extern void mq_insert_slots(Relation rel, ResultRelInfo *rri, EState *estate,
+							TupleTableSlot **slots, int m, CommandId cid);
 extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
 							 TimestampTz vt, TimestampTz now, const int *priorities,
