@@ -340,8 +340,7 @@ fill_slot(MqHistory *h, int i, TupleTableSlot *slot, Datum event, Datum role_nam
 /*
  * mq_history_end
  *		Write the batch into mq.h_<name>, in the current transaction, and
- *		free it.  One event is one heap insert; more (a batch's sends, a
- *		read of many) go in chunks of MQ_HISTORY_CHUNK through
+ *		free it.  Events go in chunks of MQ_HISTORY_CHUNK through
  *		heap_multi_insert, as insert.c writes messages.
  */
 void

@@ -49,9 +49,8 @@
 /*
  * mq_insert_slots
  *		Insert the m filled slots into rel (opened, with its indexes, in
- *		rri) and its indexes, and clear them: one heap insert for one row,
- *		heap_multi_insert for more.  Shared by sends and history events
- *		(history.c).
+ *		rri) and its indexes, and clear them.  Shared by sends and history
+ *		events (history.c).
  */
 void
 mq_insert_slots(Relation rel, ResultRelInfo *rri, EState *estate,
@@ -59,10 +58,7 @@ mq_insert_slots(Relation rel, ResultRelInfo *rri, EState *estate,
 {
 	int			i;
 
-	if (m == 1)
-		table_tuple_insert(rel, slots[0], cid, 0, NULL);
-	else
-		heap_multi_insert(rel, slots, m, cid, 0, NULL);
+	heap_multi_insert(rel, slots, m, cid, 0, NULL);
 	for (i = 0; i < m; i++)
 	{
 		List	   *recheck;
