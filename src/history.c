@@ -347,15 +347,10 @@ void
 mq_history_end(MqHistory *h)
 {
 	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot **slots;
-	TupleDesc	desc;
-	CommandId	cid;
+	MqInserter	ins;
 	Datum		role_name = (Datum) 0;
 	Datum		appname = (Datum) 0;
 	Datum		event;
-	int			nslots;
 	int			done;
 	int			m;
 	int			i;
@@ -369,19 +364,6 @@ mq_history_end(MqHistory *h)
 		return;
 	}
 
-	rel = table_open(h->queue->history_relid, RowExclusiveLock);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	CheckValidResultRel(rri, CMD_INSERT);
-	ExecOpenIndices(rri, false);
-	desc = CreateTupleDescCopy(RelationGetDescr(rel));
-	nslots = Min(h->n, MQ_HISTORY_CHUNK);
-	slots = palloc(sizeof(TupleTableSlot *) * nslots);
-	for (i = 0; i < nslots; i++)
-		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	cid = GetCurrentCommandId(true);
-
 	if (OidIsValid(mq_current_caller))
 	{
 		char	   *rn = GetUserNameFromId(mq_current_caller, true);
@@ -393,19 +375,17 @@ mq_history_end(MqHistory *h)
 		appname = CStringGetTextDatum(application_name);
 	event = CStringGetTextDatum(h->event);
 
+	rel = table_open(h->queue->history_relid, RowExclusiveLock);
+	mq_inserter_begin(&ins, rel, h->n, MQ_HISTORY_CHUNK);
 	for (done = 0; done < h->n; done += m)
 	{
 		CHECK_FOR_INTERRUPTS();
-		m = Min(nslots, h->n - done);
+		m = Min(ins.nslots, h->n - done);
 		for (i = 0; i < m; i++)
-			fill_slot(h, done + i, slots[i], event, role_name, appname);
-		mq_insert_slots(rel, rri, estate, slots, m, cid);
+			fill_slot(h, done + i, ins.slots[i], event, role_name, appname);
+		mq_inserter_write(&ins, m);
 	}
-	for (i = 0; i < nslots; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	pfree(slots);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	mq_inserter_end(&ins);
 	table_close(rel, NoLock);
 	pfree(h->rows);
 	pfree(h);
@@ -577,7 +557,7 @@ mq_trace(PG_FUNCTION_ARGS)
 				continue;
 			back = SPI_getvalue(tup, SPI_tuptable->tupdesc, 10);
 			back_id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 11, &isnull));
-			if (back == NULL || isnull)
+			if (isnull)
 				back = NULL;
 			break;
 		}

@@ -47,27 +47,74 @@
 #define MQ_INSERT_CHUNK 1000
 
 /*
- * mq_insert_slots
- *		Insert the m filled slots into rel (opened, with its indexes, in
- *		rri) and its indexes, and clear them.  Shared by sends and history
- *		events (history.c).
+ * mq_inserter_begin
+ *		Get ready to insert n rows into rel (open, locked RowExclusive) and
+ *		its indexes, at most chunk at a time: ins->slots holds Min(n, chunk)
+ *		virtual slots, to fill and hand to mq_inserter_write.  Shared by
+ *		sends and history events (history.c).
+ *
+ * The slots are made over a copy of the descriptor that no resource owner
+ * tracks (a slot per row, each pinning the relation's descriptor, made a
+ * big batch quadratic), and reused chunk after chunk: time and memory grow
+ * with the batch, and the caller checks for a cancel between chunks.
  */
 void
-mq_insert_slots(Relation rel, ResultRelInfo *rri, EState *estate,
-				TupleTableSlot **slots, int m, CommandId cid)
+mq_inserter_begin(MqInserter *ins, Relation rel, int n, int chunk)
+{
+	TupleDesc	desc;
+	int			i;
+
+	ins->rel = rel;
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ins->rri, rel, 1, NULL, 0);
+	CheckValidResultRel(ins->rri, CMD_INSERT);
+	ExecOpenIndices(ins->rri, false);
+	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	ins->nslots = Min(n, chunk);
+	ins->slots = palloc(sizeof(TupleTableSlot *) * ins->nslots);
+	for (i = 0; i < ins->nslots; i++)
+		ins->slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	ins->cid = GetCurrentCommandId(true);
+}
+
+/*
+ * mq_inserter_write
+ *		Insert the first m slots, filled, into the table and its indexes,
+ *		and clear them.
+ */
+void
+mq_inserter_write(MqInserter *ins, int m)
 {
 	int			i;
 
-	heap_multi_insert(rel, slots, m, cid, 0, NULL);
+	heap_multi_insert(ins->rel, ins->slots, m, ins->cid, 0, NULL);
 	for (i = 0; i < m; i++)
 	{
 		List	   *recheck;
 
-		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+		recheck = ExecInsertIndexTuples(ins->rri, ins->slots[i], ins->estate, false, false,
+										NULL, NIL);
 		list_free(recheck);
-		ExecClearTuple(slots[i]);
+		ExecClearTuple(ins->slots[i]);
 	}
-	ResetPerTupleExprContext(estate);
+	ResetPerTupleExprContext(ins->estate);
+}
+
+/*
+ * mq_inserter_end
+ *		The end of mq_inserter_begin (the relation stays open).
+ */
+void
+mq_inserter_end(MqInserter *ins)
+{
+	int			i;
+
+	for (i = 0; i < ins->nslots; i++)
+		ExecDropSingleTupleTableSlot(ins->slots[i]);
+	pfree(ins->slots);
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
 }
 
 /*
@@ -87,13 +134,9 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 				 const Datum *groups, int64 *ids)
 {
 	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot **slots;
-	TupleDesc	desc;
+	MqInserter	ins;
+	int			natts;
 	MemoryContext chunkcxt;
-	CommandId	cid;
-	int			nslots;
 	int			done;
 	int			m;
 	int			i;
@@ -116,37 +159,21 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 						   RelationGetRelationName(rel));
 	}
 
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	CheckValidResultRel(rri, CMD_INSERT);
-	ExecOpenIndices(rri, false);
-
-	/*
-	 * At most MQ_INSERT_CHUNK slots, reused chunk after chunk, over a copy
-	 * of the descriptor that no resource owner tracks (a slot per message,
-	 * each pinning the relation's descriptor, made a big batch quadratic),
-	 * and a memory context emptied after each chunk: time and memory grow
-	 * with the batch, and a cancel is seen between chunks.
-	 */
-	desc = CreateTupleDescCopy(RelationGetDescr(rel));
-	nslots = Min(n, MQ_INSERT_CHUNK);
-	slots = palloc(sizeof(TupleTableSlot *) * nslots);
-	for (i = 0; i < nslots; i++)
-		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	/* Chunks of MQ_INSERT_CHUNK, in a memory context emptied after each. */
+	mq_inserter_begin(&ins, rel, n, MQ_INSERT_CHUNK);
+	natts = RelationGetDescr(rel)->natts;
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "mq insert chunk",
 									 ALLOCSET_DEFAULT_SIZES);
-	cid = GetCurrentCommandId(true);
 
 	for (done = 0; done < n; done += m)
 	{
 		MemoryContext oldcxt;
 
 		CHECK_FOR_INTERRUPTS();
-		m = Min(nslots, n - done);
+		m = Min(ins.nslots, n - done);
 		for (i = 0; i < m; i++)
 		{
-			TupleTableSlot *slot = slots[i];
+			TupleTableSlot *slot = ins.slots[i];
 
 			ExecClearTuple(slot);
 			ids[done + i] = nextval_internal(queue->seq_relid, true);
@@ -166,7 +193,7 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 			slot->tts_isnull[6] = headers_null;
 			slot->tts_values[7] = payloads[done + i];
 			slot->tts_isnull[7] = false;
-			if (desc->natts >= MQ_Q_NATTS_03)
+			if (natts >= MQ_Q_NATTS_03)
 			{
 				slot->tts_values[8] = Int32GetDatum(0);
 				slot->tts_isnull[8] = false;
@@ -175,7 +202,7 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 				slot->tts_values[10] = (Datum) 0;
 				slot->tts_isnull[10] = true;
 			}
-			if (desc->natts >= MQ_Q_NATTS)
+			if (natts >= MQ_Q_NATTS)
 			{
 				slot->tts_values[11] = Int32GetDatum(priorities ? priorities[done + i] : 0);
 				slot->tts_isnull[11] = false;
@@ -193,18 +220,13 @@ mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 		}
 
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
-		mq_insert_slots(rel, rri, estate, slots, m, cid);
+		mq_inserter_write(&ins, m);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(chunkcxt);
 	}
 
-	for (i = 0; i < nslots; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	pfree(slots);
 	MemoryContextDelete(chunkcxt);
-
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	mq_inserter_end(&ins);
 	table_close(rel, NoLock);
 
 	/* A queue with history: their "sent" events. */

@@ -272,8 +272,20 @@ extern void mq_history_sent(MqQueue *queue, int n, const int64 *ids, bool header
 extern bool mq_history_purge(const char *name);
 
 /* insert.c */
-extern void mq_insert_slots(Relation rel, ResultRelInfo *rri, EState *estate,
-							TupleTableSlot **slots, int m, CommandId cid);
+/* A direct insert into one of mq's tables: rows go in chunks of slots. */
+typedef struct MqInserter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot **slots;		/* fill slots[0 .. m) for each write */
+	int			nslots;
+	CommandId	cid;
+} MqInserter;
+
+extern void mq_inserter_begin(MqInserter *ins, Relation rel, int n, int chunk);
+extern void mq_inserter_write(MqInserter *ins, int m);
+extern void mq_inserter_end(MqInserter *ins);
 extern void mq_direct_insert(MqQueue *queue, int n, Datum *payloads,
 							 bool headers_null, Datum headers,
 							 TimestampTz vt, TimestampTz now, const int *priorities,
